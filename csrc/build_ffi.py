@@ -1,0 +1,43 @@
+"""cffi build script for pynetlink's C core (out-of-line API mode).
+
+Kept outside the runtime package, as pyca/cryptography does: setup.py names
+it in ``cffi_modules``.  The cdef is the preprocessor-free header ``pn.h``
+plus ``pn_constants.cdef``, whose ``#define NAME ...`` lines make the C
+compiler fill every kernel constant in from the system's Linux headers.
+
+Set ``PYNETLINK_SANITIZE=1`` to build the core with AddressSanitizer and
+UndefinedBehaviorSanitizer (run Python with LD_PRELOAD of libasan then).
+"""
+import os
+import pathlib
+
+from cffi import FFI
+
+HERE = pathlib.Path(__file__).resolve().parent
+SOURCES = ["nlmsg.c", "rtnl.c", "reply.c", "sock.c"]
+
+CFLAGS = ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-fvisibility=hidden"]
+LDFLAGS = []
+if os.environ.get("PYNETLINK_SANITIZE"):
+    CFLAGS += ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined",
+               "-fno-sanitize-recover=all"]
+    LDFLAGS += ["-fsanitize=address,undefined"]
+
+ffibuilder = FFI()
+ffibuilder.cdef((HERE / "pn.h").read_text() + (HERE / "pn_constants.cdef").read_text())
+ffibuilder.set_source(
+    "pynetlink._pynetlink_cffi",
+    """
+    #include <sys/socket.h>
+    #include <linux/if.h>
+    #include "pn_internal.h"
+    """,
+    # Relative to the project root, where setuptools runs this script.
+    sources=[os.path.relpath(HERE / s) for s in SOURCES],
+    include_dirs=[os.path.relpath(HERE)],
+    extra_compile_args=CFLAGS,
+    extra_link_args=LDFLAGS,
+)
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)

@@ -1,0 +1,201 @@
+/*
+ * reply.c - decoding what the kernel sends back.  Pure functions over a
+ * received datagram: every length is checked against the bytes actually
+ * there before it is used, so arbitrary input yields a result or -EBADMSG,
+ * never an out-of-bounds read.
+ *
+ *   ACK / error (NETLINK_CAP_ACK on, NETLINK_EXT_ACK on):
+ *   +----------+------------------------------+---------------------------+
+ *   | nlmsghdr | nlmsgerr {error, orig hdr}   | [payload] [TLVs if flags  |
+ *   | NLMSG_ERR|                              |  has NLM_F_ACK_TLVS]      |
+ *   +----------+------------------------------+---------------------------+
+ *   The original payload is present only without NLM_F_CAPPED.
+ */
+#include <errno.h>
+#include <string.h>
+#include <linux/if_link.h>
+
+#include "pn_internal.h"
+
+/* Call fn for each well-formed attribute in [p, p+len); -EBADMSG on a bad
+ * length.  Trailing bytes shorter than an attribute header are ignored, as
+ * the kernel's own nla_parse does. */
+typedef void (*attr_fn)(uint16_t type, const unsigned char *data, uint32_t len, void *ctx);
+
+static int walk_attrs(const unsigned char *p, uint32_t len, attr_fn fn, void *ctx)
+{
+    while (len >= RTA_LENGTH(0)) {
+        struct rtattr a;
+        uint32_t size;
+
+        memcpy(&a, p, sizeof(a));
+        if (a.rta_len < RTA_LENGTH(0) || a.rta_len > len)
+            return -EBADMSG;
+        fn((uint16_t)(a.rta_type & NLA_TYPE_MASK), p + RTA_LENGTH(0),
+           (uint32_t)(a.rta_len - RTA_LENGTH(0)), ctx);
+        size = PN_ALIGN(a.rta_len);
+        if (size >= len)
+            break;
+        p += size;
+        len -= size;
+    }
+    return 0;
+}
+
+static void get_u32(uint32_t *out, const unsigned char *data, uint32_t len)
+{
+    if (len >= sizeof(*out))
+        memcpy(out, data, sizeof(*out));
+}
+
+/* Copy a string attribute into dst[size], always NUL-terminated. */
+static void get_str(char *dst, size_t size, const unsigned char *data, uint32_t len)
+{
+    size_t n = strnlen((const char *)data, len);
+
+    if (n >= size)
+        n = size - 1;
+    memcpy(dst, data, n);
+    dst[n] = '\0';
+}
+
+static void link_attr(uint16_t type, const unsigned char *data, uint32_t len, void *ctx)
+{
+    struct pn_link_info *out = ctx;
+    struct rtnl_link_stats64 st;
+
+    switch (type) {
+    case IFLA_IFNAME:
+        get_str(out->name, sizeof(out->name), data, len);
+        break;
+    case IFLA_MTU:
+        get_u32(&out->mtu, data, len);
+        break;
+    case IFLA_MASTER:
+        get_u32(&out->master, data, len);
+        break;
+    case IFLA_GROUP:
+        get_u32(&out->group, data, len);
+        break;
+    case IFLA_TXQLEN:
+        get_u32(&out->txqlen, data, len);
+        break;
+    case IFLA_STATS64:
+        if (len < offsetof(struct rtnl_link_stats64, tx_dropped) + sizeof(st.tx_dropped))
+            break;
+        memset(&st, 0, sizeof(st));
+        memcpy(&st, data, len < sizeof(st) ? len : sizeof(st));
+        out->rx_packets = st.rx_packets;
+        out->tx_packets = st.tx_packets;
+        out->rx_bytes = st.rx_bytes;
+        out->tx_bytes = st.tx_bytes;
+        out->rx_errors = st.rx_errors;
+        out->tx_errors = st.tx_errors;
+        out->rx_dropped = st.rx_dropped;
+        out->tx_dropped = st.tx_dropped;
+        out->has_stats = 1;
+        break;
+    }
+}
+
+/* Decode one RTM_NEWLINK message (header included) of `len` bytes. */
+int pn_parse_link(const unsigned char *msg, uint32_t len, struct pn_link_info *out)
+{
+    struct nlmsghdr h;
+    struct ifinfomsg ifi;
+    uint32_t fixed = NLMSG_LENGTH(sizeof(ifi));
+
+    memset(out, 0, sizeof(*out));
+    if (len < fixed)
+        return -EBADMSG;
+    memcpy(&h, msg, sizeof(h));
+    if (h.nlmsg_type != RTM_NEWLINK || h.nlmsg_len < fixed || h.nlmsg_len > len)
+        return -EBADMSG;
+    memcpy(&ifi, msg + NLMSG_HDRLEN, sizeof(ifi));
+    out->index = ifi.ifi_index;
+    out->flags = ifi.ifi_flags;
+    if (h.nlmsg_len <= NLMSG_ALIGN(fixed))
+        return 0;
+    return walk_attrs(msg + NLMSG_ALIGN(fixed), h.nlmsg_len - NLMSG_ALIGN(fixed),
+                      link_attr, out);
+}
+
+static void ext_ack_attr(uint16_t type, const unsigned char *data, uint32_t len, void *ctx)
+{
+    if (type == NLMSGERR_ATTR_MSG)
+        get_str(ctx, sizeof(((struct pn_result *)0)->ext_msg), data, len);
+}
+
+/* Decode an NLMSG_ERROR message (header included) into r; r is written only
+ * when the whole message is well formed. */
+static int parse_ack(const unsigned char *msg, uint32_t len, struct pn_result *r)
+{
+    struct nlmsghdr h;
+    struct nlmsgerr e;
+    uint32_t tlvs = NLMSG_HDRLEN + sizeof(e);
+    char text[sizeof(r->ext_msg)] = "";
+    int err = 0;
+
+    memcpy(&h, msg, sizeof(h));
+    if (len < tlvs)
+        return -EBADMSG;
+    memcpy(&e, msg + NLMSG_HDRLEN, sizeof(e));
+    if (h.nlmsg_flags & NLM_F_ACK_TLVS) {
+        if (!(h.nlmsg_flags & NLM_F_CAPPED)) {
+            if (e.msg.nlmsg_len < NLMSG_HDRLEN || e.msg.nlmsg_len > len)
+                return -EBADMSG;
+            tlvs += NLMSG_ALIGN(e.msg.nlmsg_len) - NLMSG_HDRLEN;
+        }
+        if (tlvs > len)
+            return -EBADMSG;
+        err = walk_attrs(msg + tlvs, len - tlvs, ext_ack_attr, text);
+        if (err)
+            return err;
+    }
+    r->error = e.error <= 0 ? e.error : -EPROTO;
+    memcpy(r->ext_msg, text, sizeof(text));
+    return 0;
+}
+
+/*
+ * Match the messages of one datagram to the requests [first_seq, first_seq +
+ * count) sent from `portid`.  Messages for other sequence numbers or ports
+ * are ignored.  Returns how many requests this datagram completed (an ACK
+ * completes a request; a reply only fills in its data), or -EBADMSG.
+ */
+int pn_parse_replies(const unsigned char *data, uint32_t len, uint32_t portid,
+                     uint32_t first_seq, uint32_t count, struct pn_result *results)
+{
+    int done = 0;
+
+    while (len >= NLMSG_HDRLEN) {
+        struct nlmsghdr h;
+        struct pn_result *r;
+        uint32_t i, size;
+        int err = 0;
+
+        memcpy(&h, data, sizeof(h));
+        if (h.nlmsg_len < NLMSG_HDRLEN || h.nlmsg_len > len)
+            return -EBADMSG;
+        i = h.nlmsg_seq - first_seq;
+        r = (h.nlmsg_pid == portid && i < count) ? &results[i] : NULL;
+        if (r && r->error == PN_PENDING) {
+            if (h.nlmsg_type == NLMSG_ERROR) {
+                err = parse_ack(data, h.nlmsg_len, r);
+                if (!err)
+                    done++;
+            } else if (h.nlmsg_type == RTM_NEWLINK) {
+                err = pn_parse_link(data, h.nlmsg_len, &r->link);
+                r->has_link = err == 0;
+            }
+            if (err)
+                return err;
+        }
+        size = NLMSG_ALIGN(h.nlmsg_len);
+        if (size >= len)
+            break;
+        data += size;
+        len -= size;
+    }
+    return done;
+}

@@ -1,0 +1,205 @@
+/*
+ * rtnl.c - rtnetlink request encoders.  Each appends exactly one complete
+ * message to the buffer, or (on any error) nothing at all.  NLM_F_REQUEST
+ * and NLM_F_ACK are always set: every request gets exactly one ACK.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <linux/if.h>
+#include <linux/if_link.h>
+#include <linux/if_addr.h>
+#include <linux/veth.h>
+
+#include "pn_internal.h"
+
+#define PN_REQ (NLM_F_REQUEST | NLM_F_ACK)
+
+static int drop(struct pn_buf *b, int start, int err)
+{
+    b->len = (uint32_t)start;
+    return err;
+}
+
+static void fill_ifinfomsg(struct ifinfomsg *ifi, const struct pn_link_spec *l)
+{
+    memset(ifi, 0, sizeof(*ifi));
+    ifi->ifi_family = AF_UNSPEC;
+    ifi->ifi_index = l->index;
+    ifi->ifi_flags = l->flags;
+    ifi->ifi_change = l->change;
+}
+
+/* The attributes of one link that are present in l->fields. */
+static int put_link_attrs(struct pn_buf *b, const struct pn_link_spec *l)
+{
+    uint32_t f = l->fields;
+    int err = 0;
+
+    if (f & PN_LINK_NAME) {
+        if (!l->name || !l->name[0] || strnlen(l->name, IFNAMSIZ) >= IFNAMSIZ)
+            return -EINVAL;
+        err = pn_attr_put_str(b, IFLA_IFNAME, l->name);
+    }
+    if (!err && (f & PN_LINK_MTU))
+        err = pn_attr_put_u32(b, IFLA_MTU, l->mtu);
+    if (!err && (f & PN_LINK_TXQLEN))
+        err = pn_attr_put_u32(b, IFLA_TXQLEN, l->txqlen);
+    if (!err && (f & PN_LINK_ADDRESS)) {
+        if (l->address_len == 0 || l->address_len > sizeof(l->address))
+            return -EINVAL;
+        err = pn_attr_put(b, IFLA_ADDRESS, l->address, l->address_len);
+    }
+    if (!err && (f & PN_LINK_GROUP))
+        err = pn_attr_put_u32(b, IFLA_GROUP, l->group);
+    if (!err && (f & PN_LINK_MASTER))
+        err = pn_attr_put_u32(b, IFLA_MASTER, l->master);
+    if (!err && (f & PN_LINK_NS_PID))
+        err = pn_attr_put_u32(b, IFLA_NET_NS_PID, (uint32_t)l->ns_pid);
+    if (!err && (f & PN_LINK_NS_FD))
+        err = pn_attr_put_u32(b, IFLA_NET_NS_FD, (uint32_t)l->ns_fd);
+    if (!err && (f & PN_LINK_EXT_MASK))
+        err = pn_attr_put_u32(b, IFLA_EXT_MASK, l->ext_mask);
+    return err;
+}
+
+/* Header, ifinfomsg and attributes of one link; returns the message offset. */
+static int link_start(struct pn_buf *b, uint16_t type, uint16_t nlflags,
+                      uint32_t seq, const struct pn_link_spec *l)
+{
+    struct ifinfomsg ifi;
+    int start, err;
+
+    fill_ifinfomsg(&ifi, l);
+    start = pn_msg_start(b, type, nlflags | PN_REQ, seq, &ifi, sizeof(ifi));
+    if (start < 0)
+        return start;
+    err = put_link_attrs(b, l);
+    return err ? drop(b, start, err) : start;
+}
+
+/* RTM_NEWLINK / SETLINK / DELLINK / GETLINK for one link:
+ * `ip link set|del|show DEV ...`. */
+int pn_link_msg(struct pn_buf *b, uint16_t type, uint16_t nlflags, uint32_t seq,
+                const struct pn_link_spec *link)
+{
+    int start = link_start(b, type, nlflags, seq, link);
+
+    if (start < 0)
+        return start;
+    return pn_msg_end(b, (uint32_t)start);
+}
+
+/* Open a nest, storing its offset in *at; returns 0 or -errno. */
+static int nest(struct pn_buf *b, uint16_t type, int *at)
+{
+    *at = pn_nest_start(b, type);
+    return *at < 0 ? *at : 0;
+}
+
+/*
+ * RTM_NEWLINK for a veth pair: `ip link add HOST type veth peer name PEER`.
+ *
+ *   ifinfomsg(host) IFLA_IFNAME ... IFLA_LINKINFO {
+ *       IFLA_INFO_KIND "veth"
+ *       IFLA_INFO_DATA { VETH_INFO_PEER { ifinfomsg(peer) IFLA_IFNAME ... } } }
+ *
+ * The peer's part (namespace, MTU, flags) applies to the peer alone, so it
+ * can be born inside another namespace, configured and up.
+ */
+int pn_veth_msg(struct pn_buf *b, uint16_t nlflags, uint32_t seq,
+                const struct pn_link_spec *host, const struct pn_link_spec *peer)
+{
+    struct ifinfomsg ifi;
+    int start, info = 0, data = 0, pinfo = 0, err;
+
+    start = link_start(b, RTM_NEWLINK, nlflags, seq, host);
+    if (start < 0)
+        return start;
+    fill_ifinfomsg(&ifi, peer);
+    err = nest(b, IFLA_LINKINFO, &info);
+    if (!err)
+        err = pn_attr_put_str(b, IFLA_INFO_KIND, "veth");
+    if (!err)
+        err = nest(b, IFLA_INFO_DATA, &data);
+    if (!err)
+        err = nest(b, VETH_INFO_PEER, &pinfo);
+    if (!err)
+        err = pn_put_extra(b, &ifi, sizeof(ifi));
+    if (!err)
+        err = put_link_attrs(b, peer);
+    if (!err)
+        err = pn_nest_end(b, (uint32_t)pinfo);
+    if (!err)
+        err = pn_nest_end(b, (uint32_t)data);
+    if (!err)
+        err = pn_nest_end(b, (uint32_t)info);
+    if (err)
+        return drop(b, start, err);
+    return pn_msg_end(b, (uint32_t)start);
+}
+
+static uint32_t addr_size(uint8_t family)
+{
+    return family == AF_INET ? 4 : family == AF_INET6 ? 16 : 0;
+}
+
+/* RTM_NEWADDR / DELADDR: `ip addr add|del LOCAL/PREFIX [broadcast BRD] dev IDX`. */
+int pn_addr_msg(struct pn_buf *b, uint16_t type, uint16_t nlflags, uint32_t seq,
+                const struct pn_addr_spec *a)
+{
+    uint32_t n = addr_size(a->family);
+    struct ifaddrmsg ifa;
+    int start, err;
+
+    if (!n || a->prefixlen > n * 8 || a->index <= 0 ||
+        (a->has_broadcast && a->family != AF_INET))
+        return -EINVAL;
+    memset(&ifa, 0, sizeof(ifa));
+    ifa.ifa_family = a->family;
+    ifa.ifa_prefixlen = a->prefixlen;
+    ifa.ifa_scope = a->scope;
+    ifa.ifa_index = (uint32_t)a->index;
+    start = pn_msg_start(b, type, nlflags | PN_REQ, seq, &ifa, sizeof(ifa));
+    if (start < 0)
+        return start;
+    err = pn_attr_put(b, IFA_LOCAL, a->local, n);
+    if (!err)
+        err = pn_attr_put(b, IFA_ADDRESS, a->local, n);
+    if (!err && a->has_broadcast)
+        err = pn_attr_put(b, IFA_BROADCAST, a->broadcast, n);
+    if (err)
+        return drop(b, start, err);
+    return pn_msg_end(b, (uint32_t)start);
+}
+
+/* RTM_NEWROUTE / DELROUTE: `ip route add DST/LEN [via GW] [dev OIF]`. */
+int pn_route_msg(struct pn_buf *b, uint16_t type, uint16_t nlflags, uint32_t seq,
+                 const struct pn_route_spec *r)
+{
+    uint32_t n = addr_size(r->family);
+    struct rtmsg rtm;
+    int start, err = 0;
+
+    if (!n || r->dst_len > n * 8 || r->oif < 0)
+        return -EINVAL;
+    memset(&rtm, 0, sizeof(rtm));
+    rtm.rtm_family = r->family;
+    rtm.rtm_dst_len = r->dst_len;
+    rtm.rtm_table = r->table;
+    rtm.rtm_protocol = r->protocol;
+    rtm.rtm_scope = r->scope;
+    rtm.rtm_type = r->type;
+    start = pn_msg_start(b, type, nlflags | PN_REQ, seq, &rtm, sizeof(rtm));
+    if (start < 0)
+        return start;
+    if (r->dst_len)
+        err = pn_attr_put(b, RTA_DST, r->dst, n);
+    if (!err && r->has_gateway)
+        err = pn_attr_put(b, RTA_GATEWAY, r->gateway, n);
+    if (!err && r->oif)
+        err = pn_attr_put_u32(b, RTA_OIF, (uint32_t)r->oif);
+    if (err)
+        return drop(b, start, err);
+    return pn_msg_end(b, (uint32_t)start);
+}

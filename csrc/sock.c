@@ -1,0 +1,200 @@
+/*
+ * sock.c - the rtnetlink socket: open it (optionally inside another network
+ * namespace), send a run of requests, read and match every ACK.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include "pn_internal.h"
+
+/* Move the calling thread (only) into the network namespace behind fd. */
+int pn_setns_net(int netns_fd)
+{
+    return setns(netns_fd, CLONE_NEWNET) ? -errno : 0;
+}
+
+static int setopt(int fd, int level, int name, const void *v, socklen_t n)
+{
+    return setsockopt(fd, level, name, v, n) ? -errno : 0;
+}
+
+/* Extended ACKs, capped ACKs, buffer, timeout, bind; returns the port id. */
+static int configure(int fd, int rcvbuf, int timeout_ms, uint32_t *portid)
+{
+    struct sockaddr_nl sa;
+    socklen_t salen = sizeof(sa);
+    struct timeval tv;
+    int one = 1, err;
+
+    if ((err = setopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one))) ||
+        (err = setopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one))))
+        return err;
+    if (rcvbuf > 0 && setopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) &&
+        (err = setopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf))))
+        return err;
+    if (timeout_ms > 0) {
+        tv.tv_sec = timeout_ms / 1000;
+        tv.tv_usec = (timeout_ms % 1000) * 1000;
+        if ((err = setopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv))))
+            return err;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.nl_family = AF_NETLINK;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+        getsockname(fd, (struct sockaddr *)&sa, &salen))
+        return -errno;
+    *portid = sa.nl_pid;
+    return 0;
+}
+
+/*
+ * Open an rtnetlink socket; with netns_fd >= 0, inside that namespace.
+ * A socket stays in the namespace it was made in, so the calling thread
+ * enters the target just long enough to call socket() and comes back: no
+ * fork, no process-wide switch.  -ENOTRECOVERABLE means the thread could not
+ * return to its own namespace (it should not happen: we could leave it).
+ */
+int pn_socket_open(int netns_fd, int rcvbuf, int timeout_ms, uint32_t *portid)
+{
+    int self = -1, fd, err = 0;
+
+    if (netns_fd >= 0) {
+        self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (self < 0)
+            return -errno;
+        if (setns(netns_fd, CLONE_NEWNET)) {
+            err = -errno;
+            close(self);
+            return err;
+        }
+    }
+    fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0)
+        err = -errno;
+    if (self >= 0) {
+        if (setns(self, CLONE_NEWNET))
+            err = -ENOTRECOVERABLE;
+        close(self);
+    }
+    if (!err)
+        err = configure(fd, rcvbuf, timeout_ms, portid);
+    if (err && fd >= 0)
+        close(fd);
+    return err ? err : fd;
+}
+
+int pn_socket_close(int fd)
+{
+    return close(fd) ? -errno : 0;
+}
+
+/* Bytes of the next `want` messages at b->data + off, checking that their
+ * sequence numbers run on from seq; sets *n to the number of messages. */
+static int run_length(const struct pn_buf *b, uint32_t off, uint32_t seq,
+                      uint32_t want, uint32_t *n)
+{
+    uint32_t start = off;
+
+    for (*n = 0; *n < want; ++*n) {
+        struct nlmsghdr h;
+
+        if (b->len - off < NLMSG_HDRLEN)
+            return -EINVAL;
+        memcpy(&h, b->data + off, sizeof(h));
+        if (h.nlmsg_len < NLMSG_HDRLEN || h.nlmsg_len > b->len - off ||
+            h.nlmsg_seq != seq + *n)
+            return -EINVAL;
+        off += NLMSG_ALIGN(h.nlmsg_len);
+        if (off > b->len)
+            off = b->len;
+    }
+    return (int)(off - start);
+}
+
+static int send_all(int fd, const unsigned char *p, uint32_t len)
+{
+    struct sockaddr_nl kernel;
+    ssize_t n;
+
+    memset(&kernel, 0, sizeof(kernel));
+    kernel.nl_family = AF_NETLINK;
+    do
+        n = sendto(fd, p, len, 0, (struct sockaddr *)&kernel, sizeof(kernel));
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return -errno;
+    return (uint32_t)n == len ? 0 : -EIO;
+}
+
+/* Receive one datagram from the kernel; its length, or -errno. */
+static int recv_one(int fd, unsigned char *rbuf, uint32_t rcap)
+{
+    struct sockaddr_nl from;
+    socklen_t fromlen;
+    ssize_t n;
+
+    for (;;) {
+        fromlen = sizeof(from);
+        n = recvfrom(fd, rbuf, rcap, MSG_TRUNC, (struct sockaddr *)&from, &fromlen);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
+        if ((size_t)n > rcap)
+            return -EMSGSIZE;
+        if (from.nl_pid == 0)   /* only the kernel speaks to us */
+            return (int)n;
+    }
+}
+
+/*
+ * Send the `count` requests in b (sequence numbers first_seq, first_seq+1,
+ * ...) at most `window` per sendmsg, and read until each has its ACK.
+ * results[i] gets the outcome of request i.  Returns 0 when every request
+ * was answered (whatever each answer was), or -errno when the exchange
+ * itself failed; requests still PN_PENDING then have an unknown fate.
+ */
+int pn_transact(int fd, uint32_t portid, const struct pn_buf *b, uint32_t first_seq,
+                uint32_t count, uint32_t window, struct pn_result *results,
+                unsigned char *rbuf, uint32_t rcap)
+{
+    uint32_t i, off = 0, sent = 0, done = 0;
+
+    if (window == 0 || b->len > b->cap)
+        return -EINVAL;
+    for (i = 0; i < count; i++) {
+        memset(&results[i], 0, sizeof(results[i]));
+        results[i].seq = first_seq + i;
+        results[i].error = PN_PENDING;
+    }
+    while (sent < count) {
+        uint32_t n;
+        int bytes = run_length(b, off, first_seq + sent,
+                               count - sent < window ? count - sent : window, &n);
+        int err;
+
+        if (bytes < 0)
+            return bytes;
+        if ((err = send_all(fd, b->data + off, (uint32_t)bytes)))
+            return err;
+        off += (uint32_t)bytes;
+        sent += n;
+        while (done < sent) {
+            int len = recv_one(fd, rbuf, rcap);
+
+            if (len < 0)
+                return len;
+            len = pn_parse_replies(rbuf, (uint32_t)len, portid, first_seq, sent, results);
+            if (len < 0)
+                return len;
+            done += (uint32_t)len;
+        }
+    }
+    return 0;
+}

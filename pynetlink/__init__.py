@@ -1,0 +1,86 @@
+"""pynetlink: container networking over raw rtnetlink.
+
+docker libcontainer's ``network`` package (v1.2.0) for Python, without its
+bugs, over a small C core.  The module-level functions act in the calling
+thread's current network namespace through a per-thread default ``Handle``;
+use ``Handle(netns=...)`` to act in another namespace without entering it.
+"""
+from __future__ import annotations
+
+from . import netns
+from .errors import NetlinkError
+from .handle import Handle, default_handle
+from .links import Link
+
+__all__ = [
+    "Handle", "Link", "NetlinkError", "netns", "default_handle",
+    "create_veth_pair", "interface_up", "interface_down", "set_mtu",
+    "set_interface_master", "change_interface_name", "set_interface_in_namespace_pid",
+    "set_interface_in_namespace_fd", "set_interface_ip", "set_default_gateway",
+    "delete_link", "link_index", "get_link",
+]
+
+
+def create_veth_pair(name1: str, name2: str) -> None:
+    """Create a veth pair (``ip link add NAME1 type veth peer name NAME2``)."""
+    default_handle().create_veth_pair(name1, name2)
+
+
+def interface_up(name: str) -> None:
+    """Set IFF_UP only (``ip link set NAME up``)."""
+    default_handle().interface_up(name)
+
+
+def interface_down(name: str) -> None:
+    """Clear IFF_UP only (``ip link set NAME down``)."""
+    default_handle().interface_down(name)
+
+
+def set_mtu(name: str, mtu: int) -> None:
+    """Set the MTU only (``ip link set NAME mtu MTU``)."""
+    default_handle().set_mtu(name, mtu)
+
+
+def set_interface_master(name: str, master: str) -> None:
+    """Enslave NAME to MASTER (``ip link set NAME master MASTER``)."""
+    default_handle().set_interface_master(name, master)
+
+
+def change_interface_name(old: str, new: str) -> None:
+    """Rename a link (``ip link set OLD name NEW``)."""
+    default_handle().change_interface_name(old, new)
+
+
+def set_interface_in_namespace_pid(name: str, pid: int) -> None:
+    """Move a link into PID's network namespace (``ip link set NAME netns PID``)."""
+    default_handle().set_interface_in_namespace_pid(name, pid)
+
+
+def set_interface_in_namespace_fd(name: str, fd: int) -> None:
+    """Move a link into the namespace open at FD (``ip link set NAME netns /proc/self/fd/FD``)."""
+    default_handle().set_interface_in_namespace_fd(name, fd)
+
+
+def set_interface_ip(name: str, raw_ip) -> None:
+    """Add an address from a CIDR (``ip addr add RAW_IP dev NAME``)."""
+    default_handle().set_interface_ip(name, raw_ip)
+
+
+def set_default_gateway(ip, iface_name: str) -> None:
+    """Add the default route (``ip route add default via IP dev IFACE_NAME``)."""
+    default_handle().set_default_gateway(ip, iface_name)
+
+
+def delete_link(name: str) -> None:
+    """Delete a link (``ip link del NAME``)."""
+    default_handle().delete_link(name)
+
+
+def link_index(name: str) -> int:
+    """The ifindex of NAME: one RTM_GETLINK, never a dump."""
+    return default_handle().link_index(name)
+
+
+def get_link(name: str) -> Link:
+    """What the kernel says of NAME (``ip -d link show NAME``)."""
+    return default_handle().get_link(name)

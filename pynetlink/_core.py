@@ -1,0 +1,231 @@
+"""The one module that touches the compiled C core (``_pynetlink_cffi``).
+
+It turns Python values into the core's request specs, and runs requests over
+an rtnetlink socket: encode each into a buffer the socket owns, send them in
+as few ``sendmsg`` calls as the window allows, and return one ``Reply`` per
+request.  One cffi call per request to encode and one per window to send and
+read the ACKs; cffi releases the GIL around both.
+"""
+from __future__ import annotations
+
+import errno as _errno
+import os
+import threading
+from dataclasses import dataclass
+from typing import Callable, NamedTuple, Optional, Sequence
+
+from ._pynetlink_cffi import ffi, lib
+from .errors import NetlinkError, error_for
+
+# Kernel constants, straight from the system headers at build time.
+K = lib
+
+SEND_BUFFER = 64 * 1024     # bytes of requests per exchange window
+RECV_BUFFER = 64 * 1024     # larger than any single rtnetlink datagram we ask for
+RCVBUF = 1 << 20            # socket receive buffer: room for a window of ACKs
+WINDOW = 64                 # requests per sendmsg before reading their ACKs
+
+Encoder = Callable[[object, int], int]
+
+
+@dataclass(frozen=True)
+class Request:
+    """One rtnetlink request: what to say in error messages, and its encoder."""
+    operation: str
+    arguments: tuple
+    interface: Optional[str]
+    encode: Encoder             # (struct pn_buf *, seq) -> 0 or -errno
+
+    def error(self, errno: int, ext_ack: str = "") -> NetlinkError:
+        return error_for(errno, self.operation, self.arguments, self.interface, ext_ack)
+
+
+class RawLink(NamedTuple):
+    index: int
+    name: str
+    flags: int
+    mtu: int
+    master: int
+    group: int
+    txqlen: int
+    stats: Optional[tuple]      # rx/tx packets, bytes, errors, dropped (8 ints) or None
+
+
+class Reply(NamedTuple):
+    """What the kernel answered to one request: errno 0 is success."""
+    errno: int
+    ext_ack: str
+    link: Optional[RawLink]
+
+
+# -- request specs -----------------------------------------------------------
+
+def link_spec(*, index: int = 0, name: Optional[bytes] = None, flags: int = 0,
+              change: int = 0, mtu: Optional[int] = None, master: Optional[int] = None,
+              ns_fd: Optional[int] = None, ns_pid: Optional[int] = None,
+              group: Optional[int] = None, txqlen: Optional[int] = None,
+              address: Optional[bytes] = None, ext_mask: Optional[int] = None):
+    """A ``struct pn_link_spec`` (and the buffers it points into)."""
+    spec = ffi.new("struct pn_link_spec *")
+    keep = None
+    fields = 0
+    spec.index, spec.flags, spec.change = index, flags, change
+    if name is not None:
+        keep = ffi.new("char[]", name)
+        spec.name = keep
+        fields |= lib.PN_LINK_NAME
+    for value, attr, bit in ((mtu, "mtu", lib.PN_LINK_MTU), (master, "master", lib.PN_LINK_MASTER),
+                             (ns_fd, "ns_fd", lib.PN_LINK_NS_FD), (ns_pid, "ns_pid", lib.PN_LINK_NS_PID),
+                             (group, "group", lib.PN_LINK_GROUP), (txqlen, "txqlen", lib.PN_LINK_TXQLEN),
+                             (ext_mask, "ext_mask", lib.PN_LINK_EXT_MASK)):
+        if value is not None:
+            setattr(spec, attr, value)
+            fields |= bit
+    if address is not None:
+        spec.address_len = len(address)
+        ffi.memmove(spec.address, address, len(address))
+        fields |= lib.PN_LINK_ADDRESS
+    spec.fields = fields
+    return spec, keep
+
+
+def link_encoder(msg_type: int, nlflags: int, **fields) -> Encoder:
+    spec, keep = link_spec(**fields)
+    return lambda buf, seq, _keep=keep: lib.pn_link_msg(buf, msg_type, nlflags, seq, spec)
+
+
+def veth_encoder(nlflags: int, host: dict, peer: dict) -> Encoder:
+    hspec, hkeep = link_spec(**host)
+    pspec, pkeep = link_spec(**peer)
+    return lambda buf, seq, _keep=(hkeep, pkeep): lib.pn_veth_msg(buf, nlflags, seq, hspec, pspec)
+
+
+def addr_encoder(msg_type: int, nlflags: int, *, index: int, family: int, prefixlen: int,
+                 local: bytes, broadcast: Optional[bytes] = None, scope: int = 0) -> Encoder:
+    spec = ffi.new("struct pn_addr_spec *")
+    spec.index, spec.family, spec.prefixlen, spec.scope = index, family, prefixlen, scope
+    ffi.memmove(spec.local, local, len(local))
+    if broadcast is not None:
+        spec.has_broadcast = 1
+        ffi.memmove(spec.broadcast, broadcast, len(broadcast))
+    return lambda buf, seq: lib.pn_addr_msg(buf, msg_type, nlflags, seq, spec)
+
+
+def route_encoder(msg_type: int, nlflags: int, *, family: int, dst: Optional[bytes] = None,
+                  dst_len: int = 0, gateway: Optional[bytes] = None, oif: int = 0,
+                  table: int, protocol: int, scope: int, rtype: int) -> Encoder:
+    spec = ffi.new("struct pn_route_spec *")
+    spec.family, spec.dst_len, spec.oif = family, dst_len, oif
+    spec.table, spec.protocol, spec.scope, spec.type = table, protocol, scope, rtype
+    if dst is not None:
+        ffi.memmove(spec.dst, dst, len(dst))
+    if gateway is not None:
+        spec.has_gateway = 1
+        ffi.memmove(spec.gateway, gateway, len(gateway))
+    return lambda buf, seq: lib.pn_route_msg(buf, msg_type, nlflags, seq, spec)
+
+
+# -- replies -----------------------------------------------------------------
+
+def _raw_link(c) -> RawLink:
+    stats = None
+    if c.has_stats:
+        stats = (c.rx_packets, c.tx_packets, c.rx_bytes, c.tx_bytes,
+                 c.rx_errors, c.tx_errors, c.rx_dropped, c.tx_dropped)
+    return RawLink(c.index, ffi.string(c.name).decode("utf-8", "surrogateescape"), c.flags,
+                   c.mtu, c.master, c.group, c.txqlen, stats)
+
+
+def _reply(r) -> Reply:
+    text = ffi.string(r.ext_msg).decode("utf-8", "replace") if r.ext_msg[0] else ""
+    return Reply(-r.error, text, _raw_link(r.link) if r.has_link else None)
+
+
+# -- namespaces ----------------------------------------------------------------
+
+def setns_net(fd: int) -> None:
+    """Move the calling thread into the network namespace behind ``fd``."""
+    err = lib.pn_setns_net(fd)
+    if err:
+        raise error_for(-err, "setns", (fd,))
+
+
+# -- the socket ----------------------------------------------------------------
+
+class Socket:
+    """An rtnetlink socket in one network namespace, safe to share between
+    threads (one exchange at a time).  ``netns_fd`` -1 means the calling
+    thread's current namespace."""
+
+    def __init__(self, netns_fd: int = -1, timeout: float = 5.0):
+        portid = ffi.new("uint32_t *")
+        fd = lib.pn_socket_open(netns_fd, RCVBUF, int(timeout * 1000), portid)
+        if fd < 0:
+            if fd == -_errno.ENOTRECOVERABLE:
+                raise RuntimeError("the calling thread could not return to its own network "
+                                   "namespace after opening a socket in another one")
+            raise error_for(-fd, "open netlink socket", (netns_fd,) if netns_fd >= 0 else ())
+        self.fd = fd
+        self.portid = portid[0]
+        self.pid = os.getpid()
+        self._seq = 1
+        self._lock = threading.Lock()
+        self._data = ffi.new("unsigned char[]", SEND_BUFFER)
+        self._buf = ffi.new("struct pn_buf *", {"data": self._data, "cap": SEND_BUFFER})
+        self._results = ffi.new("struct pn_result[]", WINDOW)
+        self._rbuf = ffi.new("unsigned char[]", RECV_BUFFER)
+
+    def close(self) -> None:
+        with self._lock:
+            if self.fd >= 0:
+                if self.pid == os.getpid():
+                    lib.pn_socket_close(self.fd)
+                else:                       # a forked child closes its own copy only
+                    os.close(self.fd)
+                self.fd = -1
+
+    def exchange(self, requests: Sequence[Request]) -> list[Reply]:
+        """Send ``requests`` and return one Reply each, in order.
+
+        Raises NetlinkError for a failure of the exchange itself (socket
+        closed, timeout, ...): the operation named is the first request whose
+        fate is unknown.
+        """
+        replies: list[Reply] = []
+        with self._lock:
+            if self.fd < 0:
+                raise error_for(_errno.EBADF, requests[0].operation if requests else "netlink",
+                                (), None, "the netlink handle is closed")
+            if self.pid != os.getpid():
+                raise error_for(_errno.EBADF, requests[0].operation if requests else "netlink",
+                                (), None, "the netlink handle was made before fork(); "
+                                "make a new one in this process")
+            start = 0
+            while start < len(requests):
+                start = self._exchange_window(requests, start, replies)
+        return replies
+
+    def _exchange_window(self, requests: Sequence[Request], start: int,
+                         replies: list[Reply]) -> int:
+        if self._seq > 0xFFFFFFFF - WINDOW:
+            self._seq = 1                   # wrap well before uint32 overflows
+        buf, first = self._buf, self._seq
+        buf.len = 0
+        end = start
+        while end < len(requests) and end - start < WINDOW:
+            err = requests[end].encode(buf, first + end - start)
+            if err == -_errno.ENOSPC and end > start:
+                break                       # buffer full: send what we have
+            if err:
+                raise requests[end].error(-err, "the request does not fit in a netlink message")
+            end += 1
+        count = end - start
+        self._seq = first + count
+        rc = lib.pn_transact(self.fd, self.portid, buf, first, count, WINDOW,
+                             self._results, self._rbuf, RECV_BUFFER)
+        results = self._results
+        if rc:
+            pending = next((i for i in range(count) if results[i].error == lib.PN_PENDING), 0)
+            raise requests[start + pending].error(-rc, "no answer from the kernel")
+        replies.extend(_reply(results[i]) for i in range(count))
+        return end

@@ -1,0 +1,103 @@
+"""Validation of caller input, before anything is sent to the kernel.
+
+Wrong types raise ``TypeError``; values the kernel would refuse (or that
+would not fit its fields) raise ``ValueError``.
+"""
+from __future__ import annotations
+
+import ipaddress
+import operator
+import os
+from typing import Union
+
+IFNAMSIZ = 16
+# The kernel's dev_valid_name(): isspace() of its own ctype table, which
+# also counts 0xA0 (Latin-1 no-break space) as space.
+_BAD_NAME_BYTES = frozenset(b"/:\0 \t\n\v\f\r\xa0")
+INT32_MAX = 2**31 - 1
+
+IPInterface = Union[ipaddress.IPv4Interface, ipaddress.IPv6Interface]
+IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+
+
+def ifname(value: object, what: str = "interface name") -> bytes:
+    """An interface name as the kernel accepts it, encoded to bytes."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be str, not {type(value).__name__}")
+    try:
+        raw = value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} {value!r} is not valid UTF-8 text") from None
+    if not raw:
+        raise ValueError(f"{what} must not be empty")
+    if len(raw) >= IFNAMSIZ:
+        raise ValueError(f"{what} {value!r} is {len(raw)} bytes long; the kernel allows at most {IFNAMSIZ - 1}")
+    if raw in (b".", b".."):
+        raise ValueError(f"{what} must not be {value!r}")
+    if not _BAD_NAME_BYTES.isdisjoint(raw):
+        raise ValueError(f"{what} {value!r} contains '/', ':', NUL or whitespace, which the kernel refuses")
+    return raw
+
+
+def integer(value: object, what: str, low: int, high: int) -> int:
+    """An int (not a bool) in [low, high]."""
+    if isinstance(value, bool):
+        raise TypeError(f"{what} must be an int, not bool")
+    try:
+        number = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{what} must be an int, not {type(value).__name__}") from None
+    if not low <= number <= high:
+        raise ValueError(f"{what} {number} is out of range [{low}, {high}]")
+    return number
+
+
+def mtu(value: object) -> int:
+    return integer(value, "mtu", 1, INT32_MAX)
+
+
+def pid(value: object) -> int:
+    return integer(value, "pid", 1, INT32_MAX)
+
+
+def fd(value: object) -> int:
+    return integer(value, "fd", 0, INT32_MAX)
+
+
+def cidr(value: object) -> IPInterface:
+    """An address with its prefix: 'ADDR/PREFIX' or an ipaddress interface."""
+    if isinstance(value, (ipaddress.IPv4Interface, ipaddress.IPv6Interface)):
+        return value
+    if not isinstance(value, str):
+        raise TypeError(f"address must be a CIDR str or an ipaddress interface, not {type(value).__name__}")
+    if "/" not in value:
+        raise ValueError(f"address {value!r} is not in CIDR notation (ADDRESS/PREFIX)")
+    try:
+        return ipaddress.ip_interface(value)
+    except ValueError as e:
+        raise ValueError(f"address {value!r} does not parse: {e}") from None
+
+
+def ip(value: object, what: str = "gateway") -> IPAddress:
+    """A single IP address: a str or an ipaddress address."""
+    if isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+        return value
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be an IP address str or an ipaddress address, not {type(value).__name__}")
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError as e:
+        raise ValueError(f"{what} {value!r} does not parse: {e}") from None
+
+
+def path(value: object, what: str = "netns") -> str:
+    """A filesystem path (str or PathLike) with no NUL byte."""
+    try:
+        text = os.fspath(value)
+    except TypeError:
+        raise TypeError(f"{what} must be a path, an fd or None, not {type(value).__name__}") from None
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    if not text or "\0" in text:
+        raise ValueError(f"{what} path {text!r} is empty or contains NUL")
+    return text

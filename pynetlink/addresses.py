@@ -1,0 +1,35 @@
+"""Address requests (RTM_NEWADDR)."""
+from __future__ import annotations
+
+import ipaddress
+
+from . import _validate as v
+from ._core import K, Request, addr_encoder
+
+CREATE = K.NLM_F_CREATE | K.NLM_F_EXCL
+
+
+def parse(raw_ip: object) -> v.IPInterface:
+    return v.cidr(raw_ip)
+
+
+def add(name: str, raw_ip: object, iface: v.IPInterface, index: int) -> Request:
+    """``ip addr add ADDR/PREFIX [broadcast BRD] dev NAME``.
+
+    IPv4 gets the subnet's broadcast address (none for /31 and /32) and host
+    scope inside 127.0.0.0/8, as ``ip`` does; IPv6 lets the kernel choose.
+    """
+    broadcast = None
+    scope = K.RT_SCOPE_UNIVERSE
+    if isinstance(iface, ipaddress.IPv4Interface):
+        family = K.AF_INET
+        if iface.network.prefixlen < 31:
+            broadcast = iface.network.broadcast_address.packed
+        if iface.ip.is_loopback:
+            scope = K.RT_SCOPE_HOST
+    else:
+        family = K.AF_INET6
+    return Request("set_interface_ip", (name, raw_ip), name,
+                   addr_encoder(K.RTM_NEWADDR, CREATE, index=index, family=family,
+                                prefixlen=iface.network.prefixlen, local=iface.ip.packed,
+                                broadcast=broadcast, scope=scope))

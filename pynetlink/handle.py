@@ -1,0 +1,183 @@
+"""``Handle``: one rtnetlink socket bound to one network namespace, with one
+method per operation.  The module-level functions of ``pynetlink`` use a
+per-thread default handle (see ``default_handle``)."""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Optional, Sequence
+
+from . import _validate as v
+from . import addresses, links, netns, routes
+from ._core import Reply, Request, Socket
+from .links import Link
+
+
+class Handle:
+    """An rtnetlink socket in one network namespace.
+
+    ``netns`` is None (the calling thread's current namespace), a path
+    (``/run/netns/NAME``, ``/proc/PID/ns/net``) or an open fd (kept open by
+    the caller).  The socket for another namespace is made without fork and
+    without moving the process: the calling thread enters the namespace for
+    the ``socket()`` call only.  ``timeout`` (seconds) bounds every wait for
+    the kernel.  A Handle is a context manager and may be shared by threads.
+    """
+
+    def __init__(self, netns: Optional[netns.Target] = None, *, timeout: float = 5.0):
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise TypeError("timeout must be a number of seconds")
+        if not 0.001 <= timeout <= 3600:
+            raise ValueError(f"timeout {timeout} is out of range [0.001, 3600] seconds")
+        self._sock: Optional[Socket] = None
+        if netns is None:
+            self._sock = Socket(-1, timeout)
+        else:
+            with _netns_fd(netns) as fd:
+                self._sock = Socket(fd, timeout)
+
+    # -- life cycle ----------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the socket (idempotent)."""
+        if self._sock is not None:
+            self._sock.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._sock is None or self._sock.fd < 0
+
+    def fileno(self) -> int:
+        return self._sock.fd if self._sock else -1
+
+    def __enter__(self) -> "Handle":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        sock = getattr(self, "_sock", None)
+        if sock is not None:
+            sock.close()
+
+    def __repr__(self) -> str:
+        return f"<pynetlink.Handle fd={self.fileno()}{' closed' if self.closed else ''}>"
+
+    # -- running requests ------------------------------------------------------
+
+    def _run(self, requests: Sequence[Request]) -> list[Reply]:
+        return self._sock.exchange(requests)
+
+    def _do(self, request: Request) -> Reply:
+        reply = self._sock.exchange((request,))[0]
+        if reply.errno:
+            raise request.error(reply.errno, reply.ext_ack)
+        return reply
+
+    def _index(self, name: str, operation: str, arguments: tuple) -> int:
+        reply = self._do(links.get(name, operation, arguments))
+        return reply.link.index
+
+    # -- the seed's operations ---------------------------------------------------
+
+    def create_veth_pair(self, name1: str, name2: str) -> None:
+        """Create a veth pair NAME1 <-> NAME2, both down.
+        Equivalent to: ``ip link add NAME1 type veth peer name NAME2``."""
+        self._do(links.create_veth_pair(name1, name2))
+
+    def interface_up(self, name: str) -> None:
+        """Set IFF_UP only. Equivalent to: ``ip link set NAME up``."""
+        self._do(links.set_flags("interface_up", name, True))
+
+    def interface_down(self, name: str) -> None:
+        """Clear IFF_UP only. Equivalent to: ``ip link set NAME down``."""
+        self._do(links.set_flags("interface_down", name, False))
+
+    def set_mtu(self, name: str, mtu: int) -> None:
+        """Set the MTU; admin state and flags untouched.
+        Equivalent to: ``ip link set NAME mtu MTU``."""
+        self._do(links.set_mtu(name, mtu))
+
+    def set_interface_master(self, name: str, master: str) -> None:
+        """Enslave NAME to MASTER (e.g. a bridge) over netlink.
+        Equivalent to: ``ip link set NAME master MASTER``."""
+        v.ifname(name)
+        index = self._index(master, "set_interface_master", (name, master))
+        self._do(links.set_master(name, master, index))
+
+    def change_interface_name(self, old: str, new: str) -> None:
+        """Rename a link. Equivalent to: ``ip link set OLD name NEW``."""
+        v.ifname(new, "new name")
+        index = self._index(old, "change_interface_name", (old, new))
+        self._do(links.rename(old, new, index))
+
+    def set_interface_in_namespace_pid(self, name: str, pid: int) -> None:
+        """Move a link into the network namespace of process PID.
+        Equivalent to: ``ip link set NAME netns PID``."""
+        self._do(links.set_netns_pid(name, pid))
+
+    def set_interface_in_namespace_fd(self, name: str, fd: int) -> None:
+        """Move a link into the network namespace open at FD.
+        Equivalent to: ``ip link set NAME netns /proc/self/fd/FD``."""
+        self._do(links.set_netns_fd(name, fd))
+
+    def set_interface_ip(self, name: str, raw_ip) -> None:
+        """Add an address from a CIDR (str or ipaddress interface), IPv4 or IPv6.
+        Equivalent to: ``ip addr add RAW_IP dev NAME`` (with ``brd +`` for IPv4)."""
+        v.ifname(name)
+        iface = addresses.parse(raw_ip)
+        index = self._index(name, "set_interface_ip", (name, raw_ip))
+        self._do(addresses.add(name, raw_ip, iface, index))
+
+    def set_default_gateway(self, ip, iface_name: str) -> None:
+        """Add the default route via IP out of IFACE_NAME (IPv4 or IPv6).
+        Equivalent to: ``ip route add default via IP dev IFACE_NAME``."""
+        gateway = routes.parse_gateway(ip)
+        v.ifname(iface_name)
+        index = self._index(iface_name, "set_default_gateway", (ip, iface_name))
+        self._do(routes.add_default(ip, gateway, iface_name, index))
+
+    # -- beyond the seed ---------------------------------------------------------
+
+    def delete_link(self, name: str) -> None:
+        """Delete a link (a veth takes its peer along).
+        Equivalent to: ``ip link del NAME``."""
+        self._do(links.delete(name))
+
+    def link_index(self, name: str) -> int:
+        """The ifindex of NAME: one RTM_GETLINK for that name, never a dump.
+        Equivalent to: ``ip -j link show NAME | jq .[0].ifindex``."""
+        return self._index(name, "link_index", (name,))
+
+    def get_link(self, name: str) -> Link:
+        """What the kernel says of NAME (index, flags, MTU, master, group,
+        txqlen). Equivalent to: ``ip -d link show NAME``."""
+        return Link.from_raw(self._do(links.get(name)).link)
+
+
+def _netns_fd(target):
+    if target is not None and not isinstance(target, (str, int, bytes)) and not hasattr(target, "__fspath__"):
+        raise TypeError(f"netns must be None, a path or an fd, not {type(target).__name__}")
+    return netns.netns_fd(target)
+
+
+_local = threading.local()
+
+
+def default_handle() -> Handle:
+    """The calling thread's handle for its current network namespace.
+
+    Made on first use; made again when the thread has since moved to another
+    namespace (e.g. by ``netns.enter``) or the process has forked, so the
+    module-level functions always act where the calling thread is, as the
+    seed's did.
+    """
+    key = (netns.current_id(), os.getpid())
+    handle = getattr(_local, "handle", None)
+    if handle is None or _local.key != key or handle.closed:
+        if handle is not None:
+            handle.close()
+        handle = _local.handle = Handle()
+        _local.key = key
+    return handle

@@ -1,0 +1,65 @@
+"""Network namespaces: naming them (path, fd) and entering them per thread.
+
+``setns(2)`` moves the calling thread only, so everything here is
+thread-local: no fork, no process-wide switch.  Namespace files are opened
+read-only and close-on-exec.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Iterator, Union
+
+from . import _validate as v
+from ._core import setns_net
+
+Target = Union[str, "os.PathLike[str]", int]
+
+THREAD_NETNS = "/proc/thread-self/ns/net"
+
+
+def open_netns(target: Target) -> int:
+    """Open a namespace path read-only; the caller closes the fd."""
+    return os.open(v.path(target), os.O_RDONLY | os.O_CLOEXEC)
+
+
+@contextlib.contextmanager
+def netns_fd(target: Target) -> Iterator[int]:
+    """An fd for ``target``: an int is used as is (the caller keeps it);
+    a path is opened for the duration of the block."""
+    if isinstance(target, int) and not isinstance(target, bool):
+        yield v.fd(target)
+        return
+    fd = open_netns(target)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def current_id() -> tuple[int, int]:
+    """(device, inode) of the calling thread's network namespace."""
+    st = os.stat(THREAD_NETNS)
+    return st.st_dev, st.st_ino
+
+
+def enter(target: Target) -> None:
+    """Move the calling thread into ``target`` (as libcontainer's NetNS
+    strategy does); other threads stay where they are."""
+    with netns_fd(target) as fd:
+        setns_net(fd)
+
+
+@contextlib.contextmanager
+def entered(target: Target) -> Iterator[None]:
+    """Run the block with the calling thread inside ``target``, then return
+    to the namespace it was in, even if the block raises."""
+    home = os.open(THREAD_NETNS, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        enter(target)
+        try:
+            yield
+        finally:
+            setns_net(home)
+    finally:
+        os.close(home)
