@@ -131,6 +131,7 @@ int pn_parse_replies(const unsigned char *data, uint32_t len, uint32_t portid,
 int pn_socket_open(int netns_fd, int rcvbuf, int timeout_ms, uint32_t *portid);
 int pn_socket_close(int fd);
 int pn_setns_net(int netns_fd);
+int pn_netns_new(void);
 int pn_transact(int fd, uint32_t portid, const struct pn_buf *b, uint32_t first_seq,
                 uint32_t count, uint32_t window, struct pn_result *results,
                 unsigned char *rbuf, uint32_t rcap);

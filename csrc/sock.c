@@ -19,6 +19,34 @@ int pn_setns_net(int netns_fd)
     return setns(netns_fd, CLONE_NEWNET) ? -errno : 0;
 }
 
+/*
+ * Make a new, empty network namespace and return an fd that holds it; the
+ * namespace lives while that fd (or anything inside it) does.  The calling
+ * thread unshares into it and comes straight back.  -ENOTRECOVERABLE as in
+ * pn_socket_open().
+ */
+int pn_netns_new(void)
+{
+    int self, fd = -1, err = 0;
+
+    self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (self < 0)
+        return -errno;
+    if (unshare(CLONE_NEWNET)) {
+        err = -errno;
+    } else {
+        fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            err = -errno;
+        if (setns(self, CLONE_NEWNET))
+            err = -ENOTRECOVERABLE;
+    }
+    close(self);
+    if (err && fd >= 0)
+        close(fd);
+    return err ? err : fd;
+}
+
 static int setopt(int fd, int level, int name, const void *v, socklen_t n)
 {
     return setsockopt(fd, level, name, v, n) ? -errno : 0;

@@ -150,6 +150,16 @@ def setns_net(fd: int) -> None:
         raise error_for(-err, "setns", (fd,))
 
 
+def netns_new() -> int:
+    """A new empty network namespace, held by the returned fd."""
+    fd = lib.pn_netns_new()
+    if fd == -_errno.ENOTRECOVERABLE:
+        raise RuntimeError("the calling thread could not return to its own network namespace")
+    if fd < 0:
+        raise error_for(-fd, "unshare", ("CLONE_NEWNET",))
+    return fd
+
+
 # -- the socket ----------------------------------------------------------------
 
 class Socket:

@@ -11,7 +11,7 @@ import os
 from typing import Iterator, Union
 
 from . import _validate as v
-from ._core import setns_net
+from ._core import netns_new, setns_net
 
 Target = Union[str, "os.PathLike[str]", int]
 
@@ -31,6 +31,25 @@ def netns_fd(target: Target) -> Iterator[int]:
         yield v.fd(target)
         return
     fd = open_netns(target)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def create() -> int:
+    """Make a new, empty network namespace and return an fd that holds it
+    (read-only, close-on-exec).  Nothing names it: it disappears when the fd
+    is closed and no process or mount keeps it, so it cannot be leaked.  Use
+    it as ``Handle(netns=fd)``; ``ip`` sees it as ``nsenter
+    --net=/proc/PID/fd/FD ip ...``.  The calling thread does not move."""
+    return netns_new()
+
+
+@contextlib.contextmanager
+def scratch() -> Iterator[int]:
+    """``create()`` for the duration of a block: yields the fd, closes it."""
+    fd = create()
     try:
         yield fd
     finally:

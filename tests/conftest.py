@@ -1,0 +1,164 @@
+"""Fixtures for real-kernel tests.
+
+Every test that touches the network works in scratch network namespaces it
+creates (``ip netns add pntest-...``) and removes, also when it fails; a
+sweep at the end of the session removes any that a crash left behind.
+Kernel state is judged with iproute2 (``ip -j``), independently of our own
+decoder.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import uuid
+
+import pytest
+
+PREFIX = "pntest-"
+_made: set = set()          # namespaces this test process created and not yet removed
+
+
+def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(args, check=check, capture_output=True, text=True, timeout=60)
+
+
+class Netns:
+    """A scratch network namespace, read with ``ip -n NAME -j``."""
+
+    def __init__(self) -> None:
+        self.name = PREFIX + uuid.uuid4().hex[:12]
+        sh("ip", "netns", "add", self.name)
+        _made.add(self.name)
+        self.path = f"/run/netns/{self.name}"
+
+    def remove(self) -> None:
+        sh("ip", "netns", "del", self.name, check=False)
+        _made.discard(self.name)
+
+    def ip(self, *args: str):
+        """Run ``ip -n NAME -j ARGS``; the decoded JSON (or None if empty)."""
+        out = sh("ip", "-n", self.name, "-j", *args).stdout
+        # strict=False: iproute2 writes control characters in names unescaped
+        return json.loads(out, strict=False) if out.strip() else None
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """Run a command inside the namespace (``ip netns exec``)."""
+        return sh("ip", "netns", "exec", self.name, *args, check=check)
+
+    def link(self, name: str) -> dict:
+        """``ip -d link show dev NAME`` as a dict; KeyError if it is absent."""
+        for link in self.ip("-d", "link", "show") or []:
+            if link["ifname"] == name:
+                return link
+        raise KeyError(f"no link {name!r} in {self.name}")
+
+    def link_names(self) -> set:
+        return {link["ifname"] for link in self.ip("link", "show") or []}
+
+    def addresses(self, name: str) -> list:
+        """``ip addr show dev NAME``: its addr_info list."""
+        return self.ip("addr", "show", "dev", name)[0]["addr_info"]
+
+    def routes(self, family: str = "-4") -> list:
+        """``ip -d route show``: with type, protocol and scope spelled out."""
+        return self.ip("-d", family, "route", "show") or []
+
+    def __repr__(self) -> str:
+        return f"<Netns {self.name}>"
+
+
+@pytest.fixture
+def ns():
+    """A fresh network namespace, removed after the test."""
+    n = Netns()
+    try:
+        yield n
+    finally:
+        n.remove()
+
+
+@pytest.fixture
+def ns2():
+    """A second fresh network namespace."""
+    n = Netns()
+    try:
+        yield n
+    finally:
+        n.remove()
+
+
+@pytest.fixture
+def handle(ns):
+    """A pynetlink Handle bound to ``ns`` by path."""
+    import pynetlink as pn
+
+    with pn.Handle(netns=ns.path) as h:
+        yield h
+
+
+@pytest.fixture
+def veth(ns, handle):
+    """A veth pair (va <-> vb), both down, in ``ns`` (made with iproute2)."""
+    sh("ip", "-n", ns.name, "link", "add", "va", "type", "veth", "peer", "name", "vb")
+    return "va", "vb"
+
+
+@pytest.fixture
+def sleeper(ns2):
+    """A process living in ``ns2``: (pid); killed after the test."""
+    proc = subprocess.Popen(["ip", "netns", "exec", ns2.name, "sleep", "120"])
+    try:
+        # wait until the child has entered the namespace
+        target = os.stat(ns2.path).st_ino
+        for _ in range(500):
+            try:
+                if os.stat(f"/proc/{proc.pid}/ns/net").st_ino == target:
+                    break
+            except FileNotFoundError:
+                pass
+            threading.Event().wait(0.01)
+        else:
+            raise RuntimeError("sleeper never entered its namespace")
+        yield proc.pid
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def in_thread(fn, *args, netns_path=None):
+    """Run fn(*args) in a new thread (inside ``netns_path`` if given) and
+    return its result or raise its exception.  The thread ends, so its
+    namespace switch never leaks into the test's own thread."""
+    import pynetlink as pn
+
+    box = {}
+
+    def body():
+        try:
+            if netns_path is not None:
+                pn.netns.enter(netns_path)
+            box["result"] = fn(*args)
+        except BaseException as e:  # handed to the caller
+            box["error"] = e
+
+    t = threading.Thread(target=body)
+    t.start()
+    t.join(timeout=120)
+    if t.is_alive():
+        raise TimeoutError("thread did not finish")
+    if "error" in box:
+        raise box["error"]
+    return box.get("result")
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Remove any scratch namespace of this run that a failed clean-up left
+    (only ours: another test run may be going on beside this one)."""
+    for name in list(_made):
+        sh("ip", "netns", "del", name, check=False)

@@ -1,0 +1,672 @@
+"""nlwire: an independent reference codec for netlink/rtnetlink, for tests.
+
+Written from the Linux UAPI headers (``<linux/netlink.h>``, ``<linux/rtnetlink.h>``,
+``<linux/if_link.h>``, ``<linux/if_addr.h>``, ``<linux/veth.h>``, ``<linux/if.h>``),
+never from pynetlink's C core, so the two can check each other:
+
+* ``Constants`` reads enum and ``#define`` values out of the headers themselves
+  (no hand-typed magic numbers), and ``header_struct`` reads struct layouts so
+  the ``struct`` formats below can be cross-checked against the headers.
+* ``decode`` splits a buffer of netlink messages and checks *every* length,
+  alignment and padding byte strictly, raising ``WireError`` on any
+  inconsistency.  It knows the family headers ifinfomsg, ifaddrmsg, rtmsg and
+  nlmsgerr, attributes, nests, and the veth peer nest (a bare ifinfomsg
+  followed by attributes).
+* ``ack``, ``newlink``, ``stats64`` ... build what the kernel would send back
+  (``netlink_ack()`` with and without ``NLM_F_CAPPED``/``NLM_F_ACK_TLVS``,
+  ``rtnl_fill_ifinfo()`` replies), for decoder tests.
+"""
+from __future__ import annotations
+
+import ast
+import operator
+import os
+import re
+import socket
+import struct
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+
+__all__ = [
+    "HeaderError", "WireError", "Constants", "C", "parse_header_text", "header_struct",
+    "decode", "decode_one", "Attr", "Attrs", "Message", "IfInfo", "IfAddr", "RtMsg", "NlmsgErr",
+    "linkinfo", "veth_peer", "rtattr", "nlmsg", "ifinfomsg", "ack", "newlink", "stats64",
+]
+
+INCLUDE_DIR = os.environ.get("NLWIRE_INCLUDE", "/usr/include")
+HEADERS = ("linux/netlink.h", "linux/rtnetlink.h", "linux/if_link.h",
+           "linux/if_addr.h", "linux/veth.h", "linux/if.h")
+
+
+class HeaderError(LookupError):
+    """A constant or struct that the headers do not define (unambiguously)."""
+
+
+class WireError(ValueError):
+    """Bytes that are not a well-formed netlink message."""
+
+
+# ---------------------------------------------------------------------------
+# Header reader
+# ---------------------------------------------------------------------------
+
+_COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
+_DEFINE = re.compile(r"#\s*define\s+([A-Za-z_]\w*)(\(?)(.*)$", re.S)
+_ENUM = re.compile(r"\benum\b\s*([A-Za-z_]\w*)?\s*\{([^{}]*)\}", re.S)
+_MEMBER = re.compile(r"^([A-Za-z_]\w*)\s*(?:=\s*(.+))?$", re.S)
+_NUMBER = re.compile(r"\b(0[xX][0-9a-fA-F]+|[0-9]+)([uUlL]*)\b")
+_NAME = re.compile(r"^[A-Za-z_]\w*$")
+
+
+def _strip_comments(text: str) -> str:
+    # keep line structure so that preprocessor lines stay lines
+    text = text.replace("\\\r\n", " ").replace("\\\n", " ")
+    return _COMMENT.sub(lambda m: "\n" * m.group().count("\n") or " ", text)
+
+
+def parse_header_text(text: str) -> Tuple[List[List[Tuple[str, Optional[str]]]], List[Tuple[str, str]]]:
+    """Split C header text into enums and object-like defines.
+
+    Returns (enums, defines): enums is a list of member lists, each member
+    (name, expression or None); defines is a list of (name, expression).
+    Preprocessor lines are taken out of the code stream before enums are
+    read, so ``#define X X`` aliases inside an enum body never become
+    members; every ``#if`` branch is read (conflicts are caught on lookup).
+    """
+    code_lines: List[str] = []
+    defines: List[Tuple[str, str]] = []
+    for line in _strip_comments(text).split("\n"):
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            m = _DEFINE.match(stripped)
+            if m and not m.group(2):            # function-like macros are skipped
+                expr = m.group(3).strip()
+                if expr:                         # include guards have no value
+                    defines.append((m.group(1), expr))
+            code_lines.append("")
+            continue
+        code_lines.append(line)
+    enums = []
+    for m in _ENUM.finditer("\n".join(code_lines)):
+        members = []
+        for item in _split_top_level(m.group(2)):
+            item = " ".join(item.split())
+            if not item:
+                continue
+            mm = _MEMBER.match(item)
+            if not mm:
+                raise HeaderError(f"cannot read enum member {item!r}")
+            members.append((mm.group(1), mm.group(2)))
+        enums.append(members)
+    return enums, defines
+
+
+def _split_top_level(body: str) -> List[str]:
+    parts, depth, cur = [], 0, []
+    for ch in body:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    parts.append("".join(cur))
+    return parts
+
+
+_BINOPS = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+    ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
+    ast.LShift: operator.lshift, ast.RShift: operator.rshift,
+    ast.BitOr: operator.or_, ast.BitAnd: operator.and_, ast.BitXor: operator.xor,
+}
+_UNOPS = {ast.Invert: operator.invert, ast.USub: operator.neg, ast.UAdd: operator.pos}
+
+
+def c_eval(expr: str, lookup: Callable[[str], int]) -> int:
+    """Evaluate a C integer constant expression of literals, names and
+    + - * / % << >> | & ^ ~ (no casts, sizeof or function-like macros)."""
+    def literal(m: re.Match) -> str:
+        digits = m.group(1)
+        if digits.lower().startswith("0x"):
+            return str(int(digits, 16))
+        if len(digits) > 1 and digits.startswith("0"):
+            return str(int(digits, 8))
+        return str(int(digits))
+
+    src = _NUMBER.sub(literal, expr.strip()).replace("/", "//")
+    try:
+        tree = ast.parse(src, mode="eval")
+    except SyntaxError:
+        raise HeaderError(f"cannot evaluate C expression {expr!r}") from None
+
+    def ev(node) -> int:
+        if isinstance(node, ast.Expression):
+            return ev(node.body)
+        if isinstance(node, ast.Constant) and type(node.value) is int:
+            return node.value
+        if isinstance(node, ast.Name):
+            return lookup(node.id)
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+            return _BINOPS[type(node.op)](ev(node.left), ev(node.right))
+        if isinstance(node, ast.UnaryOp) and type(node.op) in _UNOPS:
+            return _UNOPS[type(node.op)](ev(node.operand))
+        raise HeaderError(f"unsupported construct in C expression {expr!r}")
+
+    return ev(tree)
+
+
+class Constants:
+    """Enum and #define values read from C headers, looked up by name
+    (``C.IFLA_IFNAME`` or ``C["IFLA_IFNAME"]``).
+
+    Enums count up from 0, or from the last explicit ``= N``; a member may
+    refer to earlier members and to defines.  Object-like defines are
+    evaluated on demand; ``#define X X`` (an enum alias) is ignored.  A name
+    given two different values, or one that cannot be evaluated, raises
+    ``HeaderError`` when (and only when) it is looked up.
+    """
+
+    def __init__(self, texts: Iterable[str]):
+        self._enum_values: Dict[str, object] = {}
+        self._defines: Dict[str, List[str]] = {}
+        self._resolving: set = set()
+        enums = []
+        for text in texts:
+            e, d = parse_header_text(text)
+            enums.extend(e)
+            for name, expr in d:
+                if expr == name:
+                    continue
+                exprs = self._defines.setdefault(name, [])
+                if expr not in exprs:
+                    exprs.append(expr)
+        for members in enums:
+            nxt: object = 0
+            for name, expr in members:
+                if expr is not None:
+                    try:
+                        value: object = c_eval(expr, self._lookup)
+                    except HeaderError as e:
+                        value = e
+                else:
+                    value = nxt
+                self._set_enum(name, value)
+                nxt = value + 1 if isinstance(value, int) else value
+
+    @classmethod
+    def from_files(cls, paths: Sequence[str]) -> "Constants":
+        texts = []
+        for p in paths:
+            with open(p, encoding="utf-8", errors="replace") as f:
+                texts.append(f.read())
+        return cls(texts)
+
+    def _set_enum(self, name: str, value: object) -> None:
+        old = self._enum_values.get(name)
+        if old is not None and old != value:
+            value = HeaderError(f"{name} is defined twice, as {old} and {value}")
+        self._enum_values[name] = value
+
+    def _lookup(self, name: str) -> int:
+        if name in self._enum_values:
+            value = self._enum_values[name]
+            if isinstance(value, Exception):
+                raise HeaderError(f"{name}: {value}")
+            if name in self._defines:
+                # an enum member and a define of the same name must agree
+                other = self._define_value(name)
+                if other != value:
+                    raise HeaderError(f"{name} is enum {value} but #define {other}")
+            return value  # type: ignore[return-value]
+        if name in self._defines:
+            return self._define_value(name)
+        raise HeaderError(f"{name} is not defined in the headers read")
+
+    def _define_value(self, name: str) -> int:
+        exprs = self._defines[name]
+        if name in self._resolving:
+            raise HeaderError(f"{name} is defined in terms of itself")
+        self._resolving.add(name)
+        try:
+            values = {c_eval(e, self._lookup) for e in exprs}
+        finally:
+            self._resolving.discard(name)
+        if len(values) != 1:
+            raise HeaderError(f"{name} has conflicting definitions {exprs}")
+        return values.pop()
+
+    def __getitem__(self, name: str) -> int:
+        return self._lookup(name)
+
+    def __getattr__(self, name: str) -> int:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._lookup(name)
+        except HeaderError as e:
+            raise AttributeError(str(e)) from None
+
+    def __contains__(self, name: str) -> bool:
+        try:
+            self._lookup(name)
+            return True
+        except HeaderError:
+            return False
+
+
+def _header_paths() -> List[str]:
+    return [os.path.join(INCLUDE_DIR, h) for h in HEADERS]
+
+
+C = Constants.from_files(_header_paths())
+
+# C types of the structs we read, to struct format characters (native sizes,
+# standard "=" layout; the headers' structs have no implicit padding).
+_CTYPES = {
+    "__u8": "B", "__s8": "b", "unsigned char": "B", "char": "b", "signed char": "b",
+    "__u16": "H", "__s16": "h", "unsigned short": "H", "short": "h",
+    "__u32": "I", "__s32": "i", "unsigned": "I", "unsigned int": "I", "int": "i",
+    "__u64": "Q", "__s64": "q",
+}
+
+
+def header_struct(name: str, paths: Optional[Sequence[str]] = None) -> List[Tuple[str, str]]:
+    """The fields of ``struct NAME`` from the headers: [(field, format char)].
+    A member that is itself a struct is flattened with ``member.field`` names."""
+    for p in paths or _header_paths():
+        with open(p, encoding="utf-8", errors="replace") as f:
+            text = _strip_comments(f.read())
+        m = re.search(r"\bstruct\s+" + re.escape(name) + r"\s*\{([^{}]*)\}\s*;", text)
+        if not m:
+            continue
+        fields: List[Tuple[str, str]] = []
+        for decl in m.group(1).split(";"):
+            decl = " ".join(decl.split())
+            if not decl:
+                continue
+            sm = re.match(r"^struct\s+(\w+)\s+(\w+)$", decl)
+            if sm:
+                fields.extend((f"{sm.group(2)}.{f}", c) for f, c in header_struct(sm.group(1), paths))
+                continue
+            dm = re.match(r"^(.*?)\s*\b(\w+)$", decl)
+            if not dm or dm.group(1) not in _CTYPES:
+                raise HeaderError(f"struct {name}: cannot read member {decl!r}")
+            fields.append((dm.group(2), _CTYPES[dm.group(1)]))
+        return fields
+    raise HeaderError(f"struct {name} not found")
+
+
+# ---------------------------------------------------------------------------
+# Wire layouts (struct formats) and constants
+# ---------------------------------------------------------------------------
+
+NLMSGHDR = struct.Struct("=IHHII")      # len, type, flags, seq, pid
+IFINFOMSG = struct.Struct("=BxHiII")    # family, (pad), type, index, flags, change
+IFADDRMSG = struct.Struct("=BBBBI")     # family, prefixlen, flags, scope, index
+RTMSG = struct.Struct("=BBBBBBBBI")     # family, dst_len, src_len, tos, table, protocol, scope, type, flags
+RTATTR = struct.Struct("=HH")           # len, type
+NLMSGERR = struct.Struct("=i" + NLMSGHDR.format[1:])   # error, then the original nlmsghdr
+U32 = struct.Struct("=I")
+
+ALIGNTO = 4
+
+
+def align(n: int) -> int:
+    return (n + ALIGNTO - 1) & ~(ALIGNTO - 1)
+
+
+NLMSG_HDRLEN = align(NLMSGHDR.size)
+RTA_HDRLEN = align(RTATTR.size)
+STATS64_FIELDS: Tuple[str, ...] = tuple(f for f, _ in header_struct("rtnl_link_stats64"))
+STATS64 = struct.Struct("=" + "".join(c for _, c in header_struct("rtnl_link_stats64")))
+
+NLA_F_NESTED = C.NLA_F_NESTED
+NLA_F_NET_BYTEORDER = C.NLA_F_NET_BYTEORDER
+NLA_TYPE_MASK = C.NLA_TYPE_MASK & 0xFFFF
+
+LINK_TYPES = frozenset((C.RTM_NEWLINK, C.RTM_DELLINK, C.RTM_GETLINK, C.RTM_SETLINK))
+ADDR_TYPES = frozenset((C.RTM_NEWADDR, C.RTM_DELADDR, C.RTM_GETADDR))
+ROUTE_TYPES = frozenset((C.RTM_NEWROUTE, C.RTM_DELROUTE, C.RTM_GETROUTE))
+
+
+# ---------------------------------------------------------------------------
+# Decoding
+# ---------------------------------------------------------------------------
+
+class IfInfo(NamedTuple):
+    family: int
+    type: int
+    index: int
+    flags: int
+    change: int
+
+
+class IfAddr(NamedTuple):
+    family: int
+    prefixlen: int
+    flags: int
+    scope: int
+    index: int
+
+
+class RtMsg(NamedTuple):
+    family: int
+    dst_len: int
+    src_len: int
+    tos: int
+    table: int
+    protocol: int
+    scope: int
+    type: int
+    flags: int
+
+
+class Header(NamedTuple):
+    len: int
+    type: int
+    flags: int
+    seq: int
+    pid: int
+
+
+class NlmsgErr(NamedTuple):
+    error: int
+    msg: Header                 # the original request's header
+    payload: bytes              # the original request's payload (uncapped only)
+
+
+@dataclass(frozen=True)
+class Attr:
+    type: int                   # NLA_F_* bits masked off
+    flags: int                  # NLA_F_NESTED | NLA_F_NET_BYTEORDER bits
+    payload: bytes
+
+    def u32(self) -> int:
+        if len(self.payload) != U32.size:
+            raise WireError(f"attribute {self.type}: u32 payload of {len(self.payload)} bytes")
+        return U32.unpack(self.payload)[0]
+
+    def i32(self) -> int:
+        v = self.u32()
+        return v - (1 << 32) if v & 0x80000000 else v
+
+    def string(self) -> bytes:
+        """A NUL-terminated string payload, without its terminator; exactly one NUL, at the end."""
+        p = self.payload
+        if not p or p[-1] != 0 or 0 in p[:-1]:
+            raise WireError(f"attribute {self.type}: not a NUL-terminated string: {p!r}")
+        return p[:-1]
+
+    def nested(self) -> "Attrs":
+        return parse_attrs(self.payload)
+
+
+class Attrs(tuple):
+    """Attributes in wire order."""
+
+    def types(self) -> List[int]:
+        return [a.type for a in self]
+
+    def all(self, type_: int) -> List[Attr]:
+        return [a for a in self if a.type == type_]
+
+    def get(self, type_: int) -> Attr:
+        """The attribute of that type; WireError unless there is exactly one."""
+        found = self.all(type_)
+        if len(found) != 1:
+            raise WireError(f"attribute {type_} present {len(found)} times, wanted once")
+        return found[0]
+
+    def __contains__(self, type_: object) -> bool:  # type: ignore[override]
+        return any(a.type == type_ for a in self)
+
+
+def parse_attrs(data: bytes) -> Attrs:
+    """Attributes filling ``data`` exactly: each rta_len >= 4 and within
+    bounds, padding present and zero, nothing left over."""
+    out = []
+    off = 0
+    while off < len(data):
+        if len(data) - off < RTATTR.size:
+            raise WireError(f"{len(data) - off} trailing bytes after attributes")
+        rta_len, rta_type = RTATTR.unpack_from(data, off)
+        if rta_len < RTA_HDRLEN:
+            raise WireError(f"rta_len {rta_len} shorter than the attribute header")
+        if rta_len > len(data) - off:
+            raise WireError(f"rta_len {rta_len} runs past the {len(data) - off} bytes left")
+        end = off + align(rta_len)
+        if end > len(data):
+            raise WireError(f"padding of attribute {rta_type} (rta_len {rta_len}) missing")
+        if any(data[off + rta_len:end]):
+            raise WireError(f"non-zero padding after attribute {rta_type}")
+        out.append(Attr(rta_type & NLA_TYPE_MASK, rta_type & ~NLA_TYPE_MASK & 0xFFFF,
+                        bytes(data[off + RTA_HDRLEN:off + rta_len])))
+        off = end
+    return Attrs(out)
+
+
+@dataclass(frozen=True)
+class Message:
+    header: Header
+    fixed: object               # IfInfo / IfAddr / RtMsg / NlmsgErr / None
+    attrs: Attrs                # attributes (ext-ack TLVs for NLMSG_ERROR)
+    raw: bytes = field(repr=False)
+
+    @property
+    def type(self) -> int:
+        return self.header.type
+
+    @property
+    def flags(self) -> int:
+        return self.header.flags
+
+    @property
+    def seq(self) -> int:
+        return self.header.seq
+
+
+def _fixed_layout(msg_type: int):
+    if msg_type in LINK_TYPES:
+        return IFINFOMSG, IfInfo
+    if msg_type in ADDR_TYPES:
+        return IFADDRMSG, IfAddr
+    if msg_type in ROUTE_TYPES:
+        return RTMSG, RtMsg
+    return None, None
+
+
+def _decode_ifinfo(body: bytes) -> IfInfo:
+    if len(body) < IFINFOMSG.size:
+        raise WireError(f"{len(body)} bytes cannot hold an ifinfomsg")
+    if body[1] != 0:
+        raise WireError("ifinfomsg padding byte is not zero")
+    return IfInfo(*IFINFOMSG.unpack_from(body))
+
+
+def _decode_body(h: Header, body: bytes):
+    if h.type == C.NLMSG_ERROR:
+        if len(body) < NLMSGERR.size:
+            raise WireError(f"NLMSG_ERROR of {len(body)} bytes is shorter than nlmsgerr")
+        error, *orig = NLMSGERR.unpack_from(body)
+        orig_h = Header(*orig)
+        rest = body[NLMSGERR.size:]
+        payload = b""
+        if not h.flags & C.NLM_F_CAPPED and rest:
+            if orig_h.len < NLMSG_HDRLEN:
+                raise WireError(f"original nlmsg_len {orig_h.len} shorter than a header")
+            plen = align(orig_h.len) - NLMSG_HDRLEN
+            if plen > len(rest):
+                raise WireError(f"original request of {orig_h.len} bytes not all there")
+            payload, rest = rest[:orig_h.len - NLMSG_HDRLEN], rest[plen:]
+        if h.flags & C.NLM_F_ACK_TLVS:
+            attrs = parse_attrs(rest)
+        elif rest:
+            raise WireError(f"{len(rest)} unexplained bytes after nlmsgerr")
+        else:
+            attrs = Attrs()
+        return NlmsgErr(error, orig_h, payload), attrs
+    layout, kind = _fixed_layout(h.type)
+    if layout is None:
+        return None, parse_attrs(body)
+    if len(body) < layout.size:
+        raise WireError(f"message type {h.type} of {len(body)} bytes lacks its {layout.size}-byte header")
+    if layout is IFINFOMSG:
+        fixed = _decode_ifinfo(body)
+    else:
+        fixed = kind(*layout.unpack_from(body))
+    return fixed, parse_attrs(body[align(layout.size):])
+
+
+def decode(buf: bytes) -> List[Message]:
+    """Every message in ``buf``; raises WireError unless ``buf`` is exactly a
+    sequence of well-formed, 4-byte aligned messages."""
+    buf = bytes(buf)
+    if len(buf) % ALIGNTO:
+        raise WireError(f"buffer of {len(buf)} bytes is not 4-byte aligned")
+    out = []
+    off = 0
+    while off < len(buf):
+        if len(buf) - off < NLMSGHDR.size:
+            raise WireError(f"{len(buf) - off} trailing bytes after messages")
+        h = Header(*NLMSGHDR.unpack_from(buf, off))
+        if h.len < NLMSG_HDRLEN:
+            raise WireError(f"nlmsg_len {h.len} shorter than the header")
+        if h.len > len(buf) - off:
+            raise WireError(f"nlmsg_len {h.len} runs past the {len(buf) - off} bytes left")
+        if h.len % ALIGNTO:
+            raise WireError(f"nlmsg_len {h.len} is not 4-byte aligned")
+        raw = buf[off:off + h.len]
+        fixed, attrs = _decode_body(h, raw[NLMSG_HDRLEN:])
+        out.append(Message(h, fixed, attrs, raw))
+        off += h.len
+    return out
+
+
+def decode_one(buf: bytes) -> Message:
+    msgs = decode(buf)
+    if len(msgs) != 1:
+        raise WireError(f"{len(msgs)} messages, wanted one")
+    return msgs[0]
+
+
+class LinkInfo(NamedTuple):
+    kind: bytes
+    data: Optional[Attrs]
+
+
+def linkinfo(attrs: Attrs) -> LinkInfo:
+    """IFLA_LINKINFO { IFLA_INFO_KIND "kind", [IFLA_INFO_DATA {...}] }."""
+    nest = attrs.get(C.IFLA_LINKINFO).nested()
+    kind = nest.get(C.IFLA_INFO_KIND).string()
+    data = nest.get(C.IFLA_INFO_DATA).nested() if C.IFLA_INFO_DATA in nest else None
+    unknown = set(nest.types()) - {C.IFLA_INFO_KIND, C.IFLA_INFO_DATA}
+    if unknown:
+        raise WireError(f"unexpected IFLA_LINKINFO members {sorted(unknown)}")
+    return LinkInfo(kind, data)
+
+
+def veth_peer(info_data: Attrs) -> Tuple[IfInfo, Attrs]:
+    """VETH_INFO_PEER: a bare ifinfomsg followed by the peer's attributes."""
+    payload = info_data.get(C.VETH_INFO_PEER).payload
+    return _decode_ifinfo(payload), parse_attrs(payload[align(IFINFOMSG.size):])
+
+
+# ---------------------------------------------------------------------------
+# Building (what the kernel sends)
+# ---------------------------------------------------------------------------
+
+def rtattr(type_: int, payload: bytes = b"") -> bytes:
+    """One attribute, zero-padded to 4 bytes."""
+    n = RTA_HDRLEN + len(payload)
+    if n > 0xFFFF:
+        raise ValueError("attribute longer than rta_len can say")
+    return (RTATTR.pack(n, type_) + bytes(payload)).ljust(align(n), b"\0")
+
+
+def u32_attr(type_: int, value: int) -> bytes:
+    return rtattr(type_, U32.pack(value))
+
+
+def str_attr(type_: int, value: bytes) -> bytes:
+    return rtattr(type_, bytes(value) + b"\0")
+
+
+def nlmsg(type_: int, flags: int, seq: int, pid: int, body: bytes = b"",
+          length: Optional[int] = None) -> bytes:
+    """A message: header then ``body`` padded to 4 bytes; nlmsg_len covers
+    the header and the padded body unless ``length`` says otherwise."""
+    body = bytes(body).ljust(align(len(body)), b"\0")
+    n = NLMSG_HDRLEN + len(body) if length is None else length
+    return NLMSGHDR.pack(n, type_, flags, seq, pid) + body
+
+
+def ifinfomsg(family: int = socket.AF_UNSPEC, type_: int = 0, index: int = 0,
+              flags: int = 0, change: int = 0) -> bytes:
+    return IFINFOMSG.pack(family, type_, index, flags, change)
+
+
+def ack(seq: int, pid: int, error: int = 0, request: Optional[bytes] = None,
+        capped: Optional[bool] = None, ext_msg: Optional[bytes] = None,
+        tlvs: bytes = b"", msg_terminated: bool = True) -> bytes:
+    """An NLMSG_ERROR as ``netlink_ack()`` builds it.
+
+    ``request`` is the original message (header + payload); without it a bare
+    header with ``seq`` is quoted.  ``capped`` defaults to the kernel's rule:
+    capped for success, or when there is no payload to quote.  ``ext_msg`` adds
+    an NLMSGERR_ATTR_MSG TLV (NUL-terminated unless ``msg_terminated`` is
+    false); ``tlvs`` are raw TLV bytes added before it.  Either sets
+    NLM_F_ACK_TLVS.
+    """
+    if request is None:
+        request = NLMSGHDR.pack(NLMSG_HDRLEN, 0, C.NLM_F_REQUEST | C.NLM_F_ACK, seq, 0)
+    request = bytes(request)
+    orig_len = NLMSGHDR.unpack_from(request)[0]
+    if capped is None:
+        capped = error == 0 or orig_len <= NLMSG_HDRLEN
+    flags = C.NLM_F_CAPPED if capped else 0
+    body = NLMSGERR.pack(error, *NLMSGHDR.unpack_from(request))
+    if not capped:
+        quoted = request[NLMSG_HDRLEN:orig_len]
+        body += quoted.ljust(align(len(quoted)), b"\0")
+    extra = bytes(tlvs)
+    if ext_msg is not None:
+        extra += rtattr(C.NLMSGERR_ATTR_MSG, bytes(ext_msg) + (b"\0" if msg_terminated else b""))
+    if extra:
+        flags |= C.NLM_F_ACK_TLVS
+        body += extra
+    return nlmsg(C.NLMSG_ERROR, flags, seq, pid, body)
+
+
+def stats64(**counters: int) -> bytes:
+    """A struct rtnl_link_stats64 (as this system's headers define it)."""
+    unknown = set(counters) - set(STATS64_FIELDS)
+    if unknown:
+        raise ValueError(f"no such rtnl_link_stats64 fields: {sorted(unknown)}")
+    return STATS64.pack(*(counters.get(f, 0) for f in STATS64_FIELDS))
+
+
+def newlink(seq: int, pid: int, index: int = 1, flags: int = 0, *, name: Optional[bytes] = None,
+            mtu: Optional[int] = None, master: Optional[int] = None, group: Optional[int] = None,
+            txqlen: Optional[int] = None, stats: Optional[bytes] = None, extra: bytes = b"",
+            ifi_type: int = 0, msg_flags: int = 0) -> bytes:
+    """An RTM_NEWLINK as ``rtnl_fill_ifinfo()`` sends it (the attributes
+    given, in the kernel's order)."""
+    body = ifinfomsg(socket.AF_UNSPEC, ifi_type, index, flags, 0)
+    if name is not None:
+        body += str_attr(C.IFLA_IFNAME, name)
+    if txqlen is not None:
+        body += u32_attr(C.IFLA_TXQLEN, txqlen)
+    if mtu is not None:
+        body += u32_attr(C.IFLA_MTU, mtu)
+    if group is not None:
+        body += u32_attr(C.IFLA_GROUP, group)
+    if master is not None:
+        body += u32_attr(C.IFLA_MASTER, master)
+    if stats is not None:
+        body += rtattr(C.IFLA_STATS64, stats)
+    body += bytes(extra)
+    return nlmsg(C.RTM_NEWLINK, msg_flags, seq, pid, body)

@@ -1,0 +1,240 @@
+"""Handle: binding to a namespace, life cycle, module-level functions,
+threads, and no fd growth."""
+from __future__ import annotations
+
+import errno
+import os
+import threading
+
+import pytest
+
+import pynetlink as pn
+from conftest import Netns, in_thread, open_fds, sh
+
+
+def test_handle_by_path_acts_in_that_namespace_only(ns):
+    with pn.Handle(netns=ns.path) as h:
+        h.create_veth_pair("pa0", "pb0")
+    assert {"pa0", "pb0"} <= ns.link_names()
+    own = {line.split(":")[1].strip().split("@")[0]
+           for line in sh("ip", "-o", "link", "show").stdout.splitlines()}
+    assert "pa0" not in own
+
+
+def test_handle_by_pathlike(ns):
+    import pathlib
+    with pn.Handle(netns=pathlib.Path(ns.path)) as h:
+        h.interface_up("lo")
+    assert "UP" in ns.link("lo")["flags"]
+
+
+def test_handle_by_fd_acts_in_that_namespace_and_keeps_fd_open(ns):
+    fd = os.open(ns.path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        with pn.Handle(netns=fd) as h:
+            h.create_veth_pair("pa0", "pb0")
+        os.fstat(fd)                        # still ours, still open
+    finally:
+        os.close(fd)
+    assert {"pa0", "pb0"} <= ns.link_names()
+
+
+def test_handle_by_proc_pid_path(ns2, sleeper):
+    with pn.Handle(netns=f"/proc/{sleeper}/ns/net") as h:
+        h.create_veth_pair("pa0", "pb0")
+    assert "pa0" in ns2.link_names()
+
+
+def test_handle_leaves_the_calling_thread_in_its_namespace(ns):
+    before = pn.netns.current_id()
+    with pn.Handle(netns=ns.path) as h:
+        assert pn.netns.current_id() == before
+        h.interface_up("lo")
+    assert pn.netns.current_id() == before
+
+
+def test_handle_on_missing_path_raises_file_not_found():
+    with pytest.raises(FileNotFoundError):
+        pn.Handle(netns="/run/netns/pntest-does-not-exist")
+
+
+def test_handle_on_a_file_that_is_not_a_namespace_raises_einval(tmp_path):
+    path = tmp_path / "plain"
+    path.write_text("")
+    with pytest.raises(OSError) as info:
+        pn.Handle(netns=str(path))
+    assert info.value.errno == errno.EINVAL
+
+
+@pytest.mark.parametrize("bad", [1.5, b"\0", object(), True], ids=["float", "nul", "object", "bool"])
+def test_handle_rejects_bad_netns_argument(bad):
+    with pytest.raises((TypeError, ValueError)):
+        pn.Handle(netns=bad)
+
+
+def test_handle_close_closes_its_socket(ns):
+    h = pn.Handle(netns=ns.path)
+    fd = h.fileno()
+    os.fstat(fd)
+    h.close()
+    assert h.closed
+    with pytest.raises(OSError):
+        os.fstat(fd)
+
+
+def test_closed_handle_raises_ebadf(ns):
+    h = pn.Handle(netns=ns.path)
+    h.close()
+    with pytest.raises(OSError) as info:
+        h.interface_up("lo")
+    assert info.value.errno == errno.EBADF
+
+
+def test_handle_close_is_idempotent(ns):
+    h = pn.Handle(netns=ns.path)
+    h.close()
+    h.close()
+
+
+def test_handle_sockets_are_close_on_exec(ns):
+    import fcntl
+    with pn.Handle(netns=ns.path) as h:
+        assert fcntl.fcntl(h.fileno(), fcntl.F_GETFD) & fcntl.FD_CLOEXEC
+
+
+# -- module-level functions ------------------------------------------------------
+
+def test_module_functions_act_in_the_calling_threads_namespace(ns):
+    in_thread(pn.create_veth_pair, "ma0", "mb0", netns_path=ns.path)
+    assert {"ma0", "mb0"} <= ns.link_names()
+
+
+def test_module_functions_do_a_whole_container_setup(ns):
+    def setup():
+        pn.create_veth_pair("ma0", "mb0")
+        pn.interface_up("lo")
+        pn.change_interface_name("mb0", "eth0")
+        pn.set_mtu("eth0", 1400)
+        pn.interface_up("eth0")
+        pn.interface_up("ma0")
+        pn.set_interface_ip("eth0", "192.0.2.2/24")
+        pn.set_default_gateway("192.0.2.1", "eth0")
+        return pn.link_index("eth0")
+
+    index = in_thread(setup, netns_path=ns.path)
+    eth0 = ns.link("eth0")
+    assert eth0["ifindex"] == index and eth0["mtu"] == 1400 and "UP" in eth0["flags"]
+    assert [r["gateway"] for r in ns.routes("-4") if r["dst"] == "default"] == ["192.0.2.1"]
+
+
+def test_default_handle_follows_the_thread_into_another_namespace(ns, ns2):
+    def hop():
+        pn.netns.enter(ns.path)
+        pn.create_veth_pair("first0", "first1")
+        pn.netns.enter(ns2.path)
+        pn.create_veth_pair("second0", "second1")
+
+    in_thread(hop)
+    assert "first0" in ns.link_names() and "second0" not in ns.link_names()
+    assert "second0" in ns2.link_names() and "first0" not in ns2.link_names()
+
+
+def test_netns_entered_returns_the_thread_home(ns):
+    def body():
+        home = pn.netns.current_id()
+        with pn.netns.entered(ns.path):
+            pn.create_veth_pair("ea0", "eb0")
+            inside = pn.netns.current_id()
+        return home, inside, pn.netns.current_id()
+
+    home, inside, after = in_thread(body)
+    assert inside != home and after == home
+    assert "ea0" in ns.link_names()
+
+
+def test_eight_threads_use_module_functions_at_once():
+    spaces = [Netns() for _ in range(8)]
+    try:
+        errors = []
+        barrier = threading.Barrier(8, timeout=60)
+
+        def worker(space):
+            try:
+                pn.netns.enter(space.path)
+                barrier.wait()
+                for i in range(25):
+                    pn.create_veth_pair(f"t{i}a", f"t{i}b")
+                    pn.set_mtu(f"t{i}a", 1400 + i)
+                    pn.interface_up(f"t{i}a")
+                    assert pn.link_index(f"t{i}a") > 0
+            except BaseException as e:
+                errors.append(e)
+
+        threads = [threading.Thread(target=worker, args=(s,)) for s in spaces]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert not errors, errors
+        for space in spaces:
+            links = {link["ifname"]: link for link in space.ip("link", "show")}
+            for i in range(25):
+                assert links[f"t{i}a"]["mtu"] == 1400 + i
+                assert "UP" in links[f"t{i}a"]["flags"]
+    finally:
+        for space in spaces:
+            space.remove()
+
+
+def test_eight_threads_share_one_handle(ns, handle):
+    errors = []
+
+    def worker(n):
+        try:
+            for i in range(20):
+                name = f"s{n}x{i}"
+                handle.create_veth_pair(name, name + "p")
+                assert handle.link_index(name) == handle.get_link(name).index
+                handle.set_mtu(name, 1300 + n)
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    links = {link["ifname"]: link for link in ns.ip("link", "show")}
+    assert all(links[f"s{n}x{i}"]["mtu"] == 1300 + n for n in range(8) for i in range(20))
+
+
+# -- no leaks --------------------------------------------------------------------
+
+def test_no_fd_growth_over_1000_create_delete_cycles(ns, handle):
+    handle.create_veth_pair("warm0", "warm1")      # allocate lazily made things first
+    handle.delete_link("warm0")
+    before = open_fds()
+    for _ in range(1000):
+        handle.create_veth_pair("cyc0", "cyc1")
+        handle.delete_link("cyc0")
+    assert open_fds() == before
+    assert not {"cyc0", "cyc1"} & ns.link_names()
+
+
+def test_no_fd_growth_over_1000_handles(ns):
+    before = open_fds()
+    for _ in range(1000):
+        with pn.Handle(netns=ns.path) as h:
+            h.link_index("lo")
+    assert open_fds() == before
+
+
+def test_no_fd_growth_from_module_functions_in_short_lived_threads(ns):
+    in_thread(pn.link_index, "lo", netns_path=ns.path)
+    before = open_fds()
+    for _ in range(200):
+        in_thread(pn.link_index, "lo", netns_path=ns.path)
+    import gc
+    gc.collect()
+    assert open_fds() == before

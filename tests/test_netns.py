@@ -1,0 +1,76 @@
+"""pynetlink.netns: scratch namespaces and per-thread entering."""
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+import pynetlink as pn
+from conftest import in_thread, open_fds
+
+
+def ip_in(fd: int, *args: str) -> str:
+    """iproute2's view of the namespace held by fd."""
+    return subprocess.run(["nsenter", f"--net=/proc/{os.getpid()}/fd/{fd}", "ip", *args],
+                          capture_output=True, text=True, check=True, timeout=30).stdout
+
+
+def test_create_gives_a_new_empty_namespace():
+    with pn.netns.scratch() as fd:
+        assert os.fstat(fd).st_ino != os.stat("/proc/thread-self/ns/net").st_ino
+        assert [line.split(":")[1].strip() for line in ip_in(fd, "-o", "link").splitlines()] == ["lo"]
+
+
+def test_create_does_not_move_the_calling_thread():
+    before = pn.netns.current_id()
+    fd = pn.netns.create()
+    try:
+        assert pn.netns.current_id() == before
+    finally:
+        os.close(fd)
+
+
+def test_scratch_namespace_is_usable_by_a_handle():
+    with pn.netns.scratch() as fd, pn.Handle(netns=fd) as h:
+        h.create_veth_pair("sa0", "sb0")
+        assert "sa0" in ip_in(fd, "-br", "link")
+
+
+def test_scratch_closes_its_fd():
+    before = open_fds()
+    with pn.netns.scratch():
+        assert open_fds() == before + 1
+    assert open_fds() == before
+
+
+def test_scratch_fd_is_close_on_exec():
+    import fcntl
+    with pn.netns.scratch() as fd:
+        assert fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC
+
+
+def test_enter_moves_only_the_calling_thread(ns):
+    main_before = pn.netns.current_id()
+    inside = in_thread(lambda: (pn.netns.enter(ns.path), pn.netns.current_id())[1])
+    assert inside == (os.stat(ns.path).st_dev, os.stat(ns.path).st_ino)
+    assert pn.netns.current_id() == main_before
+
+
+def test_enter_a_file_that_is_not_a_namespace_raises_einval(tmp_path):
+    path = tmp_path / "plain"
+    path.write_text("")
+    with pytest.raises(OSError) as info:
+        in_thread(pn.netns.enter, str(path))
+    assert info.value.errno == 22
+
+
+def test_entered_returns_home_when_the_block_raises(ns):
+    def body():
+        home = pn.netns.current_id()
+        with pytest.raises(RuntimeError):
+            with pn.netns.entered(ns.path):
+                raise RuntimeError("boom")
+        return home == pn.netns.current_id()
+
+    assert in_thread(body)
