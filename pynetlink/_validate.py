@@ -11,9 +11,11 @@ import os
 from typing import Union
 
 IFNAMSIZ = 16
-# The kernel's dev_valid_name(): isspace() of its own ctype table, which
-# also counts 0xA0 (Latin-1 no-break space) as space.
-_BAD_NAME_BYTES = frozenset(b"/:\0 \t\n\v\f\r\xa0")
+# The kernel's dev_valid_name(): '/', ':', and isspace() of its own ctype
+# table, which also counts 0xA0 (Latin-1 no-break space) as space.  Plus '%':
+# the kernel reads a name with '%' as a template ("eth%d": pick a free name)
+# and refuses any other '%', so no device ever has one in its name.
+_BAD_NAME_BYTES = frozenset(b"/:%\0 \t\n\v\f\r\xa0")
 INT32_MAX = 2**31 - 1
 
 IPInterface = Union[ipaddress.IPv4Interface, ipaddress.IPv6Interface]
@@ -21,13 +23,18 @@ IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 
 
 def ifname(value: object, what: str = "interface name") -> bytes:
-    """An interface name as the kernel accepts it, encoded to bytes."""
+    """An interface name as the kernel accepts it, encoded to bytes.
+
+    Encoded as the standard library encodes OS names (UTF-8 with
+    ``surrogateescape``, like ``socket.if_nametoindex``), so a name that is
+    not UTF-8 reads back from ``get_link`` as a str that addresses it again.
+    """
     if not isinstance(value, str):
         raise TypeError(f"{what} must be str, not {type(value).__name__}")
     try:
-        raw = value.encode("utf-8")
+        raw = value.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:
-        raise ValueError(f"{what} {value!r} is not valid UTF-8 text") from None
+        raise ValueError(f"{what} {value!r} cannot be encoded (lone surrogate)") from None
     if not raw:
         raise ValueError(f"{what} must not be empty")
     if len(raw) >= IFNAMSIZ:
@@ -35,7 +42,7 @@ def ifname(value: object, what: str = "interface name") -> bytes:
     if raw in (b".", b".."):
         raise ValueError(f"{what} must not be {value!r}")
     if not _BAD_NAME_BYTES.isdisjoint(raw):
-        raise ValueError(f"{what} {value!r} contains '/', ':', NUL or whitespace, which the kernel refuses")
+        raise ValueError(f"{what} {value!r} contains '/', ':', '%', NUL or whitespace, which no device name can hold")
     return raw
 
 

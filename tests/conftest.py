@@ -21,7 +21,9 @@ _made: set = set()          # namespaces this test process created and not yet r
 
 
 def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(args, check=check, capture_output=True, text=True, timeout=60)
+    # surrogateescape: interface names are bytes, and need not be UTF-8
+    return subprocess.run(args, check=check, capture_output=True, text=True,
+                          errors="surrogateescape", timeout=60)
 
 
 class Netns:

@@ -7,6 +7,7 @@ namespace is checked with ``ip -j`` to hold nothing new.
 from __future__ import annotations
 
 import ipaddress
+import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -25,8 +26,11 @@ def closed():
 BAD_NAMES = [
     ("", ValueError), ("a" * 16, ValueError), ("é" * 8, ValueError),   # 16 bytes
     (".", ValueError), ("..", ValueError), ("a/b", ValueError), ("a:b", ValueError),
+    ("eth%d", ValueError), ("a%", ValueError),                 # '%' names are templates
     ("a b", ValueError), ("a\tb", ValueError), ("a\nb", ValueError), ("a\0b", ValueError),
-    ("\udcff", ValueError), ("à0", ValueError),       # 'à' is C3 A0: the kernel's isspace(0xA0)
+    ("à0", ValueError),                     # 'à' is C3 A0: the kernel's isspace(0xA0)
+    ("\udca0", ValueError),                 # surrogate-escaped 0xA0
+    ("\ud800", ValueError),                 # a lone surrogate: no bytes at all
     (None, TypeError), (b"eth0", TypeError), (7, TypeError), (["eth0"], TypeError),
 ]
 
@@ -112,18 +116,21 @@ def test_rejected_calls_create_nothing(ns, handle):
 
 
 def reference_dev_valid_name(raw: bytes) -> bool:
-    """The kernel's dev_valid_name() (net/core/dev.c), written out."""
+    """The kernel's dev_valid_name() (net/core/dev.c), written out, plus its
+    rule that '%' makes a name a template (dev_alloc_name), never a name."""
     if not raw or len(raw) >= 16 or raw in (b".", b".."):
         return False
-    return not any(c in b"/:\0" or c in b" \t\n\v\f\r\xa0" for c in raw)
+    return not any(c in b"/:%\0" or c in b" \t\n\v\f\r\xa0" for c in raw)
 
 
 @settings(max_examples=500, deadline=None)
 @given(st.text(max_size=20))
 def test_name_validation_matches_the_kernels_rule(name):
-    raw = name.encode("utf-8", "surrogatepass")
-    valid = reference_dev_valid_name(raw) and not any(0xD800 <= ord(c) <= 0xDFFF for c in name)
-    if valid:
+    try:
+        raw = os.fsencode(name)
+    except UnicodeEncodeError:                  # a surrogate outside surrogateescape's range
+        raw = None
+    if raw is not None and reference_dev_valid_name(raw):
         assert _validate.ifname(name) == raw
     else:
         with pytest.raises(ValueError):
@@ -131,7 +138,7 @@ def test_name_validation_matches_the_kernels_rule(name):
 
 
 legal_names = st.text(
-    alphabet=st.characters(blacklist_characters="/:\0 \t\n\v\f\r\xa0", blacklist_categories=("Cs",)),
+    alphabet=st.characters(blacklist_characters="/:%\0 \t\n\v\f\r\xa0", blacklist_categories=("Cs",)),
     min_size=1, max_size=15,
 ).filter(lambda n: reference_dev_valid_name(n.encode()) and n not in ("ok0", "lo"))
 
@@ -146,3 +153,10 @@ def test_every_legal_name_is_created_exactly_as_given(ns, handle, name):
         assert handle.get_link(name).name == name
     finally:
         handle.delete_link("ok0")
+
+
+def test_a_name_that_is_not_utf8_is_addressed_as_os_names_are(ns, handle):
+    name = os.fsdecode(b"v\xff0")                      # what get_link would return
+    handle.create_veth_pair(name, "ok0")
+    assert handle.get_link(name).name == name
+    assert handle.link_index(name) == ns.link(name)["ifindex"]
