@@ -79,7 +79,16 @@ class Terminated(BaseException):
     pass
 
 
+MAIN_PID = os.getpid()
+
+
 def _raise_terminated(signum, _frame):
+    if os.getpid() != MAIN_PID:
+        # a forked child (pyroute2's IPRoute(netns=...) makes one): die the
+        # default way; never unwind into this run's cleanup from there
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        os._exit(128 + signum)
     raise Terminated(f"signal {signum}")
 
 
@@ -130,6 +139,8 @@ class PynetlinkContender:
         self.close()
 
     def close(self):
+        if os.getpid() != MAIN_PID:
+            return
         with signals_ignored():
             if self.h is not None:
                 self.h.close()
@@ -180,6 +191,8 @@ class IpContender:
         self.close()
 
     def close(self):
+        if os.getpid() != MAIN_PID:          # only the run that made it removes it
+            return
         with signals_ignored():
             if os.path.lexists(self.path):
                 subprocess.run(["ip", "netns", "del", self.ns], stdin=subprocess.DEVNULL,
@@ -237,6 +250,8 @@ class Pyroute2Contender:
         self.close()
 
     def close(self):
+        if os.getpid() != MAIN_PID:
+            return
         with signals_ignored():
             if self.ipr is not None:
                 self.ipr.close()
@@ -293,7 +308,7 @@ OPS = [
 def percentile(sorted_values, q):
     """Linear interpolation between closest ranks (numpy's default)."""
     if not sorted_values:
-        return math.nan
+        return None
     k = (len(sorted_values) - 1) * q
     lo, hi = math.floor(k), math.ceil(k)
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
@@ -301,12 +316,15 @@ def percentile(sorted_values, q):
 
 def summarize(samples_ns, truncated):
     xs = sorted(x / 1000.0 for x in samples_ns)
+
+    def r(v):
+        return None if v is None else round(v, 2)
     return {
         "n": len(xs),
-        "median_us": percentile(xs, 0.5),
-        "p90_us": percentile(xs, 0.9),
-        "min_us": xs[0] if xs else math.nan,
-        "mean_us": sum(xs) / len(xs) if xs else math.nan,
+        "median_us": r(percentile(xs, 0.5)),
+        "p90_us": r(percentile(xs, 0.9)),
+        "min_us": r(xs[0] if xs else None),
+        "mean_us": r(sum(xs) / len(xs) if xs else None),
         "truncated": truncated,
     }
 
@@ -450,7 +468,7 @@ def ip_version():
 # -- output ---------------------------------------------------------------------------
 
 def fmt_us(v):
-    if v != v:                          # nan
+    if v is None:
         return "-"
     return f"{v:.1f}" if v < 100 else f"{v:.0f}"
 
@@ -499,7 +517,7 @@ def parse_args(argv):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeat", type=int, default=None,
                    help="samples per operation for pynetlink and pyroute2 (default 200; "
-                        "ip gets a quarter of it, at least 5: one subprocess is ~1-2 ms)")
+                        "ip gets half of it, at least 5: one subprocess is ~1-2 ms)")
     p.add_argument("--quick", action="store_true",
                    help="tiny counts, a few seconds in all (for CI); numbers are only indicative")
     p.add_argument("--json", metavar="PATH", help="write the results (and metadata) to PATH")
@@ -528,13 +546,11 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, _raise_terminated)
     signal.signal(signal.SIGHUP, _raise_terminated)
 
-    ip_repeat = max(3 if args.quick else 5, args.repeat // 4)
+    ip_repeat = max(3 if args.quick else 5, args.repeat // 2)
     rounds = 2 if args.quick else 5
     counts = {"pynetlink": args.repeat, "pyroute2": args.repeat, "ip": ip_repeat}
     warmup = {"pynetlink": 1 if args.quick else 10, "pyroute2": 1 if args.quick else 10,
               "ip": 1 if args.quick else 3}
-    # per (operation, contender): a share of the deadline, so no one measurement starves the rest
-    budget_s = args.max_seconds / (len(OPS) * 3 + 1)
     setup_count = 3 if args.quick else 20
 
     meta = {
@@ -549,7 +565,7 @@ def main(argv=None) -> int:
         "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
         "quick": args.quick,
         "counts": counts, "rounds": rounds, "warmup": warmup,
-        "budget_seconds_per_measurement": budget_s, "max_seconds": args.max_seconds,
+        "max_seconds": args.max_seconds,
     }
     print(f"pynetlink benchmark  {meta['date']}  kernel {meta['kernel']}  {meta['cpus']} CPUs  "
           f"Python {meta['python']}")
@@ -574,21 +590,27 @@ def main(argv=None) -> int:
         if pyroute2 is not None:
             contenders.append(stack.enter_context(Pyroute2Contender()))
         labels = [c.label for c in contenders]
+        # per (operation, contender): twice its even share of the deadline, so that
+        # no one slow measurement starves the rest; the deadline bounds them all
+        budget_s = 2 * args.max_seconds / (len(OPS) * len(contenders))
+        meta["budget_seconds_per_measurement"] = round(budget_s, 2)
         for name in (LINK, PEER):
             if root_has(name):              # a contender would be in the wrong namespace
                 raise RuntimeError(f"{name} appeared in the machine's own namespace")
         print(f"namespaces: pynetlink anonymous fd, ip `{contenders[1].ns}`"
               + (", pyroute2 anonymous fd (IPRoute() opened inside it, no fork)"
                  if pyroute2 is not None else ""))
-        print(f"counts: {counts}, {rounds} rounds, interleaved; running...", flush=True)
+        counts = {lb: counts[lb] for lb in labels}
+        meta["counts"] = counts
+        print(f"samples per operation: {counts} (after {warmup['pynetlink']}/{warmup['ip']} warm-up), "
+              f"{rounds} interleaved rounds; running...", flush=True)
 
         clock = Clock(args.max_seconds)
         for op in OPS:
             t0 = time.monotonic()
             stats = measure(op, contenders, counts, rounds, warmup, budget_s, clock)
             base = stats["pynetlink"]["median_us"]
-            ratios = {lb: (stats[lb]["median_us"] / base if stats[lb]["n"] and base == base and base > 0
-                           else None)
+            ratios = {lb: (stats[lb]["median_us"] / base if stats[lb]["n"] and base else None)
                       for lb in labels if lb != "pynetlink"}
             results[op.name] = {"unit": op.unit, "stats": stats, "ratios": ratios}
             print(f"  {op.name}: {time.monotonic() - t0:.1f}s", flush=True)

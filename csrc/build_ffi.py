@@ -20,7 +20,8 @@ CFLAGS = ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-fvisibility=hidden"]
 LDFLAGS = []
 if os.environ.get("PYNETLINK_SANITIZE"):
     CFLAGS += ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined",
-               "-fno-sanitize-recover=all"]
+               "-fno-sanitize-recover=all",
+               "-fno-wrapv"]  # Python's CFLAGS add -fwrapv, which hides signed overflow from UBSan
     LDFLAGS += ["-fsanitize=address,undefined"]
 
 ffibuilder = FFI()

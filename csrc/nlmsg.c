@@ -10,20 +10,35 @@
  *
  * Positions are kept as offsets into the buffer, never as pointers, so a
  * caller may hold them across appends.  Every function checks the space left
- * before writing and fails with -ENOSPC (buffer full) or -EMSGSIZE (an
- * attribute or nest longer than the 16-bit rta_len can say) without touching
- * the buffer: nothing is ever silently truncated.
+ * before writing and fails with -ENOSPC (buffer full), -EMSGSIZE (an
+ * attribute or nest longer than the 16-bit rta_len can say) or -EINVAL (a
+ * pn_buf whose len/cap/offsets are inconsistent) without touching the
+ * buffer: nothing is ever silently truncated.
  */
 #include <errno.h>
 #include <string.h>
 
 #include "pn_internal.h"
 
+/* Offsets are returned as int, so a buffer is at most INT32_MAX bytes. */
+static int sane(const struct pn_buf *b)
+{
+    return b->cap <= PN_MAX_BUF && b->len <= b->cap && !(b->len & 3u);
+}
+
 static int room(const struct pn_buf *b, uint32_t need)
 {
-    if (b->len > b->cap || need > b->cap - b->len)
+    if (!sane(b))
+        return -EINVAL;
+    if (need > b->cap - b->len)
         return -ENOSPC;
     return 0;
+}
+
+/* Is `start` the offset of something of at least `min` bytes inside b? */
+static int inside(const struct pn_buf *b, uint32_t start, uint32_t min)
+{
+    return sane(b) && !(start & 3u) && start <= b->len && b->len - start >= min;
 }
 
 /* Start a message: header plus the family's fixed header; returns its offset.
@@ -34,14 +49,13 @@ int pn_msg_start(struct pn_buf *b, uint16_t type, uint16_t flags, uint32_t seq,
 {
     uint32_t start = b->len, size;
     struct nlmsghdr *h;
+    int err;
 
     if (fixed_len > 0xffff)
         return -EMSGSIZE;
     size = NLMSG_HDRLEN + PN_ALIGN(fixed_len);
-    if (start & 3u)
-        return -EINVAL;
-    if (room(b, size))
-        return -ENOSPC;
+    if ((err = room(b, size)))
+        return err;
     memset(b->data + start, 0, size);
     h = (struct nlmsghdr *)(b->data + start);
     h->nlmsg_type = type;
@@ -56,7 +70,7 @@ int pn_msg_start(struct pn_buf *b, uint16_t type, uint16_t flags, uint32_t seq,
 /* Close the message started at `start`: its length covers what follows. */
 int pn_msg_end(struct pn_buf *b, uint32_t start)
 {
-    if (start > b->len || b->len - start < NLMSG_HDRLEN)
+    if (!inside(b, start, NLMSG_HDRLEN))
         return -EINVAL;
     ((struct nlmsghdr *)(b->data + start))->nlmsg_len = b->len - start;
     return 0;
@@ -67,12 +81,14 @@ int pn_msg_end(struct pn_buf *b, uint32_t start)
 int pn_put_extra(struct pn_buf *b, const void *data, uint32_t len)
 {
     uint32_t size = PN_ALIGN(len);
+    int err;
 
     if (len > PN_MAX_ATTR)
         return -EMSGSIZE;
-    if (room(b, size))
-        return -ENOSPC;
-    memcpy(b->data + b->len, data, len);
+    if ((err = room(b, size)))
+        return err;
+    if (len)
+        memcpy(b->data + b->len, data, len);
     memset(b->data + b->len + len, 0, size - len);
     b->len += size;
     return 0;
@@ -82,12 +98,13 @@ int pn_attr_put(struct pn_buf *b, uint16_t type, const void *data, uint32_t len)
 {
     struct rtattr *a;
     uint32_t size;
+    int err;
 
     if (len > PN_MAX_ATTR - RTA_LENGTH(0))
         return -EMSGSIZE;
     size = RTA_SPACE(len);
-    if (room(b, size))
-        return -ENOSPC;
+    if ((err = room(b, size)))
+        return err;
     a = (struct rtattr *)(b->data + b->len);
     a->rta_type = type;
     a->rta_len = (uint16_t)RTA_LENGTH(len);
@@ -129,7 +146,7 @@ int pn_nest_end(struct pn_buf *b, uint32_t start)
 {
     uint32_t len;
 
-    if (start > b->len || b->len - start < RTA_LENGTH(0))
+    if (!inside(b, start, RTA_LENGTH(0)))
         return -EINVAL;
     len = b->len - start;
     if (len > PN_MAX_ATTR)

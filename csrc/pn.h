@@ -97,7 +97,8 @@ struct pn_result {
 enum pn_limits {
     PN_PENDING = 1,         /* pn_result.error before any reply */
     PN_IFNAMSIZ = 16,
-    PN_MAX_ATTR = 65535     /* largest attribute or nest, header included */
+    PN_MAX_ATTR = 65535,    /* largest attribute or nest, header included */
+    PN_MAX_BUF = 0x7ffffffc /* largest pn_buf or datagram: offsets fit an int */
 };
 
 /* Message building (nlmsg.c): the pieces every encoder is made of. */
@@ -128,10 +129,10 @@ int pn_parse_replies(const unsigned char *data, uint32_t len, uint32_t portid,
                      uint32_t first_seq, uint32_t count, struct pn_result *results);
 
 /* The socket (sock.c). */
-int pn_socket_open(int netns_fd, int rcvbuf, int timeout_ms, uint32_t *portid);
+int pn_socket_open(int netns_fd, int rcvbuf, uint32_t *portid);
 int pn_socket_close(int fd);
 int pn_setns_net(int netns_fd);
 int pn_netns_new(void);
 int pn_transact(int fd, uint32_t portid, const struct pn_buf *b, uint32_t first_seq,
-                uint32_t count, uint32_t window, struct pn_result *results,
-                unsigned char *rbuf, uint32_t rcap);
+                uint32_t count, uint32_t window, int timeout_ms,
+                struct pn_result *results, unsigned char *rbuf, uint32_t rcap);

@@ -106,7 +106,7 @@ int pn_parse_link(const unsigned char *msg, uint32_t len, struct pn_link_info *o
     uint32_t fixed = NLMSG_LENGTH(sizeof(ifi));
 
     memset(out, 0, sizeof(*out));
-    if (len < fixed)
+    if (len < fixed || len > PN_MAX_BUF)
         return -EBADMSG;
     memcpy(&h, msg, sizeof(h));
     if (h.nlmsg_type != RTM_NEWLINK || h.nlmsg_len < fixed || h.nlmsg_len > len)
@@ -127,7 +127,8 @@ static void ext_ack_attr(uint16_t type, const unsigned char *data, uint32_t len,
 }
 
 /* Decode an NLMSG_ERROR message (header included) into r; r is written only
- * when the whole message is well formed. */
+ * when the whole message is well formed.  NLMSG_DONE, which ends a dump
+ * instead of an ACK, has the same leading int and no TLVs we need. */
 static int parse_ack(const unsigned char *msg, uint32_t len, struct pn_result *r)
 {
     struct nlmsghdr h;
@@ -137,6 +138,13 @@ static int parse_ack(const unsigned char *msg, uint32_t len, struct pn_result *r
     int err = 0;
 
     memcpy(&h, msg, sizeof(h));
+    if (h.nlmsg_type == NLMSG_DONE) {
+        if (len < NLMSG_HDRLEN + sizeof(e.error))
+            return -EBADMSG;
+        memcpy(&e.error, msg + NLMSG_HDRLEN, sizeof(e.error));
+        r->error = e.error <= 0 ? e.error : -EPROTO;
+        return 0;
+    }
     if (len < tlvs)
         return -EBADMSG;
     memcpy(&e, msg + NLMSG_HDRLEN, sizeof(e));
@@ -160,13 +168,17 @@ static int parse_ack(const unsigned char *msg, uint32_t len, struct pn_result *r
 /*
  * Match the messages of one datagram to the requests [first_seq, first_seq +
  * count) sent from `portid`.  Messages for other sequence numbers or ports
- * are ignored.  Returns how many requests this datagram completed (an ACK
- * completes a request; a reply only fills in its data), or -EBADMSG.
+ * are ignored.  Returns how many requests this datagram completed (an ACK,
+ * or the NLMSG_DONE that ends a dump, completes a request; a reply only
+ * fills in its data), or -EBADMSG.
  */
 int pn_parse_replies(const unsigned char *data, uint32_t len, uint32_t portid,
                      uint32_t first_seq, uint32_t count, struct pn_result *results)
 {
     int done = 0;
+
+    if (len > PN_MAX_BUF)
+        return -EBADMSG;
 
     while (len >= NLMSG_HDRLEN) {
         struct nlmsghdr h;
@@ -180,7 +192,7 @@ int pn_parse_replies(const unsigned char *data, uint32_t len, uint32_t portid,
         i = h.nlmsg_seq - first_seq;
         r = (h.nlmsg_pid == portid && i < count) ? &results[i] : NULL;
         if (r && r->error == PN_PENDING) {
-            if (h.nlmsg_type == NLMSG_ERROR) {
+            if (h.nlmsg_type == NLMSG_ERROR || h.nlmsg_type == NLMSG_DONE) {
                 err = parse_ack(data, h.nlmsg_len, r);
                 if (!err)
                     done++;

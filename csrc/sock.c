@@ -8,8 +8,9 @@
 #include <sched.h>
 #include <string.h>
 #include <unistd.h>
+#include <poll.h>
+#include <time.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 
 #include "pn_internal.h"
 
@@ -52,12 +53,11 @@ static int setopt(int fd, int level, int name, const void *v, socklen_t n)
     return setsockopt(fd, level, name, v, n) ? -errno : 0;
 }
 
-/* Extended ACKs, capped ACKs, buffer, timeout, bind; returns the port id. */
-static int configure(int fd, int rcvbuf, int timeout_ms, uint32_t *portid)
+/* Extended ACKs, capped ACKs, buffer size, bind; returns the port id. */
+static int configure(int fd, int rcvbuf, uint32_t *portid)
 {
     struct sockaddr_nl sa;
     socklen_t salen = sizeof(sa);
-    struct timeval tv;
     int one = 1, err;
 
     if ((err = setopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one))) ||
@@ -66,12 +66,6 @@ static int configure(int fd, int rcvbuf, int timeout_ms, uint32_t *portid)
     if (rcvbuf > 0 && setopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) &&
         (err = setopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf))))
         return err;
-    if (timeout_ms > 0) {
-        tv.tv_sec = timeout_ms / 1000;
-        tv.tv_usec = (timeout_ms % 1000) * 1000;
-        if ((err = setopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv))))
-            return err;
-    }
     memset(&sa, 0, sizeof(sa));
     sa.nl_family = AF_NETLINK;
     if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
@@ -88,7 +82,7 @@ static int configure(int fd, int rcvbuf, int timeout_ms, uint32_t *portid)
  * fork, no process-wide switch.  -ENOTRECOVERABLE means the thread could not
  * return to its own namespace (it should not happen: we could leave it).
  */
-int pn_socket_open(int netns_fd, int rcvbuf, int timeout_ms, uint32_t *portid)
+int pn_socket_open(int netns_fd, int rcvbuf, uint32_t *portid)
 {
     int self = -1, fd, err = 0;
 
@@ -111,7 +105,7 @@ int pn_socket_open(int netns_fd, int rcvbuf, int timeout_ms, uint32_t *portid)
         close(self);
     }
     if (!err)
-        err = configure(fd, rcvbuf, timeout_ms, portid);
+        err = configure(fd, rcvbuf, portid);
     if (err && fd >= 0)
         close(fd);
     return err ? err : fd;
@@ -160,41 +154,65 @@ static int send_all(int fd, const unsigned char *p, uint32_t len)
     return (uint32_t)n == len ? 0 : -EIO;
 }
 
-/* Receive one datagram from the kernel; its length, or -errno. */
-static int recv_one(int fd, unsigned char *rbuf, uint32_t rcap)
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Receive one datagram from the kernel before `deadline` (CLOCK_MONOTONIC,
+ * ms); its length, or -errno (-ETIMEDOUT when the deadline passes).  Signals
+ * (EINTR) do not extend the deadline.  Datagrams from anyone but the kernel
+ * are dropped.
+ */
+static int recv_one(int fd, unsigned char *rbuf, uint32_t rcap, int64_t deadline)
 {
     struct sockaddr_nl from;
+    struct pollfd pfd = { .fd = fd, .events = POLLIN };
     socklen_t fromlen;
     ssize_t n;
 
     for (;;) {
+        int64_t left = deadline - now_ms();
+
+        if (left <= 0)
+            return -ETIMEDOUT;
+        if (poll(&pfd, 1, (int)(left < 60000 ? left : 60000)) < 0 && errno != EINTR)
+            return -errno;
         fromlen = sizeof(from);
-        n = recvfrom(fd, rbuf, rcap, MSG_TRUNC, (struct sockaddr *)&from, &fromlen);
-        if (n < 0 && errno == EINTR)
+        n = recvfrom(fd, rbuf, rcap, MSG_TRUNC | MSG_DONTWAIT,
+                     (struct sockaddr *)&from, &fromlen);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
             continue;
         if (n < 0)
-            return errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
+            return -errno;
         if ((size_t)n > rcap)
             return -EMSGSIZE;
-        if (from.nl_pid == 0)   /* only the kernel speaks to us */
+        if (fromlen >= sizeof(from) && from.nl_family == AF_NETLINK && from.nl_pid == 0)
             return (int)n;
     }
 }
 
 /*
  * Send the `count` requests in b (sequence numbers first_seq, first_seq+1,
- * ...) at most `window` per sendmsg, and read until each has its ACK.
- * results[i] gets the outcome of request i.  Returns 0 when every request
- * was answered (whatever each answer was), or -errno when the exchange
- * itself failed; requests still PN_PENDING then have an unknown fate.
+ * ...) at most `window` per send, and read until each has its ACK, all
+ * within timeout_ms (> 0).  results[i] gets the outcome of request i.
+ * Returns 0 when every request was answered (whatever each answer was), or
+ * -errno when the exchange itself failed; requests still PN_PENDING then
+ * have an unknown fate.
  */
 int pn_transact(int fd, uint32_t portid, const struct pn_buf *b, uint32_t first_seq,
-                uint32_t count, uint32_t window, struct pn_result *results,
-                unsigned char *rbuf, uint32_t rcap)
+                uint32_t count, uint32_t window, int timeout_ms,
+                struct pn_result *results, unsigned char *rbuf, uint32_t rcap)
 {
     uint32_t i, off = 0, sent = 0, done = 0;
+    int64_t deadline = now_ms() + timeout_ms;
 
-    if (window == 0 || b->len > b->cap)
+    if (window == 0 || timeout_ms <= 0 || b->cap > PN_MAX_BUF || b->len > b->cap ||
+        rcap > PN_MAX_BUF)
         return -EINVAL;
     for (i = 0; i < count; i++) {
         memset(&results[i], 0, sizeof(results[i]));
@@ -214,7 +232,7 @@ int pn_transact(int fd, uint32_t portid, const struct pn_buf *b, uint32_t first_
         off += (uint32_t)bytes;
         sent += n;
         while (done < sent) {
-            int len = recv_one(fd, rbuf, rcap);
+            int len = recv_one(fd, rbuf, rcap, deadline);
 
             if (len < 0)
                 return len;

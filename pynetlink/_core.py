@@ -2,7 +2,7 @@
 
 It turns Python values into the core's request specs, and runs requests over
 an rtnetlink socket: encode each into a buffer the socket owns, send them in
-as few ``sendmsg`` calls as the window allows, and return one ``Reply`` per
+as few ``send`` calls as the window allows, and return one ``Reply`` per
 request.  One cffi call per request to encode and one per window to send and
 read the ACKs; cffi releases the GIL around both.
 """
@@ -23,7 +23,7 @@ K = lib
 SEND_BUFFER = 64 * 1024     # bytes of requests per exchange window
 RECV_BUFFER = 64 * 1024     # larger than any single rtnetlink datagram we ask for
 RCVBUF = 1 << 20            # socket receive buffer: room for a window of ACKs
-WINDOW = 64                 # requests per sendmsg before reading their ACKs
+WINDOW = 64                 # requests per send before reading their ACKs
 
 Encoder = Callable[[object, int], int]
 
@@ -82,8 +82,10 @@ def link_spec(*, index: int = 0, name: Optional[bytes] = None, flags: int = 0,
             setattr(spec, attr, value)
             fields |= bit
     if address is not None:
+        if not 0 < len(address) <= len(spec.address):
+            raise ValueError(f"link-layer address must be 1 to {len(spec.address)} bytes")
         spec.address_len = len(address)
-        ffi.memmove(spec.address, address, len(address))
+        spec.address[0:len(address)] = address          # bounds-checked by cffi
         fields |= lib.PN_LINK_ADDRESS
     spec.fields = fields
     return spec, keep
@@ -165,11 +167,12 @@ def netns_new() -> int:
 class Socket:
     """An rtnetlink socket in one network namespace, safe to share between
     threads (one exchange at a time).  ``netns_fd`` -1 means the calling
-    thread's current namespace."""
+    thread's current namespace; ``timeout`` (seconds) bounds each exchange
+    (signals do not extend it)."""
 
     def __init__(self, netns_fd: int = -1, timeout: float = 5.0):
         portid = ffi.new("uint32_t *")
-        fd = lib.pn_socket_open(netns_fd, RCVBUF, int(timeout * 1000), portid)
+        fd = lib.pn_socket_open(netns_fd, RCVBUF, portid)
         if fd < 0:
             if fd == -_errno.ENOTRECOVERABLE:
                 raise RuntimeError("the calling thread could not return to its own network "
@@ -178,6 +181,7 @@ class Socket:
         self.fd = fd
         self.portid = portid[0]
         self.pid = os.getpid()
+        self.timeout_ms = max(1, int(timeout * 1000))
         self._seq = 1
         self._lock = threading.Lock()
         self._data = ffi.new("unsigned char[]", SEND_BUFFER)
@@ -231,7 +235,7 @@ class Socket:
             end += 1
         count = end - start
         self._seq = first + count
-        rc = lib.pn_transact(self.fd, self.portid, buf, first, count, WINDOW,
+        rc = lib.pn_transact(self.fd, self.portid, buf, first, count, WINDOW, self.timeout_ms,
                              self._results, self._rbuf, RECV_BUFFER)
         results = self._results
         if rc:
