@@ -85,6 +85,16 @@ struct pn_link_info {
     uint64_t rx_errors, tx_errors, rx_dropped, tx_dropped;
 };
 
+/* A dump of links being received: the caller owns links[cap]. */
+struct pn_dump {
+    struct pn_link_info *links;
+    uint32_t cap;           /* entries links can hold */
+    uint32_t n;             /* entries filled; the caller may reset it to 0 */
+    uint32_t done;          /* 1 once NLMSG_DONE (or an error) ended the dump */
+    int32_t error;          /* 0 or the negative errno that ended it */
+    uint32_t interrupted;   /* 1 if a part had NLM_F_DUMP_INTR: redo the dump */
+};
+
 /* The outcome of one request message. */
 struct pn_result {
     uint32_t seq;
@@ -122,17 +132,24 @@ int pn_addr_msg(struct pn_buf *b, uint16_t type, uint16_t nlflags, uint32_t seq,
                 const struct pn_addr_spec *addr);
 int pn_route_msg(struct pn_buf *b, uint16_t type, uint16_t nlflags, uint32_t seq,
                  const struct pn_route_spec *route);
+int pn_brport_msg(struct pn_buf *b, uint32_t seq, const struct pn_link_spec *link,
+                  uint16_t attr, uint8_t value);
 
 /* Reply decoding (reply.c): pure functions over received bytes. */
 int pn_parse_link(const unsigned char *msg, uint32_t len, struct pn_link_info *out);
 int pn_parse_replies(const unsigned char *data, uint32_t len, uint32_t portid,
                      uint32_t first_seq, uint32_t count, struct pn_result *results);
+int pn_parse_dump(const unsigned char *data, uint32_t len, uint32_t portid, uint32_t seq,
+                  struct pn_dump *dump);
 
 /* The socket (sock.c). */
 int pn_socket_open(int netns_fd, int rcvbuf, uint32_t *portid);
 int pn_socket_close(int fd);
 int pn_setns_net(int netns_fd);
 int pn_netns_new(void);
+int pn_send(int fd, const struct pn_buf *b);
+int pn_dump_recv(int fd, uint32_t portid, uint32_t seq, int timeout_ms,
+                 unsigned char *rbuf, uint32_t rcap, struct pn_dump *dump);
 int pn_transact(int fd, uint32_t portid, const struct pn_buf *b, uint32_t first_seq,
                 uint32_t count, uint32_t window, int timeout_ms,
                 struct pn_result *results, unsigned char *rbuf, uint32_t rcap);

@@ -211,3 +211,59 @@ int pn_parse_replies(const unsigned char *data, uint32_t len, uint32_t portid,
     }
     return done;
 }
+
+/*
+ * Collect the RTM_NEWLINK parts of one datagram of the dump `seq` into
+ * dump->links.  Returns the number of links added, -ENOSPC if links[] is
+ * full (nothing of this datagram is kept then), or -EBADMSG.  The end of
+ * the dump (NLMSG_DONE, or NLMSG_ERROR if the kernel refused it) sets
+ * dump->done and dump->error.
+ */
+int pn_parse_dump(const unsigned char *data, uint32_t len, uint32_t portid, uint32_t seq,
+                  struct pn_dump *dump)
+{
+    uint32_t first = dump->n;
+
+    if (len > PN_MAX_BUF || dump->n > dump->cap)
+        return -EBADMSG;
+    while (len >= NLMSG_HDRLEN && !dump->done) {
+        struct nlmsghdr h;
+        uint32_t size;
+        int err = 0;
+
+        memcpy(&h, data, sizeof(h));
+        if (h.nlmsg_len < NLMSG_HDRLEN || h.nlmsg_len > len)
+            err = -EBADMSG;
+        else if (h.nlmsg_pid != portid || h.nlmsg_seq != seq)
+            ;                                       /* not ours: skip */
+        else if (h.nlmsg_type == NLMSG_DONE || h.nlmsg_type == NLMSG_ERROR) {
+            struct pn_result r;
+
+            err = parse_ack(data, h.nlmsg_len, &r);
+            if (!err) {
+                dump->done = 1;
+                dump->error = r.error;
+            }
+        } else if (h.nlmsg_type == RTM_NEWLINK) {
+            if (dump->n == dump->cap)
+                err = -ENOSPC;
+            else
+                err = pn_parse_link(data, h.nlmsg_len, &dump->links[dump->n]);
+            if (!err)
+                dump->n++;
+        }
+        if (!err && h.nlmsg_seq == seq && (h.nlmsg_flags & NLM_F_DUMP_INTR))
+            dump->interrupted = 1;
+        if (err) {
+            dump->n = first;
+            dump->done = 0;
+            return err;
+        }
+        size = NLMSG_ALIGN(h.nlmsg_len);
+        if (size >= len)
+            break;
+        data += size;
+        len -= size;
+    }
+    return (int)(dump->n - first);
+}

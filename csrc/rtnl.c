@@ -203,3 +203,34 @@ int pn_route_msg(struct pn_buf *b, uint16_t type, uint16_t nlflags, uint32_t seq
         return drop(b, start, err);
     return pn_msg_end(b, (uint32_t)start);
 }
+
+/*
+ * RTM_NEWLINK (no NLM_F_CREATE) changing one u8 option of a bridge port:
+ * `ip link set DEV type bridge_slave hairpin on`.
+ *
+ *   ifinfomsg IFLA_IFNAME ... IFLA_LINKINFO {
+ *       IFLA_INFO_SLAVE_KIND "bridge"  IFLA_INFO_SLAVE_DATA { attr: u8 } }
+ */
+int pn_brport_msg(struct pn_buf *b, uint32_t seq, const struct pn_link_spec *link,
+                  uint16_t attr, uint8_t value)
+{
+    int start, info = 0, data = 0, err;
+
+    start = link_start(b, RTM_NEWLINK, 0, seq, link);
+    if (start < 0)
+        return start;
+    err = nest(b, IFLA_LINKINFO, &info);
+    if (!err)
+        err = pn_attr_put_str(b, IFLA_INFO_SLAVE_KIND, "bridge");
+    if (!err)
+        err = nest(b, IFLA_INFO_SLAVE_DATA, &data);
+    if (!err)
+        err = pn_attr_put(b, attr, &value, sizeof(value));
+    if (!err)
+        err = pn_nest_end(b, (uint32_t)data);
+    if (!err)
+        err = pn_nest_end(b, (uint32_t)info);
+    if (err)
+        return drop(b, start, err);
+    return pn_msg_end(b, (uint32_t)start);
+}

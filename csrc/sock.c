@@ -139,7 +139,7 @@ static int run_length(const struct pn_buf *b, uint32_t off, uint32_t seq,
     return (int)(off - start);
 }
 
-static int send_all(int fd, const unsigned char *p, uint32_t len)
+static int send_bytes(int fd, const unsigned char *p, uint32_t len)
 {
     struct sockaddr_nl kernel;
     ssize_t n;
@@ -227,7 +227,7 @@ int pn_transact(int fd, uint32_t portid, const struct pn_buf *b, uint32_t first_
 
         if (bytes < 0)
             return bytes;
-        if ((err = send_all(fd, b->data + off, (uint32_t)bytes)))
+        if ((err = send_bytes(fd, b->data + off, (uint32_t)bytes)))
             return err;
         off += (uint32_t)bytes;
         sent += n;
@@ -241,6 +241,39 @@ int pn_transact(int fd, uint32_t portid, const struct pn_buf *b, uint32_t first_
                 return len;
             done += (uint32_t)len;
         }
+    }
+    return 0;
+}
+
+/* Send the whole of b in one datagram (a dump request, say). */
+int pn_send(int fd, const struct pn_buf *b)
+{
+    if (b->len > b->cap || b->cap > PN_MAX_BUF)
+        return -EINVAL;
+    return send_bytes(fd, b->data, b->len);
+}
+
+/*
+ * Receive the dump `seq` into dump->links until it ends or links[] has
+ * less room than one more datagram could fill; the caller empties links[]
+ * (dump->n = 0) and calls again while !dump->done.  Returns 0 or -errno.
+ */
+int pn_dump_recv(int fd, uint32_t portid, uint32_t seq, int timeout_ms,
+                 unsigned char *rbuf, uint32_t rcap, struct pn_dump *dump)
+{
+    uint32_t most = rcap / NLMSG_LENGTH(sizeof(struct ifinfomsg)) + 1; /* links per datagram */
+    int64_t deadline = now_ms() + timeout_ms;
+
+    if (timeout_ms <= 0 || rcap > PN_MAX_BUF || dump->n > dump->cap || dump->cap < most)
+        return -EINVAL;
+    while (!dump->done && dump->cap - dump->n >= most) {
+        int len = recv_one(fd, rbuf, rcap, deadline);
+
+        if (len < 0)
+            return len;
+        len = pn_parse_dump(rbuf, (uint32_t)len, portid, seq, dump);
+        if (len < 0)
+            return len;
     }
     return 0;
 }

@@ -11,19 +11,26 @@ from . import netns
 from .errors import NetlinkError
 from .handle import Handle, default_handle
 from .links import Link
+from .stats import get_stats, get_stats_many
+from .strategies import (Loopback, NetNS, NetworkStrategy, NotValidStrategyType, Veth,
+                         get_strategy)
+from .types import Network, NetworkState, NetworkStats
 
 __all__ = [
     "Handle", "Link", "NetlinkError", "netns", "default_handle",
     "create_veth_pair", "interface_up", "interface_down", "set_mtu",
     "set_interface_master", "change_interface_name", "set_interface_in_namespace_pid",
     "set_interface_in_namespace_fd", "set_interface_ip", "set_default_gateway",
-    "delete_link", "link_index", "get_link",
+    "delete_link", "link_index", "get_link", "set_link", "set_hairpin", "list_links",
+    "Network", "NetworkState", "NetworkStats", "get_stats", "get_stats_many",
+    "NetworkStrategy", "Loopback", "Veth", "NetNS", "NotValidStrategyType", "get_strategy",
 ]
 
 
-def create_veth_pair(name1: str, name2: str) -> None:
-    """Create a veth pair (``ip link add NAME1 type veth peer name NAME2``)."""
-    default_handle().create_veth_pair(name1, name2)
+def create_veth_pair(name1: str, name2: str, **options) -> None:
+    """Create a veth pair (``ip link add NAME1 type veth peer name NAME2``);
+    see ``Handle.create_veth_pair`` for the keyword options."""
+    default_handle().create_veth_pair(name1, name2, **options)
 
 
 def interface_up(name: str) -> None:
@@ -82,5 +89,21 @@ def link_index(name: str) -> int:
 
 
 def get_link(name: str) -> Link:
-    """What the kernel says of NAME (``ip -d link show NAME``)."""
+    """What the kernel says of NAME, counters included (``ip -d -s link show NAME``)."""
     return default_handle().get_link(name)
+
+
+def set_link(name: str, **changes) -> None:
+    """Change several attributes in one request (``ip link set NAME ...``);
+    see ``Handle.set_link``."""
+    default_handle().set_link(name, **changes)
+
+
+def set_hairpin(name: str, on: bool = True) -> None:
+    """Hairpin mode of a bridge port (``ip link set NAME type bridge_slave hairpin on``)."""
+    default_handle().set_hairpin(name, on)
+
+
+def list_links() -> list:
+    """Every link of the namespace with its counters, in one dump (``ip -s link show``)."""
+    return default_handle().list_links()

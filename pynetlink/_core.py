@@ -24,6 +24,8 @@ SEND_BUFFER = 64 * 1024     # bytes of requests per exchange window
 RECV_BUFFER = 64 * 1024     # larger than any single rtnetlink datagram we ask for
 RCVBUF = 1 << 20            # socket receive buffer: room for a window of ACKs
 WINDOW = 64                 # requests per send before reading their ACKs
+DUMP_CAP = 4096             # links decoded per cffi call while receiving a dump
+DUMP_RETRIES = 3            # a dump the kernel marks interrupted is redone this often
 
 Encoder = Callable[[object, int], int]
 
@@ -94,6 +96,11 @@ def link_spec(*, index: int = 0, name: Optional[bytes] = None, flags: int = 0,
 def link_encoder(msg_type: int, nlflags: int, **fields) -> Encoder:
     spec, keep = link_spec(**fields)
     return lambda buf, seq, _keep=keep: lib.pn_link_msg(buf, msg_type, nlflags, seq, spec)
+
+
+def brport_encoder(attr: int, value: int, **fields) -> Encoder:
+    spec, keep = link_spec(**fields)
+    return lambda buf, seq, _keep=keep: lib.pn_brport_msg(buf, seq, spec, attr, value)
 
 
 def veth_encoder(nlflags: int, host: dict, peer: dict) -> Encoder:
@@ -188,6 +195,7 @@ class Socket:
         self._buf = ffi.new("struct pn_buf *", {"data": self._data, "cap": SEND_BUFFER})
         self._results = ffi.new("struct pn_result[]", WINDOW)
         self._rbuf = ffi.new("unsigned char[]", RECV_BUFFER)
+        self._dump = None                   # made on the first dump
 
     def close(self) -> None:
         with self._lock:
@@ -198,6 +206,19 @@ class Socket:
                     os.close(self.fd)
                 self.fd = -1
 
+    def _next_seq(self) -> int:
+        """The next sequence number; wraps well before uint32 overflows."""
+        if self._seq > 0xFFFFFFFF - WINDOW:
+            self._seq = 1
+        return self._seq
+
+    def _check_usable(self, operation: str) -> None:
+        if self.fd < 0:
+            raise error_for(_errno.EBADF, operation, (), None, "the netlink handle is closed")
+        if self.pid != os.getpid():
+            raise error_for(_errno.EBADF, operation, (), None, "the netlink handle was made "
+                            "before fork(); make a new one in this process")
+
     def exchange(self, requests: Sequence[Request]) -> list[Reply]:
         """Send ``requests`` and return one Reply each, in order.
 
@@ -207,23 +228,52 @@ class Socket:
         """
         replies: list[Reply] = []
         with self._lock:
-            if self.fd < 0:
-                raise error_for(_errno.EBADF, requests[0].operation if requests else "netlink",
-                                (), None, "the netlink handle is closed")
-            if self.pid != os.getpid():
-                raise error_for(_errno.EBADF, requests[0].operation if requests else "netlink",
-                                (), None, "the netlink handle was made before fork(); "
-                                "make a new one in this process")
+            self._check_usable(requests[0].operation if requests else "netlink")
             start = 0
             while start < len(requests):
                 start = self._exchange_window(requests, start, replies)
         return replies
 
+    def dump_links(self, request: Request) -> list[RawLink]:
+        """Run a link dump request (RTM_GETLINK with NLM_F_DUMP) and return
+        every link it lists; redone if the kernel says the dump was
+        interrupted by a concurrent change."""
+        with self._lock:
+            self._check_usable(request.operation)
+            if self._dump is None:
+                self._dump_links = ffi.new("struct pn_link_info[]", DUMP_CAP)
+                self._dump = ffi.new("struct pn_dump *", {"links": self._dump_links, "cap": DUMP_CAP})
+            for _ in range(DUMP_RETRIES + 1):
+                links, interrupted = self._dump_once(request)
+                if not interrupted:
+                    return links
+        raise request.error(_errno.EAGAIN, f"the dump was interrupted {DUMP_RETRIES + 1} times "
+                            "by concurrent changes")
+
+    def _dump_once(self, request: Request) -> tuple[list[RawLink], bool]:
+        buf, dump = self._buf, self._dump
+        seq = self._next_seq()
+        self._seq = seq + 1
+        buf.len = 0
+        err = request.encode(buf, seq) or lib.pn_send(self.fd, buf)
+        if err:
+            raise request.error(-err)
+        dump.n = dump.done = dump.error = dump.interrupted = 0
+        links: list[RawLink] = []
+        while not dump.done:
+            err = lib.pn_dump_recv(self.fd, self.portid, seq, self.timeout_ms, self._rbuf,
+                                   RECV_BUFFER, dump)
+            if err:
+                raise request.error(-err, "the dump did not complete")
+            links.extend(_raw_link(dump.links[i]) for i in range(dump.n))
+            dump.n = 0
+        if dump.error:
+            raise request.error(-dump.error)
+        return links, bool(dump.interrupted)
+
     def _exchange_window(self, requests: Sequence[Request], start: int,
                          replies: list[Reply]) -> int:
-        if self._seq > 0xFFFFFFFF - WINDOW:
-            self._seq = 1                   # wrap well before uint32 overflows
-        buf, first = self._buf, self._seq
+        buf, first = self._buf, self._next_seq()
         buf.len = 0
         end = start
         while end < len(requests) and end - start < WINDOW:

@@ -108,3 +108,22 @@ def path(value: object, what: str = "netns") -> str:
     if not text or "\0" in text:
         raise ValueError(f"{what} path {text!r} is empty or contains NUL")
     return text
+
+
+def mac(value: object) -> bytes:
+    """An Ethernet address 'aa:bb:cc:dd:ee:ff' (or '-' separated) as 6 bytes."""
+    if not isinstance(value, str):
+        raise TypeError(f"mac_address must be str, not {type(value).__name__}")
+    parts = value.replace("-", ":").split(":")
+    if len(parts) != 6 or not all(len(p) == 2 and all(c in "0123456789abcdefABCDEF" for c in p)
+                                  for p in parts):
+        raise ValueError(f"mac_address {value!r} is not six hex bytes like 02:42:c0:00:02:02")
+    return bytes(int(p, 16) for p in parts)
+
+
+def txqueuelen(value: object) -> int:
+    return integer(value, "txqueuelen", 0, 2**32 - 1)
+
+
+def group(value: object) -> int:
+    return integer(value, "group", 0, 2**32 - 1)

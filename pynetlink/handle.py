@@ -81,10 +81,31 @@ class Handle:
 
     # -- the seed's operations ---------------------------------------------------
 
-    def create_veth_pair(self, name1: str, name2: str) -> None:
-        """Create a veth pair NAME1 <-> NAME2, both down.
-        Equivalent to: ``ip link add NAME1 type veth peer name NAME2``."""
-        self._do(links.create_veth_pair(name1, name2))
+    def create_veth_pair(self, name1: str, name2: str, *, mtu: Optional[int] = None,
+                         master: Optional[str] = None, up: bool = False,
+                         txqueuelen: Optional[int] = None, group: Optional[int] = None,
+                         peer_mtu: Optional[int] = None,
+                         peer_netns: Optional[netns.Target] = None,
+                         peer_pid: Optional[int] = None) -> None:
+        """Create a veth pair NAME1 <-> NAME2, both down unless ``up``.
+
+        The keyword options make the whole host end in the same message:
+        ``mtu``, ``master`` (a bridge), ``up``, ``txqueuelen`` and ``group``
+        apply to NAME1; ``peer_mtu`` and ``peer_netns`` (a path or fd) or
+        ``peer_pid`` to NAME2, which is then born inside that namespace —
+        no move, no RCU barrier, and nothing left behind if any of it fails.
+        Equivalent to: ``ip link add NAME1 [mtu M] [master B] [up] type veth
+        peer name NAME2 [mtu M] [netns NS]``."""
+        options = dict(mtu=mtu, up=up, txqueuelen=txqueuelen, group=group, peer_mtu=peer_mtu,
+                       peer_pid=peer_pid, arguments=(name1, name2))
+        links.create_veth_pair(name1, name2, **options)         # validate before any lookup
+        if master is not None:
+            options["master_index"] = self._index(master, "create_veth_pair", (name1, name2))
+        if peer_netns is None:
+            self._do(links.create_veth_pair(name1, name2, **options))
+            return
+        with _netns_fd(peer_netns) as fd:
+            self._do(links.create_veth_pair(name1, name2, peer_netns_fd=fd, **options))
 
     def interface_up(self, name: str) -> None:
         """Set IFF_UP only. Equivalent to: ``ip link set NAME up``."""
@@ -140,6 +161,36 @@ class Handle:
 
     # -- beyond the seed ---------------------------------------------------------
 
+    def set_link(self, name: str, *, new_name: Optional[str] = None,
+                 mac_address: Optional[str] = None, mtu: Optional[int] = None,
+                 txqueuelen: Optional[int] = None, up: Optional[bool] = None,
+                 master: Optional[str] = None) -> None:
+        """Change several attributes of a link in one request; only those
+        given change (``up=None`` leaves the admin state alone).  The kernel
+        applies the MAC address, MTU and name before bringing the link up.
+        Equivalent to: ``ip link set NAME [name NEW] [address MAC] [mtu M]
+        [txqueuelen N] [master M] [up|down]``."""
+        options = dict(mac_address=mac_address, mtu=mtu, txqueuelen=txqueuelen, up=up,
+                       arguments=(name,))
+        links.set_link(name, **options)                          # validate before any lookup
+        if new_name is not None:
+            v.ifname(new_name, "new name")
+            options.update(new_name=new_name, index=self._index(name, "set_link", (name,)))
+        if master is not None:
+            options["master_index"] = self._index(master, "set_link", (name,))
+        self._do(links.set_link(name, **options))
+
+    def set_hairpin(self, name: str, on: bool = True) -> None:
+        """Let a bridge port send frames back out where they came in
+        (hairpin mode; libcontainer's ``hairpin_mode``).
+        Equivalent to: ``ip link set NAME type bridge_slave hairpin on``."""
+        self._do(links.set_hairpin(name, on))
+
+    def list_links(self) -> list[Link]:
+        """Every link of the namespace, with its counters, in one dump.
+        Equivalent to: ``ip -s link show``."""
+        return [Link.from_raw(raw) for raw in self._sock.dump_links(links.dump())]
+
     def delete_link(self, name: str) -> None:
         """Delete a link (a veth takes its peer along).
         Equivalent to: ``ip link del NAME``."""
@@ -151,8 +202,8 @@ class Handle:
         return self._index(name, "link_index", (name,))
 
     def get_link(self, name: str) -> Link:
-        """What the kernel says of NAME (index, flags, MTU, master, group,
-        txqlen). Equivalent to: ``ip -d link show NAME``."""
+        """What the kernel says of NAME: index, flags, MTU, master, group,
+        txqlen and counters. Equivalent to: ``ip -d -s link show NAME``."""
         return Link.from_raw(self._do(links.get(name)).link)
 
 

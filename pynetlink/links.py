@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from . import _validate as v
-from ._core import K, RawLink, Request, link_encoder, veth_encoder
+from ._core import K, RawLink, Request, brport_encoder, link_encoder, veth_encoder
+from .types import NetworkStats
 
 CREATE = K.NLM_F_CREATE | K.NLM_F_EXCL
 
@@ -26,6 +27,7 @@ class Link:
     master: int
     group: int
     txqlen: int
+    stats: Optional[NetworkStats] = None     # the link's own counters (IFLA_STATS64)
 
     @property
     def up(self) -> bool:
@@ -34,15 +36,98 @@ class Link:
 
     @classmethod
     def from_raw(cls, raw: RawLink) -> "Link":
-        return cls(raw.index, raw.name, raw.flags, raw.mtu, raw.master, raw.group, raw.txqlen)
+        stats = None
+        if raw.stats is not None:
+            rx_packets, tx_packets, rx_bytes, tx_bytes, rx_errors, tx_errors, rx_dropped, tx_dropped = raw.stats
+            stats = NetworkStats(rx_bytes=rx_bytes, rx_packets=rx_packets, rx_errors=rx_errors,
+                                 rx_dropped=rx_dropped, tx_bytes=tx_bytes, tx_packets=tx_packets,
+                                 tx_errors=tx_errors, tx_dropped=tx_dropped)
+        return cls(raw.index, raw.name, raw.flags, raw.mtu, raw.master, raw.group, raw.txqlen, stats)
 
 
-def create_veth_pair(name1: str, name2: str) -> Request:
-    """``ip link add NAME1 type veth peer name NAME2``: RTM_NEWLINK with
-    NLM_F_CREATE|NLM_F_EXCL; both ends down."""
+def _up_flags(up: Optional[bool]) -> dict:
+    """ifi_flags/ifi_change for an optional admin state: only IFF_UP changes."""
+    if up is None:
+        return {}
+    if not isinstance(up, bool):
+        raise TypeError(f"up must be a bool or None, not {type(up).__name__}")
+    return {"flags": K.IFF_UP if up else 0, "change": K.IFF_UP}
+
+
+def create_veth_pair(name1: str, name2: str, *, mtu: Optional[int] = None,
+                     master_index: Optional[int] = None, up: bool = False,
+                     txqueuelen: Optional[int] = None, group: Optional[int] = None,
+                     peer_mtu: Optional[int] = None, peer_netns_fd: Optional[int] = None,
+                     peer_pid: Optional[int] = None, arguments: Optional[tuple] = None) -> Request:
+    """``ip link add NAME1 [mtu M] [master B] [up] type veth peer name NAME2
+    [mtu M] [netns NS]``: one RTM_NEWLINK with NLM_F_CREATE|NLM_F_EXCL.
+
+    The peer is born inside its namespace (no move, no RCU barrier); both
+    ends are down unless ``up`` (which concerns NAME1 only).
+    """
     host = {"name": v.ifname(name1)}
     peer = {"name": v.ifname(name2, "peer name")}
-    return Request("create_veth_pair", (name1, name2), name1, veth_encoder(CREATE, host, peer))
+    if mtu is not None:
+        host["mtu"] = v.mtu(mtu)
+    if master_index is not None:
+        host["master"] = master_index
+    if txqueuelen is not None:
+        host["txqlen"] = v.txqueuelen(txqueuelen)
+    if group is not None:
+        host["group"] = v.group(group)
+    if not isinstance(up, bool):
+        raise TypeError(f"up must be a bool, not {type(up).__name__}")
+    if up:
+        host.update(_up_flags(True))
+    if peer_mtu is not None:
+        peer["mtu"] = v.mtu(peer_mtu)
+    if peer_netns_fd is not None and peer_pid is not None:
+        raise ValueError("give the peer's namespace as a netns (path or fd) or as a pid, not both")
+    if peer_netns_fd is not None:
+        peer["ns_fd"] = v.fd(peer_netns_fd)
+    if peer_pid is not None:
+        peer["ns_pid"] = v.pid(peer_pid)
+    return Request("create_veth_pair", (name1, name2) if arguments is None else arguments, name1,
+                   veth_encoder(CREATE, host, peer))
+
+
+def set_link(name: str, *, index: int = 0, new_name: Optional[str] = None,
+             mac_address: Optional[str] = None, mtu: Optional[int] = None,
+             txqueuelen: Optional[int] = None, up: Optional[bool] = None,
+             master_index: Optional[int] = None, arguments: Optional[tuple] = None) -> Request:
+    """``ip link set NAME [name NEW] [address MAC] [mtu M] [txqueuelen N]
+    [master M] [up|down]``: one RTM_SETLINK; the kernel applies the address,
+    MTU and name before the admin state.  A rename needs ``index``."""
+    fields = {"name": v.ifname(name)}
+    if new_name is not None:
+        if not index:
+            raise ValueError("a rename names the link by index")
+        fields = {"index": index, "name": v.ifname(new_name, "new name")}
+    if mac_address is not None:
+        fields["address"] = v.mac(mac_address)
+    if mtu is not None:
+        fields["mtu"] = v.mtu(mtu)
+    if txqueuelen is not None:
+        fields["txqlen"] = v.txqueuelen(txqueuelen)
+    if master_index is not None:
+        fields["master"] = master_index
+    fields.update(_up_flags(up))
+    return Request("set_link", (name,) if arguments is None else arguments, name,
+                   link_encoder(K.RTM_SETLINK, 0, **fields))
+
+
+def set_hairpin(name: str, on: bool) -> Request:
+    """``ip link set NAME type bridge_slave hairpin on|off``: a bridge port
+    option (IFLA_BRPORT_MODE); NAME must be a bridge port."""
+    if not isinstance(on, bool):
+        raise TypeError(f"hairpin must be a bool, not {type(on).__name__}")
+    return Request("set_hairpin", (name, on), name,
+                   brport_encoder(K.IFLA_BRPORT_MODE, int(on), name=v.ifname(name)))
+
+
+def dump() -> Request:
+    """``ip -s link show``: RTM_GETLINK with NLM_F_DUMP, every link of the namespace."""
+    return Request("list_links", (), None, link_encoder(K.RTM_GETLINK, K.NLM_F_DUMP))
 
 
 def set_flags(operation: str, name: str, up: bool) -> Request:
@@ -92,9 +177,9 @@ def delete(name: str) -> Request:
     return Request("delete_link", (name,), name, link_encoder(K.RTM_DELLINK, 0, name=v.ifname(name)))
 
 
-def get(name: str, operation: str = "get_link", arguments: Optional[tuple] = None,
-        stats: bool = False) -> Request:
-    """``ip link show NAME``: one RTM_GETLINK for that name, never a dump."""
-    mask = 0 if stats else K.RTEXT_FILTER_SKIP_STATS
+def get(name: str, operation: str = "get_link", arguments: Optional[tuple] = None) -> Request:
+    """``ip -s link show NAME``: one RTM_GETLINK for that name, never a dump.
+    (The reply always carries the counters: RTEXT_FILTER_SKIP_STATS only
+    skips those of SR-IOV VFs.)"""
     return Request(operation, (name,) if arguments is None else arguments, name,
-                   link_encoder(K.RTM_GETLINK, 0, name=v.ifname(name), ext_mask=mask))
+                   link_encoder(K.RTM_GETLINK, 0, name=v.ifname(name)))
