@@ -20,6 +20,8 @@ __all__ = ["Network", "NetworkState", "NetworkStats"]
 T = TypeVar("T", bound="_Json")
 
 _KINDS = {"str": str, "int": int, "bool": bool}
+_INT64 = (-2**63, 2**63 - 1)                # Go's int
+_UINT64 = (0, 2**64 - 1)                    # Go's uint64
 _JSON_NAMES = {str: "string", int: "integer", bool: "boolean"}
 
 
@@ -45,8 +47,10 @@ class _Json:
             if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
                 raise ValueError(f"{cls.__name__}: {key!r} must be a JSON {_JSON_NAMES[kind]}, "
                                  f"not {json.dumps(value)}")
-            if kind is int and cls._unsigned and value < 0:
-                raise ValueError(f"{cls.__name__}: {key!r} must not be negative, got {value}")
+            if kind is int:
+                low, high = _UINT64 if cls._unsigned else _INT64
+                if not low <= value <= high:
+                    raise ValueError(f"{cls.__name__}: {key!r} is out of range [{low}, {high}]: {value}")
             values[key] = value
         return cls(**values)
 
@@ -56,6 +60,8 @@ class _Json:
             data = json.loads(text)
         except json.JSONDecodeError as e:
             raise ValueError(f"{cls.__name__}: not valid JSON: {e}") from None
+        except RecursionError:
+            raise ValueError(f"{cls.__name__}: JSON nested too deeply") from None
         return cls.from_dict(data)
 
     def to_dict(self) -> Dict[str, Any]:
