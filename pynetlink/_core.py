@@ -12,7 +12,7 @@ import errno as _errno
 import os
 import threading
 from dataclasses import dataclass
-from typing import Callable, NamedTuple, Optional, Sequence
+from typing import Callable, Dict, NamedTuple, Optional, Sequence
 
 from ._pynetlink_cffi import ffi, lib
 from .errors import NetlinkError, error_for
@@ -42,15 +42,12 @@ class Request:
         return error_for(errno, self.operation, self.arguments, self.interface, ext_ack)
 
 
-class RawLink(NamedTuple):
-    index: int
-    name: str
-    flags: int
-    mtu: int
-    master: int
-    group: int
-    txqlen: int
-    stats: Optional[tuple]      # rx/tx packets, bytes, errors, dropped (8 ints) or None
+# A decoded struct pn_link_info: the fields of links.Link, "stats" a dict of
+# the eight NetworkStats counters or None.
+RawLink = Dict[str, object]
+
+STATS = ("rx_bytes", "rx_packets", "rx_errors", "rx_dropped",
+         "tx_bytes", "tx_packets", "tx_errors", "tx_dropped")
 
 
 class Reply(NamedTuple):
@@ -137,12 +134,10 @@ def route_encoder(msg_type: int, nlflags: int, *, family: int, dst: Optional[byt
 # -- replies -----------------------------------------------------------------
 
 def _raw_link(c) -> RawLink:
-    stats = None
-    if c.has_stats:
-        stats = (c.rx_packets, c.tx_packets, c.rx_bytes, c.tx_bytes,
-                 c.rx_errors, c.tx_errors, c.rx_dropped, c.tx_dropped)
-    return RawLink(c.index, ffi.string(c.name).decode("utf-8", "surrogateescape"), c.flags,
-                   c.mtu, c.master, c.group, c.txqlen, stats)
+    return {"index": c.index, "name": ffi.string(c.name).decode("utf-8", "surrogateescape"),
+            "flags": c.flags, "mtu": c.mtu, "master": c.master, "group": c.group,
+            "txqlen": c.txqlen,
+            "stats": {k: getattr(c, k) for k in STATS} if c.has_stats else None}
 
 
 def _reply(r) -> Reply:

@@ -77,7 +77,7 @@ class Handle:
 
     def _index(self, name: str, operation: str, arguments: tuple) -> int:
         reply = self._do(links.get(name, operation, arguments))
-        return reply.link.index
+        return reply.link["index"]
 
     # -- the seed's operations ---------------------------------------------------
 

@@ -36,13 +36,8 @@ class Link:
 
     @classmethod
     def from_raw(cls, raw: RawLink) -> "Link":
-        stats = None
-        if raw.stats is not None:
-            rx_packets, tx_packets, rx_bytes, tx_bytes, rx_errors, tx_errors, rx_dropped, tx_dropped = raw.stats
-            stats = NetworkStats(rx_bytes=rx_bytes, rx_packets=rx_packets, rx_errors=rx_errors,
-                                 rx_dropped=rx_dropped, tx_bytes=tx_bytes, tx_packets=tx_packets,
-                                 tx_errors=tx_errors, tx_dropped=tx_dropped)
-        return cls(raw.index, raw.name, raw.flags, raw.mtu, raw.master, raw.group, raw.txqlen, stats)
+        stats = raw["stats"]
+        return cls(**{**raw, "stats": None if stats is None else NetworkStats(**stats)})
 
 
 def _up_flags(up: Optional[bool]) -> dict:

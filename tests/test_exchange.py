@@ -36,9 +36,9 @@ def test_exchange_larger_than_one_window(ns, handle):
     names = [f"w{i}" for i in range(count)]
     handle._run([links.create_veth_pair(n, n + "p") for n in names])
     replies = handle._run([links.get(n) for n in names])
-    assert [r.link.name for r in replies] == names
+    assert [r.link["name"] for r in replies] == names
     indexes = {link["ifname"]: link["ifindex"] for link in ns.ip("link", "show")}
-    assert [r.link.index for r in replies] == [indexes[n] for n in names]
+    assert [r.link["index"] for r in replies] == [indexes[n] for n in names]
 
 
 def test_sequence_numbers_keep_running_across_exchanges(handle):

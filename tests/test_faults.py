@@ -62,7 +62,7 @@ def test_socket_works_after_a_timed_out_request(sock):
         sock.exchange([getlink_without_ack(b"lo")])
     from pynetlink import links
     [reply] = sock.exchange([links.get("lo")])
-    assert reply.errno == 0 and reply.link.name == "lo"
+    assert reply.errno == 0 and reply.link["name"] == "lo"
 
 
 def test_a_dump_request_completes_at_its_done_message(sock):

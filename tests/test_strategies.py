@@ -198,7 +198,7 @@ def test_veth_initialize_from_outside_configures_eth0(ns, ns2, bridge):
     eth0 = ns2.link("eth0")
     assert state.veth_child not in ns2.link_names()
     assert (eth0["address"], eth0["mtu"], eth0["txqlen"]) == ("02:42:c0:00:02:02", 1450, 600)
-    assert "UP" in eth0["flags"]
+    assert {"UP", "MULTICAST", "BROADCAST"} <= set(eth0["flags"])
     assert {(a["local"], a["prefixlen"]) for a in ns2.addresses("eth0")} >= {
         ("192.0.2.2", 24), ("2001:db8::2", 64)}
     assert [r["gateway"] for r in ns2.routes("-4") if r["dst"] == "default"] == ["192.0.2.1"]
