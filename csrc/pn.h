@@ -5,7 +5,8 @@
  * lines: C sources include it through pn_internal.h, which brings <stdint.h>
  * first.  Conventions (libmnl's): buffers are owned and sized by the caller,
  * functions return 0 or a non-negative value on success and a negative errno
- * on failure, and a failed encoder leaves the buffer exactly as it found it.
+ * on failure, and a failed encoder leaves b->len and the bytes it covers as
+ * it found them (bytes past b->len are scratch space).
  */
 
 /* A caller-owned message buffer.  Encoders append whole netlink messages. */

@@ -222,7 +222,7 @@ int pn_parse_replies(const unsigned char *data, uint32_t len, uint32_t portid,
 int pn_parse_dump(const unsigned char *data, uint32_t len, uint32_t portid, uint32_t seq,
                   struct pn_dump *dump)
 {
-    uint32_t first = dump->n;
+    uint32_t first = dump->n, was_interrupted = dump->interrupted;
 
     if (len > PN_MAX_BUF || dump->n > dump->cap)
         return -EBADMSG;
@@ -252,11 +252,13 @@ int pn_parse_dump(const unsigned char *data, uint32_t len, uint32_t portid, uint
             if (!err)
                 dump->n++;
         }
-        if (!err && h.nlmsg_seq == seq && (h.nlmsg_flags & NLM_F_DUMP_INTR))
+        if (!err && h.nlmsg_pid == portid && h.nlmsg_seq == seq &&
+            (h.nlmsg_flags & NLM_F_DUMP_INTR))
             dump->interrupted = 1;
         if (err) {
             dump->n = first;
             dump->done = 0;
+            dump->interrupted = was_interrupted;
             return err;
         }
         size = NLMSG_ALIGN(h.nlmsg_len);

@@ -106,14 +106,21 @@ def veth_encoder(nlflags: int, host: dict, peer: dict) -> Encoder:
     return lambda buf, seq, _keep=(hkeep, pkeep): lib.pn_veth_msg(buf, nlflags, seq, hspec, pspec)
 
 
+def _put_ip(field, value: bytes, what: str) -> None:
+    """Copy an address into a fixed-size spec field, refusing what does not fit."""
+    if not 0 < len(value) <= len(field):
+        raise ValueError(f"{what} must be 1 to {len(field)} bytes, not {len(value)}")
+    field[0:len(value)] = value                         # bounds-checked by cffi
+
+
 def addr_encoder(msg_type: int, nlflags: int, *, index: int, family: int, prefixlen: int,
                  local: bytes, broadcast: Optional[bytes] = None, scope: int = 0) -> Encoder:
     spec = ffi.new("struct pn_addr_spec *")
     spec.index, spec.family, spec.prefixlen, spec.scope = index, family, prefixlen, scope
-    ffi.memmove(spec.local, local, len(local))
+    _put_ip(spec.local, local, "local address")
     if broadcast is not None:
         spec.has_broadcast = 1
-        ffi.memmove(spec.broadcast, broadcast, len(broadcast))
+        _put_ip(spec.broadcast, broadcast, "broadcast address")
     return lambda buf, seq: lib.pn_addr_msg(buf, msg_type, nlflags, seq, spec)
 
 
@@ -124,10 +131,10 @@ def route_encoder(msg_type: int, nlflags: int, *, family: int, dst: Optional[byt
     spec.family, spec.dst_len, spec.oif = family, dst_len, oif
     spec.table, spec.protocol, spec.scope, spec.type = table, protocol, scope, rtype
     if dst is not None:
-        ffi.memmove(spec.dst, dst, len(dst))
+        _put_ip(spec.dst, dst, "destination")
     if gateway is not None:
         spec.has_gateway = 1
-        ffi.memmove(spec.gateway, gateway, len(gateway))
+        _put_ip(spec.gateway, gateway, "gateway")
     return lambda buf, seq: lib.pn_route_msg(buf, msg_type, nlflags, seq, spec)
 
 
@@ -276,7 +283,7 @@ class Socket:
             if err == -_errno.ENOSPC and end > start:
                 break                       # buffer full: send what we have
             if err:
-                raise requests[end].error(-err, "the request does not fit in a netlink message")
+                raise requests[end].error(-err, "the C encoder refused the request")
             end += 1
         count = end - start
         self._seq = first + count

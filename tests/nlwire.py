@@ -25,12 +25,12 @@ import re
 import socket
 import struct
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 __all__ = [
     "HeaderError", "WireError", "Constants", "C", "parse_header_text", "header_struct",
     "decode", "decode_one", "Attr", "Attrs", "Message", "IfInfo", "IfAddr", "RtMsg", "NlmsgErr",
-    "linkinfo", "veth_peer", "rtattr", "nlmsg", "ifinfomsg", "ack", "newlink", "stats64",
+    "linkinfo", "veth_peer", "rtattr", "nlmsg", "ifinfomsg", "ack", "done", "newlink", "stats64",
 ]
 
 INCLUDE_DIR = os.environ.get("NLWIRE_INCLUDE", "/usr/include")
@@ -554,19 +554,27 @@ def decode_one(buf: bytes) -> Message:
 
 
 class LinkInfo(NamedTuple):
-    kind: bytes
-    data: Optional[Attrs]
+    kind: Optional[bytes]           # IFLA_INFO_KIND
+    data: Optional[Attrs]           # IFLA_INFO_DATA
+    slave_kind: Optional[bytes]     # IFLA_INFO_SLAVE_KIND
+    slave_data: Optional[Attrs]     # IFLA_INFO_SLAVE_DATA
 
 
 def linkinfo(attrs: Attrs) -> LinkInfo:
-    """IFLA_LINKINFO { IFLA_INFO_KIND "kind", [IFLA_INFO_DATA {...}] }."""
+    """IFLA_LINKINFO { [IFLA_INFO_KIND "kind"] [IFLA_INFO_DATA {...}]
+    [IFLA_INFO_SLAVE_KIND "kind"] [IFLA_INFO_SLAVE_DATA {...}] }, each at most once."""
     nest = attrs.get(C.IFLA_LINKINFO).nested()
-    kind = nest.get(C.IFLA_INFO_KIND).string()
-    data = nest.get(C.IFLA_INFO_DATA).nested() if C.IFLA_INFO_DATA in nest else None
-    unknown = set(nest.types()) - {C.IFLA_INFO_KIND, C.IFLA_INFO_DATA}
+    known = (C.IFLA_INFO_KIND, C.IFLA_INFO_DATA, C.IFLA_INFO_SLAVE_KIND, C.IFLA_INFO_SLAVE_DATA)
+    unknown = set(nest.types()) - set(known)
     if unknown:
         raise WireError(f"unexpected IFLA_LINKINFO members {sorted(unknown)}")
-    return LinkInfo(kind, data)
+
+    def member(t, how):
+        return how(nest.get(t)) if t in nest else None
+
+    return LinkInfo(member(C.IFLA_INFO_KIND, Attr.string), member(C.IFLA_INFO_DATA, Attr.nested),
+                    member(C.IFLA_INFO_SLAVE_KIND, Attr.string),
+                    member(C.IFLA_INFO_SLAVE_DATA, Attr.nested))
 
 
 def veth_peer(info_data: Attrs) -> Tuple[IfInfo, Attrs]:
@@ -639,6 +647,12 @@ def ack(seq: int, pid: int, error: int = 0, request: Optional[bytes] = None,
         flags |= C.NLM_F_ACK_TLVS
         body += extra
     return nlmsg(C.NLMSG_ERROR, flags, seq, pid, body)
+
+
+def done(seq: int, pid: int, error: int = 0, flags: Optional[int] = None) -> bytes:
+    """The NLMSG_DONE that ends a dump: a single int, 0 or a negative errno."""
+    return nlmsg(C.NLMSG_DONE, C.NLM_F_MULTI if flags is None else flags, seq, pid,
+                 struct.pack("=i", error))
 
 
 def stats64(**counters: int) -> bytes:

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import pathlib
+import re
 import socket
 import struct
+import subprocess
+import sys
 
 import pytest
 from hypothesis import assume, given, settings
@@ -18,6 +22,7 @@ from hypothesis import strategies as st
 import nlwire as w
 from nlwire import C
 from pynetlink import addresses, links, routes
+from pynetlink import _core as core
 from pynetlink._core import K, ffi, lib
 
 FAST = settings(max_examples=300, deadline=None)
@@ -180,7 +185,9 @@ def route_spec(family=socket.AF_INET, dst=b"", dst_len=0, gateway=None, oif=0,
 
 # -- strategies ------------------------------------------------------------------
 
-BAD_NAME_BYTES = frozenset(b"/:\0 \t\n\v\f\r\xa0")      # dev_valid_name(): '/', ':', isspace()
+# dev_valid_name(): '/', ':', NUL and the kernel's isspace() (which counts 0xA0);
+# '%' too, which the kernel reads as a name template ("eth%d"), so no device has one.
+BAD_NAME_BYTES = frozenset(b"/:%\0 \t\n\v\f\r\xa0")
 name_char = st.characters(codec="utf-8").filter(lambda c: BAD_NAME_BYTES.isdisjoint(c.encode()))
 SAFE_ASCII = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_."
 
@@ -188,7 +195,7 @@ SAFE_ASCII = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_."
 @st.composite
 def ifnames(draw, nbytes=None):
     """A name the kernel accepts: UTF-8 text of ``nbytes`` (1..15) bytes, none
-    of them '/', ':', NUL or whitespace (0xA0 included), not '.' or '..'."""
+    of them '/', ':', '%', NUL or whitespace (0xA0 included), not '.' or '..'."""
     n = draw(st.integers(1, 15)) if nbytes is None else nbytes
     chars, size = [], 0
     while size < n:
@@ -203,6 +210,8 @@ def ifnames(draw, nbytes=None):
 
 
 raw_names = st.binary(min_size=1, max_size=15).filter(lambda b: 0 not in b)
+legal_raw_names = st.binary(min_size=1, max_size=15).filter(
+    lambda b: BAD_NAME_BYTES.isdisjoint(b) and b not in (b".", b".."))
 
 
 # ===============================================================================
@@ -246,15 +255,23 @@ def test_header_reader_refuses_expressions_it_cannot_evaluate():
         c["S"]
 
 
-@pytest.mark.parametrize("name", [
-    "RTM_NEWLINK", "RTM_DELLINK", "RTM_GETLINK", "RTM_SETLINK", "RTM_NEWADDR", "RTM_DELADDR",
-    "RTM_NEWROUTE", "RTM_DELROUTE", "NLM_F_CREATE", "NLM_F_EXCL", "NLM_F_REPLACE", "NLM_F_ECHO",
-    "IFF_UP", "IFF_BROADCAST", "IFF_LOOPBACK", "IFF_RUNNING", "IFF_NOARP", "IFF_MULTICAST",
-    "IFF_LOWER_UP", "RT_TABLE_MAIN", "RTPROT_BOOT", "RT_SCOPE_UNIVERSE", "RT_SCOPE_LINK",
-    "RT_SCOPE_HOST", "RTN_UNICAST", "RTEXT_FILTER_SKIP_STATS", "IFNAMSIZ",
-])
+def _core_constant_names():
+    """Every kernel constant the core hands to Python (the ``#define NAME ...``
+    lines of csrc/pn_constants.cdef, filled in by the C compiler)."""
+    cdef = pathlib.Path(__file__).resolve().parents[1] / "csrc" / "pn_constants.cdef"
+    names = re.findall(r"^#define\s+(\w+)\s+\.\.\.", cdef.read_text(), re.M)
+    assert names, "no constants found in pn_constants.cdef"
+    return names
+
+
+FROM_ELSEWHERE = {"AF_INET": socket.AF_INET, "AF_INET6": socket.AF_INET6, "AF_UNSPEC": socket.AF_UNSPEC,
+                  "NLMSG_HDRLEN": w.NLMSG_HDRLEN}
+
+
+@pytest.mark.parametrize("name", _core_constant_names())
 def test_header_constants_agree_with_compiled_core(name):
-    assert C[name] == getattr(K, name)
+    expected = FROM_ELSEWHERE[name] if name in FROM_ELSEWHERE else C[name]
+    assert getattr(K, name) == expected
 
 
 def test_header_hdrlen_agrees_with_compiled_core():
@@ -343,11 +360,32 @@ def test_msg_end_covers_attributes_appended_after_start():
     assert (m.header.len, m.fixed.index, m.attrs.get(C.IFLA_MTU).u32()) == (len(b.bytes()), 3, 9000)
 
 
-def test_msg_start_on_unaligned_buffer_length_is_einval():
-    b = Buf()
-    b.ptr.len = 2
-    assert lib.pn_msg_start(b.ptr, C.NLMSG_NOOP, 0, 1, ffi.NULL, 0) == -errno.EINVAL
-    assert b.len == 2
+APPENDERS = {
+    "msg_start": lambda p: min(lib.pn_msg_start(p, C.NLMSG_NOOP, 0, 1, ffi.NULL, 0), 0),
+    "attr_put": lambda p: lib.pn_attr_put(p, 1, ffi.NULL, 0),
+    "attr_put_u32": lambda p: lib.pn_attr_put_u32(p, 1, 5),
+    "attr_put_str": lambda p: lib.pn_attr_put_str(p, 1, b"s"),
+    "put_extra": lambda p: lib.pn_put_extra(p, b"\0" * 4, 4),
+    "nest_start": lambda p: min(lib.pn_nest_start(p, 1), 0),
+    "link_msg": lambda p: lib.pn_link_msg(p, C.RTM_GETLINK, 0, 1, link_spec()[0]),
+}
+INCONSISTENT = {                       # (cap the pn_buf claims, len)
+    "len-beyond-cap": (64, 68),
+    "len-unaligned": (64, 2),
+    "cap-beyond-int": (lib.PN_MAX_BUF + 4, 0),
+    "cap-uint32-max": (0xFFFFFFFF, 0),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INCONSISTENT))
+@pytest.mark.parametrize("appender", sorted(APPENDERS))
+def test_inconsistent_pn_buf_is_einval_and_left_untouched(appender, case):
+    cap, length = INCONSISTENT[case]
+    b = Buf(256)
+    b.ptr.cap, b.ptr.len = cap, length
+    before = b.storage()
+    assert APPENDERS[appender](b.ptr) == -errno.EINVAL
+    assert (b.ptr.cap, b.ptr.len, b.storage()) == (cap, length, before)
 
 
 def test_msg_start_fixed_header_over_65535_bytes_is_emsgsize():
@@ -363,14 +401,8 @@ def test_msg_start_without_room_is_enospc_and_leaves_buffer_unchanged():
         lambda p: min(lib.pn_msg_start(p, C.RTM_GETLINK, REQ, 1, fixed, w.IFINFOMSG.size), 0))
 
 
-def test_msg_start_with_len_beyond_cap_is_enospc():
-    b = Buf(64)
-    b.ptr.len = 68
-    assert lib.pn_msg_start(b.ptr, C.NLMSG_NOOP, 0, 1, ffi.NULL, 0) == -errno.ENOSPC
-    assert b.len == 68
-
-
-@pytest.mark.parametrize("start, length", [(8, 4), (0, 12), (4, 16)])
+@pytest.mark.parametrize("start, length", [(8, 4), (0, 12), (4, 16), (2, 20), (0, 18), (16, 16),
+                                           (0, 0)])
 def test_msg_end_with_start_not_leaving_a_header_is_einval(start, length):
     b = Buf()
     b.ptr.len = length
@@ -526,7 +558,8 @@ def test_nest_grown_past_65535_bytes_is_emsgsize_without_writing(payload_lens):
     assert b.bytes() == before
 
 
-@pytest.mark.parametrize("start, length", [(8, 6), (4, 6), (100, 40)])
+@pytest.mark.parametrize("start, length", [(8, 4), (4, 6), (100, 40), (2, 8), (0, 6), (8, 8),
+                                           (0, 0)])
 def test_nest_end_with_start_not_leaving_an_attribute_header_is_einval(start, length):
     b = Buf()
     b.ptr.len = length
@@ -914,8 +947,16 @@ def test_link_builders_accept_names_of_every_legal_length(nbytes, data):
     assert m.attrs.get(C.IFLA_IFNAME).string() == name.encode()
 
 
+@FAST
+@given(raw=legal_raw_names)
+def test_link_builders_send_any_legal_name_bytes_given_as_os_str(raw):
+    name = raw.decode("utf-8", "surrogateescape")       # as os.fsdecode / if_nameindex give it
+    m = request_msg(links.set_mtu(name, 1500))
+    assert m.attrs.get(C.IFLA_IFNAME).string() == raw
+
+
 @pytest.mark.parametrize("bad", ["", "a" * 16, "é" * 8, "a/b", "a:b", "a b", "a\tb", "a\0b",
-                                 "à", "a\xa0", ".", ".."])
+                                 "à", "a\xa0", "eth%d", ".", ".."])
 def test_link_builders_refuse_names_the_kernel_refuses(bad):
     with pytest.raises(ValueError):
         links.set_mtu(bad, 1500)
@@ -959,16 +1000,9 @@ def test_delete_sends_dellink_with_the_name_only():
     assert (m.type, m.fixed.index, attr_values(m)) == (C.RTM_DELLINK, 0, {C.IFLA_IFNAME: b"veth0\0"})
 
 
-def test_get_sends_getlink_for_the_name_skipping_stats():
+def test_get_sends_getlink_for_the_name_only():
     m = request_msg(links.get("lo"))
-    assert (m.type, attr_values(m)) == (C.RTM_GETLINK, {
-        C.IFLA_IFNAME: b"lo\0", C.IFLA_EXT_MASK: struct.pack("=I", C.RTEXT_FILTER_SKIP_STATS)})
-
-
-def test_get_with_stats_does_not_skip_stats():
-    m = request_msg(links.get("lo", stats=True))
-    mask = m.attrs.get(C.IFLA_EXT_MASK).u32() if C.IFLA_EXT_MASK in m.attrs else 0
-    assert m.type == C.RTM_GETLINK and not mask & C.RTEXT_FILTER_SKIP_STATS
+    assert (m.type, m.fixed.index, attr_values(m)) == (C.RTM_GETLINK, 0, {C.IFLA_IFNAME: b"lo\0"})
 
 
 def test_get_is_never_a_dump():
@@ -1044,6 +1078,199 @@ def test_add_default_route_sends_gateway_and_oif_in_main_table(gw, index):
     assert attr_values(m) == {C.RTA_GATEWAY: gw.packed, C.RTA_OIF: struct.pack("=I", index)}
 
 
+# -- set_link: several changes in one RTM_SETLINK --------------------------------
+
+macs = st.binary(min_size=6, max_size=6)
+
+
+def mac_text(raw: bytes, sep: str = ":") -> str:
+    return sep.join(f"{b:02x}" for b in raw)
+
+
+def test_set_link_with_no_change_sends_just_the_name():
+    m = request_msg(links.set_link("eth0"))
+    assert (m.type, m.fixed, attr_values(m)) == (
+        C.RTM_SETLINK, w.IfInfo(socket.AF_UNSPEC, 0, 0, 0, 0), {C.IFLA_IFNAME: b"eth0\0"})
+
+
+@FAST
+@given(opts=st.fixed_dictionaries({}, optional={
+    "mac_address": macs, "mtu": st.integers(1, 2**31 - 1), "txqueuelen": U32, "master_index": U32}),
+    up=st.sampled_from([None, True, False]), name=ifnames())
+def test_set_link_sends_each_option_given_and_nothing_else(opts, up, name):
+    kw = dict(opts)
+    if "mac_address" in kw:
+        kw["mac_address"] = mac_text(kw["mac_address"])
+    m = request_msg(links.set_link(name, up=up, **kw))
+    want = {"name": name.encode()}
+    for key, field in (("mac_address", "address"), ("mtu", "mtu"), ("txqueuelen", "txqlen"),
+                       ("master_index", "master")):
+        if key in opts:
+            want[field] = opts[key]
+    assert link_fields(m.attrs) == want
+    assert (m.fixed.flags, m.fixed.change) == ((0, 0) if up is None else
+                                               (C.IFF_UP if up else 0, C.IFF_UP))
+
+
+def test_set_link_accepts_dash_separated_mac():
+    m = request_msg(links.set_link("eth0", mac_address="02-42-AC-11-00-02"))
+    assert m.attrs.get(C.IFLA_ADDRESS).payload == bytes([2, 0x42, 0xAC, 0x11, 0, 2])
+
+
+@pytest.mark.parametrize("bad", ["02:42:ac:11:00", "02:42:ac:11:00:02:03", "0g:42:ac:11:00:02",
+                                 "2:42:ac:11:00:02", ""])
+def test_set_link_refuses_malformed_mac(bad):
+    with pytest.raises(ValueError):
+        links.set_link("eth0", mac_address=bad)
+
+
+@FAST
+@given(old=ifnames(), new=ifnames(), index=st.integers(1, 2**31 - 1))
+def test_set_link_rename_names_the_link_by_index(old, new, index):
+    m = request_msg(links.set_link(old, index=index, new_name=new))
+    assert (m.fixed.index, attr_values(m)) == (index, {C.IFLA_IFNAME: new.encode() + b"\0"})
+
+
+def test_set_link_rename_without_index_is_refused():
+    with pytest.raises(ValueError):
+        links.set_link("eth0", new_name="wan0")
+
+
+# -- set_hairpin / pn_brport_msg: a bridge-port option --------------------------
+
+@pytest.mark.parametrize("on", [True, False])
+def test_set_hairpin_sends_brport_mode_in_slave_data(on):
+    m = request_msg(links.set_hairpin("veth0", on))
+    info = w.linkinfo(m.attrs)
+    assert (info.kind, info.data, info.slave_kind) == (None, None, b"bridge")
+    assert [(a.type, a.payload) for a in info.slave_data] == [(C.IFLA_BRPORT_MODE, bytes([on]))]
+
+
+def test_set_hairpin_changes_an_existing_link_without_create():
+    m = request_msg(links.set_hairpin("veth0", True))
+    assert (m.type, m.flags, m.fixed) == (C.RTM_NEWLINK, REQ, w.IfInfo(socket.AF_UNSPEC, 0, 0, 0, 0))
+
+
+def test_set_hairpin_names_the_port_by_ifname():
+    m = request_msg(links.set_hairpin("veth0", True))
+    outer = w.Attrs(a for a in m.attrs if a.type != C.IFLA_LINKINFO)
+    assert link_fields(outer) == {"name": b"veth0"}
+
+
+@pytest.mark.parametrize("on", [1, 0, None, "yes"])
+def test_set_hairpin_refuses_non_bool(on):
+    with pytest.raises(TypeError):
+        links.set_hairpin("veth0", on)
+
+
+def brport_msg(seq=1, attr=None, value=1, **spec):
+    s, keep = link_spec(**(spec or {"name": b"port0"}))
+    attr = C.IFLA_BRPORT_MODE if attr is None else attr
+    return lambda p, _k=keep: lib.pn_brport_msg(p, seq, s, attr, value)
+
+
+@FAST
+@given(attr=st.integers(1, 0x3FFF), value=st.integers(0, 255), seq=SEQ, name=raw_names,
+       index=I32)
+def test_brport_msg_roundtrips_attribute_and_value(attr, value, seq, name, index):
+    raw = encode(brport_msg(seq, attr, value, name=name, index=index))
+    m = w.decode_one(raw)
+    info = w.linkinfo(m.attrs)
+    assert (m.type, m.flags, m.seq, m.fixed.index) == (C.RTM_NEWLINK, REQ, seq, index)
+    assert info.slave_kind == b"bridge"
+    assert [(a.type, a.payload) for a in info.slave_data] == [(attr, bytes([value]))]
+    assert len(raw) == m.header.len
+
+
+def test_brport_msg_invalid_name_appends_nothing():
+    assert_fails_unchanged(brport_msg(name=b"x" * 16), errno.EINVAL)
+
+
+def test_brport_msg_without_room_is_enospc_and_leaves_buffer_unchanged():
+    assert_enospc_leaves_buffer(brport_msg(name=b"port0", mtu=1500))
+
+
+# -- dump ------------------------------------------------------------------------
+
+def test_dump_asks_for_every_link():
+    m = request_msg(links.dump())
+    assert (m.type, m.flags & C.NLM_F_DUMP, m.fixed.index, m.attrs) == (
+        C.RTM_GETLINK, C.NLM_F_DUMP, 0, ())
+
+
+# -- create_veth_pair options ------------------------------------------------------
+
+@FAST
+@given(opts=st.fixed_dictionaries({}, optional={
+    "mtu": st.integers(1, 2**31 - 1), "master_index": U32, "txqueuelen": U32, "group": U32}),
+    up=st.booleans())
+def test_create_veth_pair_host_options_go_to_the_host_only(opts, up):
+    m = request_msg(links.create_veth_pair("va", "vb", up=up, **opts))
+    outer = w.Attrs(a for a in m.attrs if a.type != C.IFLA_LINKINFO)
+    want = {"name": b"va"}
+    for key, field in (("mtu", "mtu"), ("master_index", "master"), ("txqueuelen", "txqlen"),
+                       ("group", "group")):
+        if key in opts:
+            want[field] = opts[key]
+    ifi, peer = w.veth_peer(w.linkinfo(m.attrs).data)
+    assert link_fields(outer) == want
+    assert (m.fixed.flags, m.fixed.change) == ((C.IFF_UP, C.IFF_UP) if up else (0, 0))
+    assert (link_fields(peer), ifi.flags, ifi.change) == ({"name": b"vb"}, 0, 0)
+
+
+@FAST
+@given(peer_mtu=st.one_of(st.none(), st.integers(1, 2**31 - 1)),
+       ns=st.sampled_from(["fd", "pid", None]), value=st.integers(1, 2**31 - 1))
+def test_create_veth_pair_peer_options_go_to_the_peer_only(peer_mtu, ns, value):
+    kw = {"peer_mtu": peer_mtu}
+    want = {"name": b"vb"}
+    if peer_mtu is not None:
+        want["mtu"] = peer_mtu
+    if ns == "fd":
+        kw["peer_netns_fd"], want["ns_fd"] = value, value
+    elif ns == "pid":
+        kw["peer_pid"], want["ns_pid"] = value, value
+    m = request_msg(links.create_veth_pair("va", "vb", **kw))
+    outer = w.Attrs(a for a in m.attrs if a.type != C.IFLA_LINKINFO)
+    assert link_fields(outer) == {"name": b"va"}
+    assert link_fields(w.veth_peer(w.linkinfo(m.attrs).data)[1]) == want
+
+
+def test_create_veth_pair_refuses_two_peer_namespaces():
+    with pytest.raises(ValueError):
+        links.create_veth_pair("va", "vb", peer_netns_fd=3, peer_pid=1)
+
+
+# -- _core's encoder builders: the spec fields they copy into ---------------------
+
+OVERSIZED = {
+    # builder call with one address one byte longer than its 16-byte spec field
+    "addr-local": "addr_encoder(K.RTM_NEWADDR, 0, index=1, family=K.AF_INET6, prefixlen=64, "
+                  "local=bytes(17))",
+    "addr-broadcast": "addr_encoder(K.RTM_NEWADDR, 0, index=1, family=K.AF_INET, prefixlen=24, "
+                      "local=bytes(4), broadcast=bytes(17))",
+    "route-dst": "route_encoder(K.RTM_NEWROUTE, 0, family=K.AF_INET6, dst=bytes(17), dst_len=64, "
+                 "table=254, protocol=3, scope=0, rtype=1)",
+    "route-gateway": "route_encoder(K.RTM_NEWROUTE, 0, family=K.AF_INET6, gateway=bytes(17), "
+                     "table=254, protocol=3, scope=0, rtype=1)",
+}
+
+
+@pytest.mark.parametrize("call", sorted(OVERSIZED))
+def test_encoder_builders_refuse_addresses_longer_than_their_field(call):
+    # in a child process: the overrun may corrupt the heap
+    code = ("from pynetlink._core import K, addr_encoder, route_encoder\n"
+            f"try:\n    {OVERSIZED[call]}\nexcept (ValueError, TypeError, IndexError):\n"
+            "    raise SystemExit(3)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert proc.returncode == 3, proc.stderr.decode(errors="replace")[-300:]
+
+
+def test_link_spec_refuses_address_longer_than_its_field():
+    with pytest.raises(ValueError):
+        core.link_spec(address=bytes(33))
+
+
 ALL_REQUESTS = {
     "interface_up": lambda: links.set_flags("interface_up", "eth0", True),
     "interface_down": lambda: links.set_flags("interface_down", "eth0", False),
@@ -1054,6 +1281,14 @@ ALL_REQUESTS = {
     "set_netns_fd": lambda: links.set_netns_fd("eth0", 3),
     "delete": lambda: links.delete("eth0"),
     "get": lambda: links.get("eth0"),
+    "dump": lambda: links.dump(),
+    "set_link": lambda: links.set_link("eth0", mac_address="02:00:00:00:00:01", mtu=9000,
+                                       txqueuelen=500, master_index=3, up=True),
+    "set_link_rename": lambda: links.set_link("eth0", index=4, new_name="wan0"),
+    "set_hairpin": lambda: links.set_hairpin("eth0", True),
+    "create_veth_pair_options": lambda: links.create_veth_pair(
+        "va", "vb", mtu=1400, master_index=2, up=True, txqueuelen=10, group=1, peer_mtu=1300,
+        peer_netns_fd=5),
     "create_veth_pair": lambda: links.create_veth_pair("va", "vb"),
     "address_add": lambda: addresses.add("eth0", "10.0.0.1/8",
                                          ipaddress.ip_interface("10.0.0.1/8"), 2),
