@@ -81,6 +81,9 @@ struct pn_link_info {
     uint32_t group;
     uint32_t txqlen;
     uint32_t has_stats;     /* 1 when IFLA_STATS64 was present */
+    int32_t hairpin;        /* bridge port hairpin mode: 0/1, -1 not a bridge port */
+    uint32_t address_len;   /* IFLA_ADDRESS (link-layer address), 0 if absent */
+    unsigned char address[32];
     char name[16];
     uint64_t rx_packets, tx_packets, rx_bytes, tx_bytes;
     uint64_t rx_errors, tx_errors, rx_dropped, tx_dropped;

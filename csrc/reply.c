@@ -59,12 +59,45 @@ static void get_str(char *dst, size_t size, const unsigned char *data, uint32_t 
     dst[n] = '\0';
 }
 
+/* IFLA_INFO_SLAVE_DATA of a bridge port: IFLA_BRPORT_MODE is hairpin. */
+static void brport_attr(uint16_t type, const unsigned char *data, uint32_t len, void *ctx)
+{
+    if (type == IFLA_BRPORT_MODE && len >= 1)
+        ((struct pn_link_info *)ctx)->hairpin = data[0] ? 1 : 0;
+}
+
+struct linkinfo { int bridge_port; const unsigned char *slave_data; uint32_t slave_len; };
+
+static void linkinfo_attr(uint16_t type, const unsigned char *data, uint32_t len, void *ctx)
+{
+    struct linkinfo *li = ctx;
+
+    if (type == IFLA_INFO_SLAVE_KIND)
+        li->bridge_port = len >= 7 && !memcmp(data, "bridge", 7);
+    else if (type == IFLA_INFO_SLAVE_DATA) {
+        li->slave_data = data;
+        li->slave_len = len;
+    }
+}
+
 static void link_attr(uint16_t type, const unsigned char *data, uint32_t len, void *ctx)
 {
     struct pn_link_info *out = ctx;
     struct rtnl_link_stats64 st;
+    struct linkinfo li = { 0, NULL, 0 };
 
     switch (type) {
+    case IFLA_ADDRESS:
+        if (len <= sizeof(out->address)) {
+            memcpy(out->address, data, len);
+            out->address_len = len;
+        }
+        break;
+    case IFLA_LINKINFO:
+        /* malformed nests are ignored: the link itself is still described */
+        if (walk_attrs(data, len, linkinfo_attr, &li) == 0 && li.bridge_port && li.slave_data)
+            walk_attrs(li.slave_data, li.slave_len, brport_attr, out);
+        break;
     case IFLA_IFNAME:
         get_str(out->name, sizeof(out->name), data, len);
         break;
@@ -106,6 +139,7 @@ int pn_parse_link(const unsigned char *msg, uint32_t len, struct pn_link_info *o
     uint32_t fixed = NLMSG_LENGTH(sizeof(ifi));
 
     memset(out, 0, sizeof(*out));
+    out->hairpin = -1;
     if (len < fixed || len > PN_MAX_BUF)
         return -EBADMSG;
     memcpy(&h, msg, sizeof(h));

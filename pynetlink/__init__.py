@@ -7,7 +7,8 @@ use ``Handle(netns=...)`` to act in another namespace without entering it.
 """
 from __future__ import annotations
 
-from . import netns
+from . import bulk, netns
+from .batch import Batch, Result
 from .errors import NetlinkError
 from .handle import Handle, default_handle
 from .links import Link
@@ -17,11 +18,11 @@ from .strategies import (Loopback, NetNS, NetworkStrategy, NotValidStrategyType,
 from .types import Network, NetworkState, NetworkStats
 
 __all__ = [
-    "Handle", "Link", "NetlinkError", "netns", "default_handle",
+    "Handle", "Link", "NetlinkError", "netns", "bulk", "Batch", "Result", "default_handle",
     "create_veth_pair", "interface_up", "interface_down", "set_mtu",
     "set_interface_master", "change_interface_name", "set_interface_in_namespace_pid",
     "set_interface_in_namespace_fd", "set_interface_ip", "set_default_gateway",
-    "delete_link", "link_index", "get_link", "set_link", "set_hairpin", "list_links",
+    "delete_link", "link_index", "get_link", "set_link", "set_hairpin", "list_links", "delete_group",
     "Network", "NetworkState", "NetworkStats", "get_stats", "get_stats_many",
     "NetworkStrategy", "Loopback", "Veth", "NetNS", "NotValidStrategyType", "get_strategy",
 ]
@@ -102,6 +103,11 @@ def set_link(name: str, **changes) -> None:
 def set_hairpin(name: str, on: bool = True) -> None:
     """Hairpin mode of a bridge port (``ip link set NAME type bridge_slave hairpin on``)."""
     default_handle().set_hairpin(name, on)
+
+
+def delete_group(group: int) -> None:
+    """Delete every link of a link group with one request (``ip link delete group GROUP``)."""
+    default_handle().delete_group(group)
 
 
 def list_links() -> list:

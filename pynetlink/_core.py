@@ -144,6 +144,8 @@ def _raw_link(c) -> RawLink:
     return {"index": c.index, "name": ffi.string(c.name).decode("utf-8", "surrogateescape"),
             "flags": c.flags, "mtu": c.mtu, "master": c.master, "group": c.group,
             "txqlen": c.txqlen,
+            "address": ffi.buffer(c.address, c.address_len)[:].hex(":"),
+            "hairpin": None if c.hairpin < 0 else bool(c.hairpin),
             "stats": {k: getattr(c, k) for k in STATS} if c.has_stats else None}
 
 

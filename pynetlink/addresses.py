@@ -1,4 +1,4 @@
-"""Address requests (RTM_NEWADDR)."""
+"""Address requests (RTM_NEWADDR / RTM_DELADDR)."""
 from __future__ import annotations
 
 import ipaddress
@@ -13,12 +13,9 @@ def parse(raw_ip: object) -> v.IPInterface:
     return v.cidr(raw_ip)
 
 
-def add(name: str, raw_ip: object, iface: v.IPInterface, index: int) -> Request:
-    """``ip addr add ADDR/PREFIX [broadcast BRD] dev NAME``.
-
-    IPv4 gets the subnet's broadcast address (none for /31 and /32) and host
-    scope inside 127.0.0.0/8, as ``ip`` does; IPv6 lets the kernel choose.
-    """
+def _encoder(msg_type: int, nlflags: int, iface: v.IPInterface, index: int):
+    """IPv4 gets the subnet's broadcast address (none for /31 and /32) and
+    host scope inside 127.0.0.0/8, as ``ip`` does; IPv6 lets the kernel choose."""
     broadcast = None
     scope = K.RT_SCOPE_UNIVERSE
     if isinstance(iface, ipaddress.IPv4Interface):
@@ -29,7 +26,17 @@ def add(name: str, raw_ip: object, iface: v.IPInterface, index: int) -> Request:
             scope = K.RT_SCOPE_HOST
     else:
         family = K.AF_INET6
+    return addr_encoder(msg_type, nlflags, index=index, family=family,
+                        prefixlen=iface.network.prefixlen, local=iface.ip.packed,
+                        broadcast=broadcast, scope=scope)
+
+
+def add(name: str, raw_ip: object, iface: v.IPInterface, index: int) -> Request:
+    """``ip addr add ADDR/PREFIX [broadcast BRD] dev NAME``."""
     return Request("set_interface_ip", (name, raw_ip), name,
-                   addr_encoder(K.RTM_NEWADDR, CREATE, index=index, family=family,
-                                prefixlen=iface.network.prefixlen, local=iface.ip.packed,
-                                broadcast=broadcast, scope=scope))
+                   _encoder(K.RTM_NEWADDR, CREATE, iface, index))
+
+
+def delete(name: str, raw_ip: object, iface: v.IPInterface, index: int) -> Request:
+    """``ip addr del ADDR/PREFIX dev NAME``."""
+    return Request("delete_address", (name, raw_ip), name, _encoder(K.RTM_DELADDR, 0, iface, index))

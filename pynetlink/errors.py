@@ -40,6 +40,8 @@ class NetlinkError(OSError):
     def __str__(self) -> str:
         call = f"{self.operation}({', '.join(map(repr, self.arguments))})"
         text = f"{call}: [Errno {self.errno}] {self.strerror}"
+        if self.interface is not None and self.interface not in self.arguments:
+            text += f": {self.interface!r}"         # e.g. the bridge a veth was to join
         return f"{text}: {self.ext_ack}" if self.ext_ack else text
 
 

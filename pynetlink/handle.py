@@ -7,9 +7,9 @@ import os
 import threading
 from typing import Optional, Sequence
 
-from . import _validate as v
-from . import addresses, links, netns, routes
+from . import links, netns, ops
 from ._core import Reply, Request, Socket
+from .errors import error_for
 from .links import Link
 
 
@@ -75,9 +75,33 @@ class Handle:
             raise request.error(reply.errno, reply.ext_ack)
         return reply
 
+    def _indexes(self, names: Sequence[str], operation: str, arguments: tuple) -> dict:
+        """The ifindex of each name: one pipelined RTM_GETLINK per name, in
+        one exchange.  A missing name raises (ENODEV) as ``operation``."""
+        replies = self._run([links.get(n, operation, arguments) for n in names])
+        for name, reply in zip(names, replies):
+            if reply.errno:
+                raise error_for(reply.errno, operation, arguments, name, reply.ext_ack)
+        return {name: reply.link["index"] for name, reply in zip(names, replies)}
+
     def _index(self, name: str, operation: str, arguments: tuple) -> int:
-        reply = self._do(links.get(name, operation, arguments))
-        return reply.link["index"]
+        return self._indexes((name,), operation, arguments)[name]
+
+    def _run_op(self, op: ops.Op) -> None:
+        try:
+            indexes = self._indexes(op.needs, op.operation, op.arguments) if op.needs else {}
+            self._do(op.build(indexes))
+        finally:
+            op.close()
+
+    def batch(self, on_error: str = "continue") -> "Batch":
+        """Queue operations and run them pipelined: as few sends as possible,
+        one result each.  ``on_error`` is "continue" (every operation is
+        tried), "stop" (nothing after the first failure is applied) or
+        "rollback" (a transaction: if any fails, what was applied is undone
+        in reverse order).  See ``pynetlink.batch``."""
+        from .batch import Batch
+        return Batch(self, on_error)
 
     # -- the seed's operations ---------------------------------------------------
 
@@ -96,70 +120,58 @@ class Handle:
         no move, no RCU barrier, and nothing left behind if any of it fails.
         Equivalent to: ``ip link add NAME1 [mtu M] [master B] [up] type veth
         peer name NAME2 [mtu M] [netns NS]``."""
-        options = dict(mtu=mtu, up=up, txqueuelen=txqueuelen, group=group, peer_mtu=peer_mtu,
-                       peer_pid=peer_pid, arguments=(name1, name2))
-        links.create_veth_pair(name1, name2, **options)         # validate before any lookup
-        if master is not None:
-            options["master_index"] = self._index(master, "create_veth_pair", (name1, name2))
-        if peer_netns is None:
-            self._do(links.create_veth_pair(name1, name2, **options))
-            return
-        with _netns_fd(peer_netns) as fd:
-            self._do(links.create_veth_pair(name1, name2, peer_netns_fd=fd, **options))
+        self._run_op(ops.create_veth_pair(
+            name1, name2, mtu=mtu, master=master, up=up, txqueuelen=txqueuelen, group=group,
+            peer_mtu=peer_mtu, peer_netns=peer_netns, peer_pid=peer_pid))
 
     def interface_up(self, name: str) -> None:
         """Set IFF_UP only. Equivalent to: ``ip link set NAME up``."""
-        self._do(links.set_flags("interface_up", name, True))
+        self._run_op(ops.set_flags("interface_up", name, True))
 
     def interface_down(self, name: str) -> None:
         """Clear IFF_UP only. Equivalent to: ``ip link set NAME down``."""
-        self._do(links.set_flags("interface_down", name, False))
+        self._run_op(ops.set_flags("interface_down", name, False))
 
     def set_mtu(self, name: str, mtu: int) -> None:
         """Set the MTU; admin state and flags untouched.
         Equivalent to: ``ip link set NAME mtu MTU``."""
-        self._do(links.set_mtu(name, mtu))
+        self._run_op(ops.set_mtu(name, mtu))
 
     def set_interface_master(self, name: str, master: str) -> None:
         """Enslave NAME to MASTER (e.g. a bridge) over netlink.
         Equivalent to: ``ip link set NAME master MASTER``."""
-        v.ifname(name)
-        index = self._index(master, "set_interface_master", (name, master))
-        self._do(links.set_master(name, master, index))
+        self._run_op(ops.set_interface_master(name, master))
 
     def change_interface_name(self, old: str, new: str) -> None:
         """Rename a link. Equivalent to: ``ip link set OLD name NEW``."""
-        v.ifname(new, "new name")
-        index = self._index(old, "change_interface_name", (old, new))
-        self._do(links.rename(old, new, index))
+        self._run_op(ops.change_interface_name(old, new))
 
     def set_interface_in_namespace_pid(self, name: str, pid: int) -> None:
         """Move a link into the network namespace of process PID.
         Equivalent to: ``ip link set NAME netns PID``."""
-        self._do(links.set_netns_pid(name, pid))
+        self._run_op(ops.set_interface_in_namespace_pid(name, pid))
 
     def set_interface_in_namespace_fd(self, name: str, fd: int) -> None:
         """Move a link into the network namespace open at FD.
         Equivalent to: ``ip link set NAME netns /proc/self/fd/FD``."""
-        self._do(links.set_netns_fd(name, fd))
+        self._run_op(ops.set_interface_in_namespace_fd(name, fd))
 
     def set_interface_ip(self, name: str, raw_ip) -> None:
         """Add an address from a CIDR (str or ipaddress interface), IPv4 or IPv6.
         Equivalent to: ``ip addr add RAW_IP dev NAME`` (with ``brd +`` for IPv4)."""
-        v.ifname(name)
-        iface = addresses.parse(raw_ip)
-        index = self._index(name, "set_interface_ip", (name, raw_ip))
-        self._do(addresses.add(name, raw_ip, iface, index))
+        self._run_op(ops.set_interface_ip(name, raw_ip))
 
     def set_default_gateway(self, ip, iface_name: str) -> None:
         """Add the default route via IP out of IFACE_NAME (IPv4 or IPv6).
         Equivalent to: ``ip route add default via IP dev IFACE_NAME``."""
-        gateway = routes.parse_gateway(ip)
-        v.ifname(iface_name)
-        index = self._index(iface_name, "set_default_gateway", (ip, iface_name))
-        self._do(routes.add_default(ip, gateway, iface_name, index))
+        self._run_op(ops.set_default_gateway(ip, iface_name))
 
     # -- beyond the seed ---------------------------------------------------------
+
+    def delete_link(self, name: str) -> None:
+        """Delete a link (a veth takes its peer along).
+        Equivalent to: ``ip link del NAME``."""
+        self._run_op(ops.delete_link(name))
 
     def set_link(self, name: str, *, new_name: Optional[str] = None,
                  mac_address: Optional[str] = None, mtu: Optional[int] = None,
@@ -170,31 +182,25 @@ class Handle:
         applies the MAC address, MTU and name before bringing the link up.
         Equivalent to: ``ip link set NAME [name NEW] [address MAC] [mtu M]
         [txqueuelen N] [master M] [up|down]``."""
-        options = dict(mac_address=mac_address, mtu=mtu, txqueuelen=txqueuelen, up=up,
-                       arguments=(name,))
-        links.set_link(name, **options)                          # validate before any lookup
-        if new_name is not None:
-            v.ifname(new_name, "new name")
-            options.update(new_name=new_name, index=self._index(name, "set_link", (name,)))
-        if master is not None:
-            options["master_index"] = self._index(master, "set_link", (name,))
-        self._do(links.set_link(name, **options))
+        self._run_op(ops.set_link(name, new_name=new_name, mac_address=mac_address, mtu=mtu,
+                                  txqueuelen=txqueuelen, up=up, master=master))
 
     def set_hairpin(self, name: str, on: bool = True) -> None:
         """Let a bridge port send frames back out where they came in
         (hairpin mode; libcontainer's ``hairpin_mode``).
         Equivalent to: ``ip link set NAME type bridge_slave hairpin on``."""
-        self._do(links.set_hairpin(name, on))
+        self._run_op(ops.set_hairpin(name, on))
+
+    def delete_group(self, group: int) -> None:
+        """Delete every link of link group GROUP with one request: one RCU
+        grace period for all of them, not one each.  A veth takes its peer
+        along.  Equivalent to: ``ip link delete group GROUP``."""
+        self._do(links.delete_group(group))
 
     def list_links(self) -> list[Link]:
         """Every link of the namespace, with its counters, in one dump.
         Equivalent to: ``ip -s link show``."""
         return [Link.from_raw(raw) for raw in self._sock.dump_links(links.dump())]
-
-    def delete_link(self, name: str) -> None:
-        """Delete a link (a veth takes its peer along).
-        Equivalent to: ``ip link del NAME``."""
-        self._do(links.delete(name))
 
     def link_index(self, name: str) -> int:
         """The ifindex of NAME: one RTM_GETLINK for that name, never a dump.
@@ -203,7 +209,8 @@ class Handle:
 
     def get_link(self, name: str) -> Link:
         """What the kernel says of NAME: index, flags, MTU, master, group,
-        txqlen and counters. Equivalent to: ``ip -d -s link show NAME``."""
+        txqlen, link-layer address, hairpin and counters.
+        Equivalent to: ``ip -d -s link show NAME``."""
         return Link.from_raw(self._do(links.get(name)).link)
 
 

@@ -27,6 +27,8 @@ class Link:
     master: int
     group: int
     txqlen: int
+    address: str = ""                        # link-layer address, "aa:bb:cc:dd:ee:ff"
+    hairpin: Optional[bool] = None           # bridge ports only
     stats: Optional[NetworkStats] = None     # the link's own counters (IFLA_STATS64)
 
     @property
@@ -170,6 +172,15 @@ def set_netns_fd(name: str, fd: int) -> Request:
 def delete(name: str) -> Request:
     """``ip link del NAME``: RTM_DELLINK (a veth takes its peer with it)."""
     return Request("delete_link", (name,), name, link_encoder(K.RTM_DELLINK, 0, name=v.ifname(name)))
+
+
+def delete_group(group: int) -> Request:
+    """``ip link delete group GROUP``: RTM_DELLINK with IFLA_GROUP and no
+    name or index deletes every link of that group at once."""
+    value = v.group(group)
+    if value == 0:
+        raise ValueError("group 0 is the default group of every link: refusing to delete it")
+    return Request("delete_group", (group,), None, link_encoder(K.RTM_DELLINK, 0, group=value))
 
 
 def get(name: str, operation: str = "get_link", arguments: Optional[tuple] = None) -> Request:

@@ -1,0 +1,257 @@
+"""Pipelined batches: many operations, few sends, one result each.
+
+``Handle.batch(on_error)`` returns a ``Batch`` with the Handle's operation
+methods; each call validates its arguments at once (``ValueError`` /
+``TypeError``, nothing queued) and queues the operation.  ``run()`` — or
+leaving the ``with`` block — sends them: as many per send as the window
+allows, one ACK read per operation, so a batch of any size never overflows
+the socket.  Operations that need an ifindex (addresses, routes, renames,
+masters) get it from one pipelined RTM_GETLINK, made after everything queued
+before them has been applied, so they may name links made earlier in the
+same batch.
+
+``on_error``:
+
+- ``"continue"``: every operation is tried; each result says how it went.
+- ``"stop"``: operations are sent one at a time, and nothing after the first
+  failure is sent (those are reported ``skipped``).
+- ``"rollback"``: a transaction.  Before each operation that changes an
+  existing link, the link is read in the same send; if any operation
+  fails, every applied one is undone in reverse order (new link: deleted,
+  new address or route: deleted, a change: the old value restored), so the
+  system is left as it was found.  Deletions and namespace moves cannot be
+  undone and are refused in a transaction.
+"""
+from __future__ import annotations
+
+import errno as _errno
+from dataclasses import dataclass, replace
+from typing import List, Optional
+
+from . import links, ops
+from .errors import NetlinkError, error_for
+from .links import Link
+
+__all__ = ["Batch", "Result", "OK", "FAILED", "SKIPPED", "ROLLED_BACK", "ROLLBACK_FAILED"]
+
+OK, FAILED, SKIPPED = "ok", "failed", "skipped"
+ROLLED_BACK, ROLLBACK_FAILED = "rolled_back", "rollback_failed"
+MODES = ("continue", "stop", "rollback")
+FLUSH_AT = 4096                 # queued requests sent at the latest after this many
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome of one queued operation.
+
+    ``status``: ``ok``; ``failed`` (``errno``/``ext_ack`` say why);
+    ``skipped`` (not sent, after a failure in "stop" or "rollback" mode);
+    ``rolled_back`` (applied, then undone); ``rollback_failed`` (applied,
+    and its undo failed: ``errno``/``ext_ack`` are the undo's).
+    """
+    operation: str
+    arguments: tuple
+    interface: Optional[str]
+    status: str = OK
+    errno: int = 0
+    ext_ack: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+    def exception(self) -> Optional[NetlinkError]:
+        """The error as the single call would have raised it, or None."""
+        if not self.errno:
+            return None
+        return error_for(self.errno, self.operation, self.arguments, self.interface, self.ext_ack)
+
+
+class Batch:
+    """Operations queued on one Handle; see the module documentation."""
+
+    def __init__(self, handle, on_error: str = "continue"):
+        if on_error not in MODES:
+            raise ValueError(f"on_error must be one of {', '.join(MODES)}, not {on_error!r}")
+        self._handle = handle
+        self.on_error = on_error
+        self._ops: List[ops.Op] = []
+        self.results: Optional[List[Result]] = None
+
+    def __len__(self) -> int:
+        return len(self._ops)
+
+    def __enter__(self) -> "Batch":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        """Run the batch when the block ends normally; raise the first
+        failure (with ``.results`` attached) if any operation failed."""
+        if exc_type is not None:
+            self._close()
+            return
+        results = self.run()
+        failure = next((r for r in results if r.status == FAILED), None)
+        if failure is not None:
+            error = failure.exception()
+            error.results = results
+            raise error
+
+    # -- queueing: the Handle's operations ------------------------------------------
+
+    def _add(self, op: ops.Op) -> "Batch":
+        if self.results is not None:
+            op.close()
+            raise RuntimeError("this batch has already run")
+        if self.on_error == "rollback" and op.irreversible:
+            op.close()
+            raise ValueError(f"{op.operation} cannot be part of a transaction: {op.irreversible}")
+        self._ops.append(op)
+        return self
+
+    def create_veth_pair(self, name1: str, name2: str, **options) -> "Batch":
+        """Queue ``Handle.create_veth_pair`` (same arguments)."""
+        return self._add(ops.create_veth_pair(name1, name2, **options))
+
+    def interface_up(self, name: str) -> "Batch":
+        return self._add(ops.set_flags("interface_up", name, True))
+
+    def interface_down(self, name: str) -> "Batch":
+        return self._add(ops.set_flags("interface_down", name, False))
+
+    def set_mtu(self, name: str, mtu: int) -> "Batch":
+        return self._add(ops.set_mtu(name, mtu))
+
+    def set_interface_master(self, name: str, master: str) -> "Batch":
+        return self._add(ops.set_interface_master(name, master))
+
+    def change_interface_name(self, old: str, new: str) -> "Batch":
+        return self._add(ops.change_interface_name(old, new))
+
+    def set_interface_in_namespace_pid(self, name: str, pid: int) -> "Batch":
+        return self._add(ops.set_interface_in_namespace_pid(name, pid))
+
+    def set_interface_in_namespace_fd(self, name: str, fd: int) -> "Batch":
+        return self._add(ops.set_interface_in_namespace_fd(name, fd))
+
+    def set_interface_ip(self, name: str, raw_ip) -> "Batch":
+        return self._add(ops.set_interface_ip(name, raw_ip))
+
+    def set_default_gateway(self, ip, iface_name: str) -> "Batch":
+        return self._add(ops.set_default_gateway(ip, iface_name))
+
+    def delete_link(self, name: str) -> "Batch":
+        return self._add(ops.delete_link(name))
+
+    def set_link(self, name: str, **changes) -> "Batch":
+        """Queue ``Handle.set_link`` (same arguments)."""
+        return self._add(ops.set_link(name, **changes))
+
+    def set_hairpin(self, name: str, on: bool = True) -> "Batch":
+        return self._add(ops.set_hairpin(name, on))
+
+    # -- running -------------------------------------------------------------------
+
+    def _close(self) -> None:
+        for op in self._ops:
+            op.close()
+
+    def run(self) -> List[Result]:
+        """Send every queued operation; one Result each, in queue order."""
+        if self.results is not None:
+            raise RuntimeError("this batch has already run")
+        run = _Run(self._handle, self._ops, self.on_error)
+        try:
+            run.go()
+        finally:
+            self._close()
+        self.results = run.results()
+        return self.results
+
+
+class _Run:
+    """One execution of a batch: the state that lives only while it runs."""
+
+    def __init__(self, handle, queued: List[ops.Op], mode: str):
+        self.handle, self.ops, self.mode = handle, queued, mode
+        self.done: List[Optional[Result]] = [None] * len(queued)
+        self.known: dict = {}               # name -> ifindex, valid at this point of the batch
+        self.pending: list = []             # (kind, op index, request) not sent yet
+        self.before: dict = {}              # op index -> the Link it changed, as it was
+        self.built_with: dict = {}          # op index -> the indexes its request used
+        self.applied: List[int] = []        # op indexes the kernel applied, in order
+        self.failed = False
+
+    def go(self) -> None:
+        for i, op in enumerate(self.ops):
+            if self.failed and self.mode != "continue":
+                return
+            missing = [name for name in op.needs if name not in self.known]
+            if missing and not self.look_up(i, op, missing):
+                continue
+            indexes = {name: self.known[name] for name in op.needs}
+            self.built_with[i] = indexes
+            if self.mode == "rollback" and op.changes:
+                self.pending.append(("read", i, links.get(op.changes, op.operation, op.arguments)))
+            self.pending.append(("op", i, op.build(indexes)))
+            for name in op.forgets:
+                self.known.pop(name, None)
+            if self.mode == "stop" or len(self.pending) >= FLUSH_AT:
+                self.flush()
+        self.flush()
+        if self.failed and self.mode == "rollback":
+            self.roll_back()
+
+    def look_up(self, i: int, op: ops.Op, names: list) -> bool:
+        """Learn the indexes of ``names`` once what came before is applied."""
+        self.flush()
+        if self.failed and self.mode != "continue":
+            return False
+        replies = self.handle._run([links.get(n, op.operation, op.arguments) for n in names])
+        for name, reply in zip(names, replies):
+            if reply.errno:
+                self.done[i] = Result(op.operation, op.arguments, name, FAILED, reply.errno, reply.ext_ack)
+                self.failed = True
+                return False
+            self.known[name] = reply.link["index"]
+        return True
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        sent, self.pending = self.pending, []
+        for (kind, i, _), reply in zip(sent, self.handle._run([r for _, _, r in sent])):
+            op = self.ops[i]
+            if kind == "read":
+                if not reply.errno:
+                    self.before[i] = Link.from_raw(reply.link)
+            elif reply.errno:
+                self.done[i] = Result(op.operation, op.arguments, op.interface, FAILED,
+                                      reply.errno, reply.ext_ack)
+                self.failed = True
+            else:
+                self.done[i] = Result(op.operation, op.arguments, op.interface)
+                self.applied.append(i)
+
+    def roll_back(self) -> None:
+        """Undo every applied operation, last first, in one pipelined exchange."""
+        undos = []
+        for i in reversed(self.applied):
+            op = self.ops[i]
+            if op.changes and i not in self.before:     # could not read it: cannot restore it
+                self.done[i] = replace(self.done[i], status=ROLLBACK_FAILED, errno=_errno.ENODATA,
+                                       ext_ack="its state before the change could not be read")
+                continue
+            request = op.undo(self.before.get(i), self.built_with[i])
+            if request is not None:
+                undos.append((i, request))
+            else:
+                self.done[i] = replace(self.done[i], status=ROLLED_BACK)
+        for (i, _), reply in zip(undos, self.handle._run([r for _, r in undos])):
+            status = ROLLBACK_FAILED if reply.errno else ROLLED_BACK
+            self.done[i] = replace(self.done[i], status=status, errno=reply.errno,
+                                   ext_ack=reply.ext_ack)
+
+    def results(self) -> List[Result]:
+        return [r if r is not None else Result(op.operation, op.arguments, op.interface, SKIPPED)
+                for op, r in zip(self.ops, self.done)]
