@@ -121,7 +121,8 @@ def setup(containers: Iterable[Container], *, group: Optional[int] = None,
     returned ``Setup`` to ``teardown``.
     """
     plans = [_plan(i, c) for i, c in enumerate(containers)]
-    group = v.group(group) if group is not None else secrets.randbelow(2**32 - 2**16) + 2**16
+    # below 2**31: iproute2 prints groups as signed numbers
+    group = v.group(group) if group is not None else secrets.randbelow(2**31 - 2**16) + 2**16
     if group == 0:
         raise ValueError("group 0 is every link's default group")
     host = handle or default_handle()
@@ -158,7 +159,7 @@ def _create_host_side(host: Handle, plans: Sequence[_Plan], group: int) -> None:
     todo = list(plans)
     for attempt in range(NAME_ATTEMPTS):
         if not todo:
-            return
+            break
         batch = host.batch("continue")
         for p in todo:
             p.host = _random_name(p.network.veth_prefix, p.suffix_len)
