@@ -35,7 +35,7 @@ struct pn_link_spec {
     int32_t index;          /* ifi_index; 0: the kernel looks .name up */
     uint32_t flags;         /* ifi_flags */
     uint32_t change;        /* ifi_change: the flags to change, 0: none */
-    const char *name;
+    char name[16];          /* NUL-terminated, at most 15 bytes */
     uint32_t mtu;
     uint32_t master;
     int32_t ns_fd;

@@ -37,7 +37,7 @@ static int put_link_attrs(struct pn_buf *b, const struct pn_link_spec *l)
     int err = 0;
 
     if (f & PN_LINK_NAME) {
-        if (!l->name || !l->name[0] || strnlen(l->name, IFNAMSIZ) >= IFNAMSIZ)
+        if (!l->name[0] || strnlen(l->name, sizeof(l->name)) >= sizeof(l->name))
             return -EINVAL;
         err = pn_attr_put_str(b, IFLA_IFNAME, l->name);
     }

@@ -63,51 +63,48 @@ class Reply(NamedTuple):
 
 # -- request specs -----------------------------------------------------------
 
-def link_spec(*, index: int = 0, name: Optional[bytes] = None, flags: int = 0,
-              change: int = 0, mtu: Optional[int] = None, master: Optional[int] = None,
-              ns_fd: Optional[int] = None, ns_pid: Optional[int] = None,
-              group: Optional[int] = None, txqlen: Optional[int] = None,
-              address: Optional[bytes] = None, ext_mask: Optional[int] = None):
-    """A ``struct pn_link_spec`` (and the buffers it points into)."""
-    spec = ffi.new("struct pn_link_spec *")
-    keep = None
-    fields = 0
-    spec.index, spec.flags, spec.change = index, flags, change
-    if name is not None:
-        keep = ffi.new("char[]", name)
-        spec.name = keep
-        fields |= lib.PN_LINK_NAME
-    for value, attr, bit in ((mtu, "mtu", lib.PN_LINK_MTU), (master, "master", lib.PN_LINK_MASTER),
-                             (ns_fd, "ns_fd", lib.PN_LINK_NS_FD), (ns_pid, "ns_pid", lib.PN_LINK_NS_PID),
-                             (group, "group", lib.PN_LINK_GROUP), (txqlen, "txqlen", lib.PN_LINK_TXQLEN),
-                             (ext_mask, "ext_mask", lib.PN_LINK_EXT_MASK)):
+_LINK_FIELDS = (("name", lib.PN_LINK_NAME), ("mtu", lib.PN_LINK_MTU),
+                ("master", lib.PN_LINK_MASTER), ("ns_fd", lib.PN_LINK_NS_FD),
+                ("ns_pid", lib.PN_LINK_NS_PID), ("group", lib.PN_LINK_GROUP),
+                ("txqlen", lib.PN_LINK_TXQLEN), ("ext_mask", lib.PN_LINK_EXT_MASK))
+
+
+def link_spec(*, index: int = 0, flags: int = 0, change: int = 0,
+              address: Optional[bytes] = None, **fields):
+    """A ``struct pn_link_spec``: one cffi allocation, initialized from a
+    dict.  ``fields``: name (bytes), mtu, master, ns_fd, ns_pid, group,
+    txqlen, ext_mask — each present one sets its bit in ``fields``."""
+    init = {"index": index, "flags": flags, "change": change}
+    present = 0
+    for key, bit in _LINK_FIELDS:
+        value = fields.pop(key, None)
         if value is not None:
-            setattr(spec, attr, value)
-            fields |= bit
+            init[key] = value
+            present |= bit
+    if fields:
+        raise TypeError(f"unknown link fields: {', '.join(fields)}")
     if address is not None:
-        if not 0 < len(address) <= len(spec.address):
-            raise ValueError(f"link-layer address must be 1 to {len(spec.address)} bytes")
-        spec.address_len = len(address)
-        spec.address[0:len(address)] = address          # bounds-checked by cffi
-        fields |= lib.PN_LINK_ADDRESS
-    spec.fields = fields
-    return spec, keep
+        if not 0 < len(address) <= 32:
+            raise ValueError("link-layer address must be 1 to 32 bytes")
+        init["address"], init["address_len"] = address, len(address)
+        present |= lib.PN_LINK_ADDRESS
+    init["fields"] = present
+    return ffi.new("struct pn_link_spec *", init)
 
 
 def link_encoder(msg_type: int, nlflags: int, **fields) -> Encoder:
-    spec, keep = link_spec(**fields)
-    return lambda buf, seq, _keep=keep: lib.pn_link_msg(buf, msg_type, nlflags, seq, spec)
+    spec = link_spec(**fields)
+    return lambda buf, seq: lib.pn_link_msg(buf, msg_type, nlflags, seq, spec)
 
 
 def brport_encoder(attr: int, value: int, **fields) -> Encoder:
-    spec, keep = link_spec(**fields)
-    return lambda buf, seq, _keep=keep: lib.pn_brport_msg(buf, seq, spec, attr, value)
+    spec = link_spec(**fields)
+    return lambda buf, seq: lib.pn_brport_msg(buf, seq, spec, attr, value)
 
 
 def veth_encoder(nlflags: int, host: dict, peer: dict) -> Encoder:
-    hspec, hkeep = link_spec(**host)
-    pspec, pkeep = link_spec(**peer)
-    return lambda buf, seq, _keep=(hkeep, pkeep): lib.pn_veth_msg(buf, nlflags, seq, hspec, pspec)
+    hspec, pspec = link_spec(**host), link_spec(**peer)
+    return lambda buf, seq: lib.pn_veth_msg(buf, nlflags, seq, hspec, pspec)
 
 
 def _put_ip(field, value: bytes, what: str) -> None:

@@ -136,10 +136,9 @@ def link_spec(index: int = 0, flags: int = 0, change: int = 0, **fields):
         bits |= LINK_FIELDS[key][0]
         if key == "name":
             if value is None:
-                continue                    # the bit without a pointer
-            s = ffi.new("char[]", value)
-            keep.append(s)
-            spec.name = s
+                continue                    # the bit with an empty name
+            # the field is char[16]: a 16-byte (or longer) name fills it with no NUL
+            ffi.memmove(spec.name, value, min(len(value), len(spec.name)))
         elif key == "address":
             spec.address_len = len(value)
             ffi.memmove(spec.address, value, min(len(value), 32))
