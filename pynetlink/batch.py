@@ -76,6 +76,7 @@ class Batch:
         self._handle = handle
         self.on_error = on_error
         self._ops: List[ops.Op] = []
+        self._spent = False                 # ran, or abandoned: its fds are closed
         self.results: Optional[List[Result]] = None
 
     def __len__(self) -> int:
@@ -100,9 +101,9 @@ class Batch:
     # -- queueing: the Handle's operations ------------------------------------------
 
     def _add(self, op: ops.Op) -> "Batch":
-        if self.results is not None:
+        if self._spent:
             op.close()
-            raise RuntimeError("this batch has already run")
+            raise RuntimeError("this batch has already run or was abandoned")
         if self.on_error == "rollback" and op.irreversible:
             op.close()
             raise ValueError(f"{op.operation} cannot be part of a transaction: {op.irreversible}")
@@ -153,13 +154,15 @@ class Batch:
     # -- running -------------------------------------------------------------------
 
     def _close(self) -> None:
+        self._spent = True
         for op in self._ops:
             op.close()
 
     def run(self) -> List[Result]:
-        """Send every queued operation; one Result each, in queue order."""
-        if self.results is not None:
-            raise RuntimeError("this batch has already run")
+        """Send every queued operation; one Result each, in queue order.
+        A batch runs once; one abandoned by an exception cannot run."""
+        if self._spent:
+            raise RuntimeError("this batch has already run or was abandoned")
         run = _Run(self._handle, self._ops, self.on_error)
         try:
             run.go()
@@ -185,7 +188,7 @@ class _Run:
     def go(self) -> None:
         for i, op in enumerate(self.ops):
             if self.failed and self.mode != "continue":
-                return
+                break
             missing = [name for name in op.needs if name not in self.known]
             if missing and not self.look_up(i, op, missing):
                 continue
