@@ -30,8 +30,37 @@ DUMP_RETRIES = 3            # a dump the kernel marks interrupted is redone this
 Encoder = Callable[[object, int], int]
 
 # For buffers the C core writes before it reads them (send, receive, results):
-# no point zero-filling ~150 KB for every socket of a bulk setup.
+# no point zero-filling them.
 _scratch = ffi.new_allocator(should_clear_after_alloc=False)
+
+
+class _Buffers(threading.local):
+    """The buffers of an exchange, one set per thread: a thread runs one
+    exchange at a time whatever socket it uses, so a bulk setup that opens
+    a socket per container allocates nothing per socket."""
+
+    def __init__(self) -> None:
+        self.data = _scratch("unsigned char[]", SEND_BUFFER)
+        self.buf = ffi.new("struct pn_buf *", {"data": self.data, "cap": SEND_BUFFER})
+        self.results = _scratch("struct pn_result[]", WINDOW)
+        self.rbuf = _scratch("unsigned char[]", RECV_BUFFER)
+        self.dump_links = _scratch("struct pn_link_info[]", DUMP_CAP)
+        self.dump = ffi.new("struct pn_dump *", {"links": self.dump_links, "cap": DUMP_CAP})
+
+
+_buffers = _Buffers()
+
+# The current process id, kept by a fork hook rather than asked for on
+# every exchange: a socket made before fork() must not be used after it.
+_pid = os.getpid()
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 @dataclass(frozen=True)
@@ -192,20 +221,15 @@ class Socket:
             raise error_for(-fd, "open netlink socket", (netns_fd,) if netns_fd >= 0 else ())
         self.fd = fd
         self.portid = portid[0]
-        self.pid = os.getpid()
+        self.pid = _pid
         self.timeout_ms = max(1, int(timeout * 1000))
         self._seq = 1
         self._lock = threading.Lock()
-        self._data = _scratch("unsigned char[]", SEND_BUFFER)
-        self._buf = ffi.new("struct pn_buf *", {"data": self._data, "cap": SEND_BUFFER})
-        self._results = _scratch("struct pn_result[]", WINDOW)
-        self._rbuf = _scratch("unsigned char[]", RECV_BUFFER)
-        self._dump = None                   # made on the first dump
 
     def close(self) -> None:
         with self._lock:
             if self.fd >= 0:
-                if self.pid == os.getpid():
+                if self.pid == _pid:
                     lib.pn_socket_close(self.fd)
                 else:                       # a forked child closes its own copy only
                     os.close(self.fd)
@@ -220,7 +244,7 @@ class Socket:
     def _check_usable(self, operation: str) -> None:
         if self.fd < 0:
             raise error_for(_errno.EBADF, operation, (), None, "the netlink handle is closed")
-        if self.pid != os.getpid():
+        if self.pid != _pid:
             raise error_for(_errno.EBADF, operation, (), None, "the netlink handle was made "
                             "before fork(); make a new one in this process")
 
@@ -245,9 +269,6 @@ class Socket:
         interrupted by a concurrent change."""
         with self._lock:
             self._check_usable(request.operation)
-            if self._dump is None:
-                self._dump_links = _scratch("struct pn_link_info[]", DUMP_CAP)
-                self._dump = ffi.new("struct pn_dump *", {"links": self._dump_links, "cap": DUMP_CAP})
             for _ in range(DUMP_RETRIES + 1):
                 links, interrupted = self._dump_once(request)
                 if not interrupted:
@@ -256,7 +277,8 @@ class Socket:
                             "by concurrent changes")
 
     def _dump_once(self, request: Request) -> tuple[list[RawLink], bool]:
-        buf, dump = self._buf, self._dump
+        b = _buffers
+        buf, dump = b.buf, b.dump
         seq = self._next_seq()
         self._seq = seq + 1
         buf.len = 0
@@ -266,7 +288,7 @@ class Socket:
         dump.n = dump.done = dump.error = dump.interrupted = 0
         links: list[RawLink] = []
         while not dump.done:
-            err = lib.pn_dump_recv(self.fd, self.portid, seq, self.timeout_ms, self._rbuf,
+            err = lib.pn_dump_recv(self.fd, self.portid, seq, self.timeout_ms, b.rbuf,
                                    RECV_BUFFER, dump)
             if err:
                 raise request.error(-err, "the dump did not complete")
@@ -278,7 +300,8 @@ class Socket:
 
     def _exchange_window(self, requests: Sequence[Request], start: int,
                          replies: list[Reply]) -> int:
-        buf, first = self._buf, self._next_seq()
+        b = _buffers
+        buf, first = b.buf, self._next_seq()
         buf.len = 0
         end = start
         while end < len(requests) and end - start < WINDOW:
@@ -290,9 +313,9 @@ class Socket:
             end += 1
         count = end - start
         self._seq = first + count
+        results = b.results
         rc = lib.pn_transact(self.fd, self.portid, buf, first, count, WINDOW, self.timeout_ms,
-                             self._results, self._rbuf, RECV_BUFFER)
-        results = self._results
+                             results, b.rbuf, RECV_BUFFER)
         if rc:
             pending = next((i for i in range(count) if results[i].error == lib.PN_PENDING), 0)
             raise requests[start + pending].error(-rc, "no answer from the kernel")

@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import errno as _errno
 from dataclasses import dataclass, replace
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 from . import links, ops
 from .errors import NetlinkError, error_for
+from ._core import Request
 from .links import Link
 
 __all__ = ["Batch", "Result", "OK", "FAILED", "SKIPPED", "ROLLED_BACK", "ROLLBACK_FAILED"]
@@ -206,12 +207,13 @@ class _Run:
             self.roll_back()
 
     def look_up(self, i: int, op: ops.Op, names: list) -> bool:
-        """Learn the indexes of ``names`` once what came before is applied."""
-        self.flush()
+        """Learn the indexes of ``names`` once what came before is applied:
+        the RTM_GETLINKs ride in the same send as the queued requests, after
+        them (the kernel handles one send in order)."""
+        found = self.flush([links.get(n, op.operation, op.arguments) for n in names])
         if self.failed and self.mode != "continue":
             return False
-        replies = self.handle._run([links.get(n, op.operation, op.arguments) for n in names])
-        for name, reply in zip(names, replies):
+        for name, reply in zip(names, found):
             if reply.errno:
                 self.done[i] = Result(op.operation, op.arguments, name, FAILED, reply.errno, reply.ext_ack)
                 self.failed = True
@@ -219,11 +221,14 @@ class _Run:
             self.known[name] = reply.link["index"]
         return True
 
-    def flush(self) -> None:
-        if not self.pending:
-            return
+    def flush(self, lookups: Sequence[Request] = ()) -> list:
+        """Send the queued requests (then ``lookups``); record each outcome
+        and return the replies to the lookups."""
+        if not self.pending and not lookups:
+            return []
         sent, self.pending = self.pending, []
-        for (kind, i, _), reply in zip(sent, self.handle._run([r for _, _, r in sent])):
+        replies = self.handle._run([r for _, _, r in sent] + list(lookups))
+        for (kind, i, _), reply in zip(sent, replies):
             op = self.ops[i]
             if kind == "read":
                 if not reply.errno:
@@ -235,6 +240,7 @@ class _Run:
             else:
                 self.done[i] = Result(op.operation, op.arguments, op.interface)
                 self.applied.append(i)
+        return replies[len(sent):]
 
     def roll_back(self) -> None:
         """Undo every applied operation, last first, in one pipelined exchange."""
