@@ -238,3 +238,29 @@ def test_no_fd_growth_from_module_functions_in_short_lived_threads(ns):
     import gc
     gc.collect()
     assert open_fds() == before
+
+
+def test_after_fork_a_child_does_not_use_the_parents_socket(ns):
+    """A Handle made before fork() refuses to work in the child (EBADF);
+    the module functions make the child a fresh socket of its own."""
+    with pn.Handle(netns=ns.path) as h:
+        h.link_index("lo")
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:                                    # the child: report, then leave at once
+            try:
+                try:
+                    h.link_index("lo")
+                    verdict = b"parent's handle worked"
+                except OSError as e:
+                    verdict = b"ebadf" if e.errno == errno.EBADF else repr(e).encode()
+                pn.netns.enter(ns.path)
+                verdict += b" fresh" if pn.link_index("lo") == 1 else b" wrong"
+                os.write(w, verdict)
+            finally:
+                os._exit(0)
+        os.close(w)
+        os.waitpid(pid, 0)
+        with os.fdopen(r, "rb") as f:
+            assert f.read() == b"ebadf fresh"
+        assert h.link_index("lo") == 1                  # the parent's is still fine
