@@ -5,6 +5,7 @@ would not fit its fields) raise ``ValueError``.
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import operator
 import os
@@ -79,10 +80,25 @@ def cidr(value: object) -> IPInterface:
         raise TypeError(f"address must be a CIDR str or an ipaddress interface, not {type(value).__name__}")
     if "/" not in value:
         raise ValueError(f"address {value!r} is not in CIDR notation (ADDRESS/PREFIX)")
+    return _parse_cidr(value)
+
+
+# ipaddress objects are immutable: parse each string once (bulk setups give
+# the same gateway, and each address passes several layers).
+@functools.lru_cache(maxsize=4096)
+def _parse_cidr(value: str) -> IPInterface:
     try:
         return ipaddress.ip_interface(value)
     except ValueError as e:
         raise ValueError(f"address {value!r} does not parse: {e}") from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_ip(value: str, what: str) -> IPAddress:
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError as e:
+        raise ValueError(f"{what} {value!r} does not parse: {e}") from None
 
 
 def ip(value: object, what: str = "gateway") -> IPAddress:
@@ -91,10 +107,7 @@ def ip(value: object, what: str = "gateway") -> IPAddress:
         return value
     if not isinstance(value, str):
         raise TypeError(f"{what} must be an IP address str or an ipaddress address, not {type(value).__name__}")
-    try:
-        return ipaddress.ip_address(value)
-    except ValueError as e:
-        raise ValueError(f"{what} {value!r} does not parse: {e}") from None
+    return _parse_ip(value, what)
 
 
 def path(value: object, what: str = "netns") -> str:

@@ -58,32 +58,41 @@ def create_veth_pair(name1: str, name2: str, *, mtu: Optional[int] = None,
     args = (name1, name2)
     options = dict(mtu=mtu, up=up, txqueuelen=txqueuelen, group=group, peer_mtu=peer_mtu,
                    peer_pid=peer_pid, arguments=args)
-    links.create_veth_pair(name1, name2, **options)              # validates
     if master is not None:
         v.ifname(master, "master")
+    else:
+        links.create_veth_pair(name1, name2, **options)          # validates
     fds: List[int] = []
     if peer_netns is not None:
         if peer_pid is not None:
             raise ValueError("give the peer's namespace as a netns (path or fd) or as a pid, not both")
         options["peer_netns_fd"] = _open_target(peer_netns, fds)
+    if master is None:
+        request = links.create_veth_pair(name1, name2, **options)
+        build = _once(request)
+    else:
+        links.create_veth_pair(name1, name2, master_index=0, **options)     # validates
 
-    def build(idx: Indexes) -> Request:
-        return links.create_veth_pair(name1, name2, master_index=idx[master] if master else None,
-                                      **options)
+        def build(idx: Indexes) -> Request:
+            return links.create_veth_pair(name1, name2, master_index=idx[master], **options)
 
     return Op("create_veth_pair", args, name1, build, needs=(master,) if master else (),
               undo=lambda old, idx: links.delete(name1), forgets=(name1, name2), fds=fds)
 
 
+def _once(request: Request) -> Callable[[Indexes], Request]:
+    """The build of an op that needs no index: the request made (and so
+    validated) when the op was, sent as it is."""
+    return lambda idx: request
+
+
 def set_flags(operation: str, name: str, up: bool) -> Op:
-    links.set_flags(operation, name, up)
-    return Op(operation, (name,), name, lambda idx: links.set_flags(operation, name, up),
+    return Op(operation, (name,), name, _once(links.set_flags(operation, name, up)),
               changes=name, undo=lambda old, idx: links.set_flags(operation, name, old.up))
 
 
 def set_mtu(name: str, mtu: int) -> Op:
-    links.set_mtu(name, mtu)
-    return Op("set_mtu", (name, mtu), name, lambda idx: links.set_mtu(name, mtu), changes=name,
+    return Op("set_mtu", (name, mtu), name, _once(links.set_mtu(name, mtu)), changes=name,
               undo=lambda old, idx: links.set_mtu(name, old.mtu))
 
 
@@ -104,16 +113,14 @@ def change_interface_name(old: str, new: str) -> Op:
 
 
 def set_interface_in_namespace_pid(name: str, pid: int) -> Op:
-    links.set_netns_pid(name, pid)
     return Op("set_interface_in_namespace_pid", (name, pid), name,
-              lambda idx: links.set_netns_pid(name, pid), forgets=(name,),
+              _once(links.set_netns_pid(name, pid)), forgets=(name,),
               irreversible="a link moved to another namespace is not moved back")
 
 
 def set_interface_in_namespace_fd(name: str, fd: int) -> Op:
-    links.set_netns_fd(name, fd)
     return Op("set_interface_in_namespace_fd", (name, fd), name,
-              lambda idx: links.set_netns_fd(name, fd), forgets=(name,),
+              _once(links.set_netns_fd(name, fd)), forgets=(name,),
               irreversible="a link moved to another namespace is not moved back")
 
 
@@ -135,8 +142,7 @@ def set_default_gateway(ip: object, iface_name: str) -> Op:
 
 
 def delete_link(name: str) -> Op:
-    links.delete(name)
-    return Op("delete_link", (name,), name, lambda idx: links.delete(name), forgets=(name,),
+    return Op("delete_link", (name,), name, _once(links.delete(name)), forgets=(name,),
               irreversible="a deleted link cannot be brought back")
 
 
@@ -171,7 +177,6 @@ def set_link(name: str, *, new_name: Optional[str] = None, mac_address: Optional
 
 
 def set_hairpin(name: str, on: bool = True) -> Op:
-    links.set_hairpin(name, on)
-    return Op("set_hairpin", (name, on), name, lambda idx: links.set_hairpin(name, on),
+    return Op("set_hairpin", (name, on), name, _once(links.set_hairpin(name, on)),
               changes=name,
               undo=lambda old, idx: None if old.hairpin is None else links.set_hairpin(name, old.hairpin))
