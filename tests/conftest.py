@@ -71,24 +71,24 @@ class Netns:
         return f"<Netns {self.name}>"
 
 
-@pytest.fixture
-def ns():
-    """A fresh network namespace, removed after the test."""
+def _scratch_netns():
     n = Netns()
     try:
         yield n
     finally:
         n.remove()
+
+
+@pytest.fixture
+def ns():
+    """A fresh network namespace, removed after the test."""
+    yield from _scratch_netns()
 
 
 @pytest.fixture
 def ns2():
     """A second fresh network namespace."""
-    n = Netns()
-    try:
-        yield n
-    finally:
-        n.remove()
+    yield from _scratch_netns()
 
 
 @pytest.fixture
