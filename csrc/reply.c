@@ -199,6 +199,64 @@ static int parse_ack(const unsigned char *msg, uint32_t len, struct pn_result *r
     return 0;
 }
 
+/* Call fn for each message of a datagram, its header checked against the
+ * bytes actually there first; fn returns 0 to go on, 1 to stop, or -errno.
+ * Returns 0 or the first -errno (-EBADMSG for a bad header). */
+typedef int (*msg_fn)(const unsigned char *msg, const struct nlmsghdr *h, void *ctx);
+
+static int walk_msgs(const unsigned char *data, uint32_t len, msg_fn fn, void *ctx)
+{
+    if (len > PN_MAX_BUF)
+        return -EBADMSG;
+    while (len >= NLMSG_HDRLEN) {
+        struct nlmsghdr h;
+        uint32_t size;
+        int rc;
+
+        memcpy(&h, data, sizeof(h));
+        if (h.nlmsg_len < NLMSG_HDRLEN || h.nlmsg_len > len)
+            return -EBADMSG;
+        rc = fn(data, &h, ctx);
+        if (rc)
+            return rc < 0 ? rc : 0;
+        size = NLMSG_ALIGN(h.nlmsg_len);
+        if (size >= len)
+            break;
+        data += size;
+        len -= size;
+    }
+    return 0;
+}
+
+struct replies {
+    uint32_t portid, first_seq, count;
+    struct pn_result *results;
+    int done;
+};
+
+static int reply_msg(const unsigned char *msg, const struct nlmsghdr *h, void *ctx)
+{
+    struct replies *rs = ctx;
+    uint32_t i = h->nlmsg_seq - rs->first_seq;
+    struct pn_result *r;
+    int err = 0;
+
+    if (h->nlmsg_pid != rs->portid || i >= rs->count)
+        return 0;                                   /* not ours: skip */
+    r = &rs->results[i];
+    if (r->error != PN_PENDING)
+        return 0;                                   /* answered already */
+    if (h->nlmsg_type == NLMSG_ERROR || h->nlmsg_type == NLMSG_DONE) {
+        err = parse_ack(msg, h->nlmsg_len, r);
+        if (!err)
+            rs->done++;
+    } else if (h->nlmsg_type == RTM_NEWLINK) {
+        err = pn_parse_link(msg, h->nlmsg_len, &r->link);
+        r->has_link = err == 0;
+    }
+    return err;
+}
+
 /*
  * Match the messages of one datagram to the requests [first_seq, first_seq +
  * count) sent from `portid`.  Messages for other sequence numbers or ports
@@ -209,41 +267,44 @@ static int parse_ack(const unsigned char *msg, uint32_t len, struct pn_result *r
 int pn_parse_replies(const unsigned char *data, uint32_t len, uint32_t portid,
                      uint32_t first_seq, uint32_t count, struct pn_result *results)
 {
-    int done = 0;
+    struct replies rs = { portid, first_seq, count, results, 0 };
+    int err = walk_msgs(data, len, reply_msg, &rs);
 
-    if (len > PN_MAX_BUF)
-        return -EBADMSG;
+    return err ? err : rs.done;
+}
 
-    while (len >= NLMSG_HDRLEN) {
-        struct nlmsghdr h;
-        struct pn_result *r;
-        uint32_t i, size;
-        int err = 0;
+struct dump_walk {
+    uint32_t portid, seq;
+    struct pn_dump *dump;
+};
 
-        memcpy(&h, data, sizeof(h));
-        if (h.nlmsg_len < NLMSG_HDRLEN || h.nlmsg_len > len)
-            return -EBADMSG;
-        i = h.nlmsg_seq - first_seq;
-        r = (h.nlmsg_pid == portid && i < count) ? &results[i] : NULL;
-        if (r && r->error == PN_PENDING) {
-            if (h.nlmsg_type == NLMSG_ERROR || h.nlmsg_type == NLMSG_DONE) {
-                err = parse_ack(data, h.nlmsg_len, r);
-                if (!err)
-                    done++;
-            } else if (h.nlmsg_type == RTM_NEWLINK) {
-                err = pn_parse_link(data, h.nlmsg_len, &r->link);
-                r->has_link = err == 0;
-            }
-            if (err)
-                return err;
+static int dump_msg(const unsigned char *msg, const struct nlmsghdr *h, void *ctx)
+{
+    struct dump_walk *w = ctx;
+    struct pn_dump *dump = w->dump;
+    int err = 0;
+
+    if (h->nlmsg_pid != w->portid || h->nlmsg_seq != w->seq)
+        return 0;                                   /* not ours: skip */
+    if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+        struct pn_result r;
+
+        err = parse_ack(msg, h->nlmsg_len, &r);
+        if (!err) {
+            dump->done = 1;
+            dump->error = r.error;
         }
-        size = NLMSG_ALIGN(h.nlmsg_len);
-        if (size >= len)
-            break;
-        data += size;
-        len -= size;
+    } else if (h->nlmsg_type == RTM_NEWLINK) {
+        err = dump->n == dump->cap ? -ENOSPC
+                                   : pn_parse_link(msg, h->nlmsg_len, &dump->links[dump->n]);
+        if (!err)
+            dump->n++;
     }
-    return done;
+    if (err)
+        return err;
+    if (h->nlmsg_flags & NLM_F_DUMP_INTR)
+        dump->interrupted = 1;
+    return dump->done ? 1 : 0;                      /* stop at the dump's end */
 }
 
 /*
@@ -257,49 +318,19 @@ int pn_parse_dump(const unsigned char *data, uint32_t len, uint32_t portid, uint
                   struct pn_dump *dump)
 {
     uint32_t first = dump->n, was_interrupted = dump->interrupted;
+    struct dump_walk w = { portid, seq, dump };
+    int err;
 
     if (len > PN_MAX_BUF || dump->n > dump->cap)
         return -EBADMSG;
-    while (len >= NLMSG_HDRLEN && !dump->done) {
-        struct nlmsghdr h;
-        uint32_t size;
-        int err = 0;
-
-        memcpy(&h, data, sizeof(h));
-        if (h.nlmsg_len < NLMSG_HDRLEN || h.nlmsg_len > len)
-            err = -EBADMSG;
-        else if (h.nlmsg_pid != portid || h.nlmsg_seq != seq)
-            ;                                       /* not ours: skip */
-        else if (h.nlmsg_type == NLMSG_DONE || h.nlmsg_type == NLMSG_ERROR) {
-            struct pn_result r;
-
-            err = parse_ack(data, h.nlmsg_len, &r);
-            if (!err) {
-                dump->done = 1;
-                dump->error = r.error;
-            }
-        } else if (h.nlmsg_type == RTM_NEWLINK) {
-            if (dump->n == dump->cap)
-                err = -ENOSPC;
-            else
-                err = pn_parse_link(data, h.nlmsg_len, &dump->links[dump->n]);
-            if (!err)
-                dump->n++;
-        }
-        if (!err && h.nlmsg_pid == portid && h.nlmsg_seq == seq &&
-            (h.nlmsg_flags & NLM_F_DUMP_INTR))
-            dump->interrupted = 1;
-        if (err) {
-            dump->n = first;
-            dump->done = 0;
-            dump->interrupted = was_interrupted;
-            return err;
-        }
-        size = NLMSG_ALIGN(h.nlmsg_len);
-        if (size >= len)
-            break;
-        data += size;
-        len -= size;
+    if (dump->done)
+        return 0;
+    err = walk_msgs(data, len, dump_msg, &w);
+    if (err) {                                      /* keep nothing of this datagram */
+        dump->n = first;
+        dump->done = 0;
+        dump->interrupted = was_interrupted;
+        return err;
     }
     return (int)(dump->n - first);
 }

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import errno as _errno
-import os
 import secrets
 from dataclasses import dataclass
 from typing import Iterable, List, Optional, Sequence, Union

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from . import links, netns, ops
 from ._core import Reply, Request, Socket
 from .errors import error_for
 from .links import Link
+
+if TYPE_CHECKING:
+    from .batch import Batch
 
 
 class Handle:
