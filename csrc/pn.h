@@ -147,7 +147,7 @@ int pn_parse_dump(const unsigned char *data, uint32_t len, uint32_t portid, uint
                   struct pn_dump *dump);
 
 /* The socket (sock.c). */
-int pn_socket_open(int netns_fd, int rcvbuf, uint32_t *portid);
+int pn_socket_open(int netns_fd, int home_fd, int rcvbuf, uint32_t *portid);
 int pn_socket_close(int fd);
 int pn_setns_net(int netns_fd);
 int pn_netns_new(void);

@@ -79,30 +79,33 @@ static int configure(int fd, int rcvbuf, uint32_t *portid)
  * Open an rtnetlink socket; with netns_fd >= 0, inside that namespace.
  * A socket stays in the namespace it was made in, so the calling thread
  * enters the target just long enough to call socket() and comes back: no
- * fork, no process-wide switch.  -ENOTRECOVERABLE means the thread could not
- * return to its own namespace (it should not happen: we could leave it).
+ * fork, no process-wide switch.  It comes back to home_fd, the namespace the
+ * thread is in now (a caller opening many sockets opens it once), or, with
+ * home_fd -1, to /proc/thread-self/ns/net opened here.  -ENOTRECOVERABLE
+ * means the thread could not return (it should not happen: we could leave it).
  */
-int pn_socket_open(int netns_fd, int rcvbuf, uint32_t *portid)
+int pn_socket_open(int netns_fd, int home_fd, int rcvbuf, uint32_t *portid)
 {
-    int self = -1, fd, err = 0;
+    int self = home_fd, fd, err = 0;
 
     if (netns_fd >= 0) {
-        self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-        if (self < 0)
+        if (self < 0 && (self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) < 0)
             return -errno;
         if (setns(netns_fd, CLONE_NEWNET)) {
             err = -errno;
-            close(self);
+            if (self != home_fd)
+                close(self);
             return err;
         }
     }
     fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
     if (fd < 0)
         err = -errno;
-    if (self >= 0) {
+    if (netns_fd >= 0) {
         if (setns(self, CLONE_NEWNET))
             err = -ENOTRECOVERABLE;
-        close(self);
+        if (self != home_fd)
+            close(self);
     }
     if (!err)
         err = configure(fd, rcvbuf, portid);
@@ -166,7 +169,8 @@ static int64_t now_ms(void)
  * Receive one datagram from the kernel before `deadline` (CLOCK_MONOTONIC,
  * ms); its length, or -errno (-ETIMEDOUT when the deadline passes).  Signals
  * (EINTR) do not extend the deadline.  Datagrams from anyone but the kernel
- * are dropped.
+ * are dropped.  The kernel answers a request while handling its send, so the
+ * reply is usually queued already: read first, poll only when nothing is.
  */
 static int recv_one(int fd, unsigned char *rbuf, uint32_t rcap, int64_t deadline)
 {
@@ -180,12 +184,15 @@ static int recv_one(int fd, unsigned char *rbuf, uint32_t rcap, int64_t deadline
 
         if (left <= 0)
             return -ETIMEDOUT;
-        if (poll(&pfd, 1, (int)(left < 60000 ? left : 60000)) < 0 && errno != EINTR)
-            return -errno;
         fromlen = sizeof(from);
         n = recvfrom(fd, rbuf, rcap, MSG_TRUNC | MSG_DONTWAIT,
                      (struct sockaddr *)&from, &fromlen);
-        if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (poll(&pfd, 1, (int)(left < 60000 ? left : 60000)) < 0 && errno != EINTR)
+                return -errno;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
             return -errno;

@@ -65,11 +65,13 @@ os.register_at_fork(after_in_child=_forked)
 
 @dataclass(frozen=True)
 class Request:
-    """One rtnetlink request: what to say in error messages, and its encoder."""
+    """One rtnetlink request: what to say in error messages, and its encoder.
+    ``index_only``: of a link in the reply, only its index is wanted."""
     operation: str
     arguments: tuple
     interface: Optional[str]
     encode: Encoder             # (struct pn_buf *, seq) -> 0 or -errno
+    index_only: bool = False
 
     def error(self, errno: int, ext_ack: str = "") -> NetlinkError:
         return error_for(errno, self.operation, self.arguments, self.interface, ext_ack)
@@ -179,9 +181,18 @@ def _raw_link(c) -> RawLink:
             "stats": {k: getattr(c, k) for k in STATS} if c.has_stats else None}
 
 
-def _reply(r) -> Reply:
+_ACK = Reply(0, "", None)
+
+
+def _reply(r, index_only: bool = False) -> Reply:
+    if not r.has_link:
+        if not r.error and not r.ext_msg[0]:
+            return _ACK                     # the common case: a plain ACK
+        link = None
+    else:
+        link = {"index": r.link.index} if index_only else _raw_link(r.link)
     text = ffi.string(r.ext_msg).decode("utf-8", "replace") if r.ext_msg[0] else ""
-    return Reply(-r.error, text, _raw_link(r.link) if r.has_link else None)
+    return Reply(-r.error, text, link)
 
 
 # -- namespaces ----------------------------------------------------------------
@@ -209,11 +220,13 @@ class Socket:
     """An rtnetlink socket in one network namespace, safe to share between
     threads (one exchange at a time).  ``netns_fd`` -1 means the calling
     thread's current namespace; ``timeout`` (seconds) bounds each exchange
-    (signals do not extend it)."""
+    (signals do not extend it).  ``home_fd``, if given, is an fd of the
+    namespace the calling thread is in now (the thread returns there after
+    making a socket in ``netns_fd``): a caller making many sockets opens it once."""
 
-    def __init__(self, netns_fd: int = -1, timeout: float = 5.0):
+    def __init__(self, netns_fd: int = -1, timeout: float = 5.0, home_fd: int = -1):
         portid = ffi.new("uint32_t *")
-        fd = lib.pn_socket_open(netns_fd, RCVBUF, portid)
+        fd = lib.pn_socket_open(netns_fd, home_fd, RCVBUF, portid)
         if fd < 0:
             if fd == -_errno.ENOTRECOVERABLE:
                 raise RuntimeError("the calling thread could not return to its own network "
@@ -319,5 +332,5 @@ class Socket:
         if rc:
             pending = next((i for i in range(count) if results[i].error == lib.PN_PENDING), 0)
             raise requests[start + pending].error(-rc, "no answer from the kernel")
-        replies.extend(_reply(results[i]) for i in range(count))
+        replies.extend(_reply(results[i], requests[start + i].index_only) for i in range(count))
         return end

@@ -16,19 +16,16 @@ def parse(raw_ip: object) -> v.IPInterface:
 def _encoder(msg_type: int, nlflags: int, iface: v.IPInterface, index: int):
     """IPv4 gets the subnet's broadcast address (none for /31 and /32) and
     host scope inside 127.0.0.0/8, as ``ip`` does; IPv6 lets the kernel choose."""
-    broadcast = None
-    scope = K.RT_SCOPE_UNIVERSE
+    prefixlen = iface.network.prefixlen
+    local = iface.packed
     if isinstance(iface, ipaddress.IPv4Interface):
-        family = K.AF_INET
-        if iface.network.prefixlen < 31:
-            broadcast = iface.network.broadcast_address.packed
-        if iface.ip.is_loopback:
-            scope = K.RT_SCOPE_HOST
-    else:
-        family = K.AF_INET6
-    return addr_encoder(msg_type, nlflags, index=index, family=family,
-                        prefixlen=iface.network.prefixlen, local=iface.ip.packed,
-                        broadcast=broadcast, scope=scope)
+        host_bits = (1 << (32 - prefixlen)) - 1
+        broadcast = (int(iface) | host_bits).to_bytes(4, "big") if prefixlen < 31 else None
+        return addr_encoder(msg_type, nlflags, index=index, family=K.AF_INET, prefixlen=prefixlen,
+                            local=local, broadcast=broadcast,
+                            scope=K.RT_SCOPE_HOST if local[0] == 127 else K.RT_SCOPE_UNIVERSE)
+    return addr_encoder(msg_type, nlflags, index=index, family=K.AF_INET6, prefixlen=prefixlen,
+                        local=local, scope=K.RT_SCOPE_UNIVERSE)
 
 
 def add(name: str, raw_ip: object, iface: v.IPInterface, index: int) -> Request:

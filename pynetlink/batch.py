@@ -210,7 +210,7 @@ class _Run:
         """Learn the indexes of ``names`` once what came before is applied:
         the RTM_GETLINKs ride in the same send as the queued requests, after
         them (the kernel handles one send in order)."""
-        found = self.flush([links.get(n, op.operation, op.arguments) for n in names])
+        found = self.flush([links.index_of(n, op.operation, op.arguments) for n in names])
         if self.failed and self.mode != "continue":
             return False
         for name, reply in zip(names, found):

@@ -7,10 +7,15 @@ hairpin, up) and whose other end is ``eth0`` inside the container (MTU,
 MAC, txqueuelen, up, ``address``/``ipv6_address``, default routes), and
 ``lo`` up.  It takes the kernel's fastest path: every container end is
 born inside its namespace already named ``eth0`` (no move, no rename), the
-host side goes out as pipelined batches from one socket, each container
-gets one socket (made without fork, closed when done), and every host end
-is tagged with one link group, so ``teardown`` removes them all with a
-single RTM_DELLINK — one RCU grace period for the lot, not one each.
+host side goes out in pipelined chunks from one socket, each container
+gets one socket (made without fork, closed when done) and two pipelined
+exchanges, and every host end is tagged with one link group, so
+``teardown`` removes them all with a single RTM_DELLINK — one RCU grace
+period for the lot, not one each.  The kernel handles one request at a
+time (RTNL); for more than a chunk of containers, a helper thread
+configures the containers whose pairs exist while the calling thread's
+next chunk is in the kernel, so the library's Python work hides behind
+the kernel's.
 
 A container that fails is reported with its error and leaves nothing
 behind; the others are set up.  Bad input (any container's) raises
@@ -20,18 +25,25 @@ from __future__ import annotations
 
 import contextlib
 import errno as _errno
+import queue
 import secrets
+import threading
 from dataclasses import dataclass
-from typing import Iterable, List, Optional, Sequence, Union
+from typing import Callable, Iterable, List, Optional, Sequence, Union
 
 from . import _validate as v
+from . import addresses, links, routes
 from . import netns as _netns
-from .batch import FAILED
+from ._core import Request, Socket
+from .errors import error_for
 from .handle import Handle, default_handle
 from .strategies import DEFAULT_DEVICE, NAME_ATTEMPTS, _random_name, _suffix_len
 from .types import Network, NetworkState
 
 __all__ = ["Container", "ContainerResult", "Setup", "setup", "teardown", "remove"]
+
+
+_CHUNK = 16                 # veth pairs per send on the host side
 
 
 @dataclass
@@ -73,6 +85,8 @@ class _Plan:
     suffix_len: int
     mtu: Optional[int]
     txqueuelen: Optional[int]
+    addresses: list            # (as given, parsed) for address and ipv6_address
+    gateways: list             # (as given, parsed) for gateway and ipv6_gateway
     fd: int = -1
     host: str = ""
     error: Optional[BaseException] = None
@@ -97,16 +111,12 @@ def _plan(i: int, c: Container) -> _Plan:
         if not n.bridge or not n.veth_prefix:
             raise ValueError("a veth network needs a bridge and a veth_prefix")
         v.ifname(n.bridge, "bridge")
-        for address in (n.address, n.ipv6_address):
-            if address:
-                v.cidr(address)
-        for gateway in (n.gateway, n.ipv6_gateway):
-            if gateway:
-                v.ip(gateway)
         if n.mac_address:
             v.mac(n.mac_address)
         return _Plan(c, n, _suffix_len(n.veth_prefix), v.mtu(n.mtu) if n.mtu else None,
-                     v.txqueuelen(n.txqueuelen) if n.txqueuelen else None)
+                     v.txqueuelen(n.txqueuelen) if n.txqueuelen else None,
+                     [(a, v.cidr(a)) for a in (n.address, n.ipv6_address) if a],
+                     [(g, v.ip(g, "gateway")) for g in (n.gateway, n.ipv6_gateway) if g])
     except (ValueError, TypeError) as e:
         raise type(e)(f"container {i}: {e}") from None
 
@@ -128,10 +138,16 @@ def setup(containers: Iterable[Container], *, group: Optional[int] = None,
     with contextlib.ExitStack() as stack:
         for p in plans:
             _open_namespace(p, stack)
-        _create_host_side(host, [p for p in plans if not p.error], group)
-        for p in plans:
-            if not p.error:
-                _configure_container(p)
+        live = [p for p in plans if not p.error]
+        try:
+            with _Configurator(host.timeout, threaded=len(live) > _CHUNK) as configurator:
+                hairpin_errors = _create_host_side(host, live, group, configurator.submit)
+        except BaseException:
+            with contextlib.suppress(Exception):                # nothing half-made stays
+                _delete(host, [p.host for p in plans if p.host])
+            raise
+        for p, error in hairpin_errors:
+            p.error = p.error or error
         failed = [p for p in plans if p.error and p.host]
         if failed:
             _delete(host, [p.host for p in failed])
@@ -152,36 +168,67 @@ def _open_namespace(p: _Plan, stack: contextlib.ExitStack) -> None:
         p.error = e
 
 
-def _create_host_side(host: Handle, plans: Sequence[_Plan], group: int) -> None:
-    """One pipelined batch per attempt: each pair made in one request, the
-    peer born as eth0 inside its container; fresh host names on EEXIST."""
-    todo = list(plans)
+def _create_host_side(host: Handle, plans: Sequence[_Plan], group: int,
+                      made: Callable[[List[_Plan]], None]) -> list:
+    """Pipelined, one request per pair: the peer born as eth0 inside its
+    container, the host end on its bridge, up, in ``group``; fresh host
+    names on EEXIST.  Sent in chunks; ``made`` gets each chunk's containers
+    whose pair exists.  Then hairpin, where asked for: returns its failures
+    as (plan, error) pairs."""
+    bridges = _bridge_indexes(host, plans)
+    todo = [p for p in plans if not p.error]
     for attempt in range(NAME_ATTEMPTS):
-        if not todo:
-            break
-        batch = host.batch("continue")
-        for p in todo:
-            p.host = _random_name(p.network.veth_prefix, p.suffix_len)
-            batch.create_veth_pair(p.host, DEFAULT_DEVICE, mtu=p.mtu, master=p.network.bridge,
-                                   up=True, txqueuelen=p.txqueuelen, group=group,
-                                   peer_mtu=p.mtu, peer_netns=p.fd)
         retry = []
-        for p, r in zip(todo, batch.run()):
-            if r.ok:
-                continue
-            if r.errno == _errno.EEXIST and attempt < NAME_ATTEMPTS - 1 and _host_name_taken(host, p.host):
-                retry.append(p)
-            else:
-                p.error, p.host = r.exception(), ""
+        for start in range(0, len(todo), _CHUNK):
+            chunk, requests = todo[start:start + _CHUNK], []
+            for p in chunk:
+                p.host = _random_name(p.network.veth_prefix, p.suffix_len)
+                requests.append(links.create_veth_pair(
+                    p.host, DEFAULT_DEVICE, mtu=p.mtu, master_index=bridges[p.network.bridge],
+                    up=True, txqueuelen=p.txqueuelen, group=group, peer_mtu=p.mtu,
+                    peer_netns_fd=p.fd))
+            ok = []
+            for p, request, reply in zip(chunk, requests, host._run(requests)):
+                if not reply.errno:
+                    ok.append(p)
+                elif (reply.errno == _errno.EEXIST and attempt < NAME_ATTEMPTS - 1
+                      and _host_name_taken(host, p.host)):
+                    retry.append(p)
+                else:
+                    p.error, p.host = request.error(reply.errno, reply.ext_ack), ""
+            made(ok)
         todo = retry
-    hairpins = [p for p in plans if not p.error and p.network.hairpin_mode]
-    if hairpins:
-        batch = host.batch("continue")
-        for p in hairpins:
-            batch.set_hairpin(p.host, True)
-        for p, r in zip(hairpins, batch.run()):
-            if not r.ok:
-                p.error = r.exception()
+    hairpins = [(p, links.set_hairpin(p.host, True)) for p in plans if p.host and p.network.hairpin_mode]
+    replies = host._run([request for _, request in hairpins]) if hairpins else []
+    return [(p, request.error(reply.errno, reply.ext_ack))
+            for (p, request), reply in zip(hairpins, replies) if reply.errno]
+
+
+def _bridge_indexes(host: Handle, plans: Sequence[_Plan]) -> dict:
+    """Each bridge's ifindex, looked up once (one pipelined exchange); the
+    containers whose bridge is missing fail with the kernel's answer."""
+    names = list(dict.fromkeys(p.network.bridge for p in plans if not p.error))
+    found = dict(zip(names, host._run([links.index_of(name, "create_veth_pair") for name in names])))
+    for p in plans:
+        reply = found.get(p.network.bridge)
+        if not p.error and reply.errno:
+            p.error = error_for(reply.errno, "create_veth_pair", (p.network.veth_prefix, DEFAULT_DEVICE),
+                                p.network.bridge, reply.ext_ack)
+    return {name: reply.link["index"] for name, reply in found.items() if not reply.errno}
+
+
+def _apply(sock, planned: Sequence[tuple]) -> Optional[list]:
+    """Run (plan, request) pairs in one pipelined exchange over ``sock`` (a
+    Handle or a Socket); a request the kernel refuses sets its plan's error.
+    Returns the replies."""
+    if not planned:
+        return []
+    run = sock._run if isinstance(sock, Handle) else sock.exchange
+    replies = run([request for _, request in planned])
+    for (p, request), reply in zip(planned, replies):
+        if reply.errno and not p.error:
+            p.error = request.error(reply.errno, reply.ext_ack)
+    return replies
 
 
 def _host_name_taken(host: Handle, name: str) -> bool:
@@ -194,35 +241,104 @@ def _host_name_taken(host: Handle, name: str) -> bool:
         return False
 
 
-def _configure_container(p: _Plan) -> None:
-    """The container side in one socket: two pipelined exchanges (lo and
-    eth0 by name; then, with eth0's index, addresses and routes)."""
-    n = p.network
+class _Configurator:
+    """Configures container sides as their pairs are made.  ``threaded``:
+    on a helper thread, so that its Python work overlaps the host side's
+    time in the kernel (which runs one request at a time: RTNL); else
+    inline, in ``submit``."""
+
+    def __init__(self, timeout: float, threaded: bool):
+        self.timeout = timeout
+        self.shared = _Shared()
+        self.failure: Optional[BaseException] = None
+        self.queue: "queue.SimpleQueue[Optional[List[_Plan]]]" = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._work, name="pynetlink-bulk",
+                                       daemon=True) if threaded else None
+
+    def __enter__(self) -> "_Configurator":
+        if self.thread:
+            self.thread.start()
+        return self
+
+    def submit(self, plans: List[_Plan]) -> None:
+        if self.thread:
+            self.queue.put(plans)
+        else:
+            self._configure(plans, -1)
+
+    def __exit__(self, *exc) -> None:
+        if self.thread:
+            self.queue.put(None)
+            self.thread.join()
+        if self.failure is not None and exc[0] is None:
+            raise self.failure
+
+    def _configure(self, plans: List[_Plan], home: int) -> None:
+        for p in plans:
+            _configure_container(p, self.shared, self.timeout, home)
+
+    def _work(self) -> None:
+        try:
+            with _netns.netns_fd("/proc/thread-self/ns/net") as home:
+                while (plans := self.queue.get()) is not None:
+                    self._configure(plans, home)
+        except BaseException as e:          # a bug, not a kernel answer: re-raised by __exit__
+            self.failure = e
+            while self.queue.get() is not None:
+                pass
+
+
+class _Shared(dict):
+    """Requests that are the same for many containers (lo up, eth0 up, the
+    lookup of eth0, a default route through the same gateway and index),
+    built once per setup: a request is immutable and any socket may send it."""
+
+    def get_or_build(self, key: tuple, build, *args) -> Request:
+        request = self.get(key)
+        if request is None:
+            request = self[key] = build(*args)
+        return request
+
+
+def _configure_container(p: _Plan, shared: _Shared, timeout: float, home: int) -> None:
+    """The container side over one socket made in its namespace (``home``:
+    an fd of the namespace the thread is in), in two pipelined exchanges:
+    lo up, eth0 up (MAC, txqueuelen) and eth0's index; then, with that
+    index, the addresses and default routes."""
+    mac = p.network.mac_address or None
     try:
-        with Handle(netns=p.fd) as h:
-            batch = h.batch("continue")
-            batch.interface_up("lo")
-            batch.set_link(DEFAULT_DEVICE, up=True, mac_address=n.mac_address or None,
-                           txqueuelen=p.txqueuelen)
-            for address in (n.address, n.ipv6_address):
-                if address:
-                    batch.set_interface_ip(DEFAULT_DEVICE, address)
-            for gateway in (n.gateway, n.ipv6_gateway):
-                if gateway:
-                    batch.set_default_gateway(gateway, DEFAULT_DEVICE)
-            failure = next((r for r in batch.run() if r.status == FAILED), None)
-            if failure is not None:
-                p.error = failure.exception()
+        sock = Socket(p.fd, timeout, home)
     except OSError as e:
         p.error = e
+        return
+    try:
+        first = [(p, shared.get_or_build(("lo",), links.set_flags, "interface_up", "lo", True)),
+                 (p, shared.get_or_build(("eth0", mac, p.txqueuelen), _eth0_up, mac, p.txqueuelen))]
+        if p.addresses or p.gateways:
+            first.append((p, shared.get_or_build(("index",), links.index_of, DEFAULT_DEVICE,
+                                                 "set_interface_ip", (DEFAULT_DEVICE,))))
+        replies = _apply(sock, first)
+        if p.error or len(replies) < 3:
+            return
+        index = replies[2].link["index"]
+        _apply(sock, [(p, addresses.add(DEFAULT_DEVICE, raw, iface, index)) for raw, iface in p.addresses]
+               + [(p, shared.get_or_build(("route", raw, index), routes.add_default, raw, gateway,
+                                          DEFAULT_DEVICE, index)) for raw, gateway in p.gateways])
+    except OSError as e:
+        p.error = e
+    finally:
+        sock.close()
+
+
+def _eth0_up(mac: Optional[str], txqueuelen: Optional[int]) -> Request:
+    return links.set_link(DEFAULT_DEVICE, up=True, mac_address=mac, txqueuelen=txqueuelen)
 
 
 def _delete(host: Handle, names: Sequence[str]) -> List[Optional[OSError]]:
     """Delete links by name, pipelined; an already-gone link is not an error."""
-    batch = host.batch("continue")
-    for name in names:
-        batch.delete_link(name)
-    return [None if r.ok or r.errno == _errno.ENODEV else r.exception() for r in batch.run()]
+    requests = [links.delete(name) for name in names]
+    return [None if not r.errno or r.errno == _errno.ENODEV else q.error(r.errno, r.ext_ack)
+            for q, r in zip(requests, host._run(requests))]
 
 
 def teardown(setup_done: Union[Setup, int], *, handle: Optional[Handle] = None) -> None:

@@ -47,6 +47,11 @@ class Handle:
             self._sock.close()
 
     @property
+    def timeout(self) -> float:
+        """Seconds each wait for the kernel may last."""
+        return self._sock.timeout_ms / 1000 if self._sock else 0.0
+
+    @property
     def closed(self) -> bool:
         return self._sock is None or self._sock.fd < 0
 
@@ -81,7 +86,7 @@ class Handle:
     def _indexes(self, names: Sequence[str], operation: str, arguments: tuple) -> dict:
         """The ifindex of each name: one pipelined RTM_GETLINK per name, in
         one exchange.  A missing name raises (ENODEV) as ``operation``."""
-        replies = self._run([links.get(n, operation, arguments) for n in names])
+        replies = self._run([links.index_of(n, operation, arguments) for n in names])
         for name, reply in zip(names, replies):
             if reply.errno:
                 raise error_for(reply.errno, operation, arguments, name, reply.ext_ack)

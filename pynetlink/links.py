@@ -189,3 +189,10 @@ def get(name: str, operation: str = "get_link", arguments: Optional[tuple] = Non
     skips those of SR-IOV VFs.)"""
     return Request(operation, (name,) if arguments is None else arguments, name,
                    link_encoder(K.RTM_GETLINK, 0, name=v.ifname(name)))
+
+
+def index_of(name: str, operation: str, arguments: Optional[tuple] = None) -> Request:
+    """The RTM_GETLINK of ``get``, for a caller that wants only the link's
+    index (``reply.link == {"index": N}``): the rest is not decoded."""
+    return Request(operation, (name,) if arguments is None else arguments, name,
+                   link_encoder(K.RTM_GETLINK, 0, name=v.ifname(name)), index_only=True)

@@ -200,3 +200,51 @@ def test_setup_of_200_containers(ns, bridge):
     finally:
         for fd in fds:
             os.close(fd)
+
+
+def test_setup_of_many_containers_with_failures_on_both_sides(ns, bridge, containers):
+    """More than one host-side chunk, so the container sides are configured
+    on the helper thread while later pairs are still being made."""
+    cs = containers(40)
+    for i in (5, 33):
+        sh("ip", "-n", cs[i].name, "link", "add", "eth0", "type", "bridge")    # host side fails
+    entries = [pn.bulk.Container(net(i, gateway="203.0.113.1" if i in (17, 38) else "192.0.2.1"),
+                                 netns=c.path) for i, c in enumerate(cs)]     # container side fails
+    done = run_setup(ns, entries)
+    bad = {5: errno.EEXIST, 33: errno.EEXIST, 17: errno.ENETUNREACH, 38: errno.ENETUNREACH}
+    assert {i: r.error.errno for i, r in enumerate(done.results) if not r.ok} == bad
+    assert host_ends(ns) == {r.state.veth_host for r in done.results if r.ok}
+    for i, (c, r) in enumerate(zip(cs, done.results)):
+        if r.ok:
+            assert_container_ready(ns, c, r.state, f"192.0.2.{10 + i}")
+        elif i in (17, 38):
+            assert c.link_names() == {"lo"}
+
+
+def test_a_bug_on_the_helper_thread_is_raised_and_leaves_nothing(ns, bridge, containers, monkeypatch):
+    cs = containers(40)
+    real = pn.bulk._configure_container
+
+    def broken(p, *args):
+        if p.network.address.startswith("192.0.2.30/"):
+            raise RuntimeError("bug")
+        real(p, *args)
+
+    monkeypatch.setattr(pn.bulk, "_configure_container", broken)
+    with pytest.raises(RuntimeError, match="bug"):
+        run_setup(ns, [pn.bulk.Container(net(i), netns=c.path) for i, c in enumerate(cs)])
+    assert host_ends(ns) == set()
+    assert all(c.link_names() == {"lo"} for c in cs)
+
+
+def test_threaded_setup_closes_every_namespace_fd_and_socket(ns, bridge, containers):
+    cs = containers(40)
+    entries = [pn.bulk.Container(net(i), netns=c.path) for i, c in enumerate(cs)]
+
+    def measured():
+        pn.link_index("lo")
+        before = open_fds()
+        pn.bulk.teardown(pn.bulk.setup(entries))
+        return open_fds() - before
+
+    assert in_thread(measured, netns_path=ns.path) == 0
