@@ -97,6 +97,7 @@ struct pn_dump {
     uint32_t done;          /* 1 once NLMSG_DONE (or an error) ended the dump */
     int32_t error;          /* 0 or the negative errno that ended it */
     uint32_t interrupted;   /* 1 if a part had NLM_F_DUMP_INTR: redo the dump */
+    uint32_t truncated;     /* length of a part of this dump that did not fit */
 };
 
 /* The outcome of one request message. */
@@ -104,6 +105,7 @@ struct pn_result {
     uint32_t seq;
     int32_t error;          /* 0, or a negative errno; PN_PENDING until acked */
     uint32_t has_link;      /* 1 when .link was filled by a reply */
+    uint32_t truncated;     /* length of a reply that did not fit (not decoded) */
     struct pn_link_info link;
     char ext_msg[256];      /* the kernel's extended-ack text, "" if none */
 };

@@ -167,10 +167,13 @@ static int64_t now_ms(void)
 
 /*
  * Receive one datagram from the kernel before `deadline` (CLOCK_MONOTONIC,
- * ms); its length, or -errno (-ETIMEDOUT when the deadline passes).  Signals
- * (EINTR) do not extend the deadline.  Datagrams from anyone but the kernel
- * are dropped.  The kernel answers a request while handling its send, so the
- * reply is usually queued already: read first, poll only when nothing is.
+ * ms); its whole length (more than rcap when it did not fit: rbuf then
+ * holds its first rcap bytes), or -errno (-ETIMEDOUT when the deadline
+ * passes, -ENOBUFS when the socket overflowed and the kernel dropped
+ * messages).  Signals (EINTR) do not extend the deadline.  Datagrams from
+ * anyone but the kernel are dropped.  The kernel answers a request while
+ * handling its send, so the reply is usually queued already: read first,
+ * poll only when nothing is.
  */
 static int recv_one(int fd, unsigned char *rbuf, uint32_t rcap, int64_t deadline)
 {
@@ -196,20 +199,94 @@ static int recv_one(int fd, unsigned char *rbuf, uint32_t rcap, int64_t deadline
             continue;
         if (n < 0)
             return -errno;
-        if ((size_t)n > rcap)
+        if (n > PN_MAX_BUF)
             return -EMSGSIZE;
         if (fromlen >= sizeof(from) && from.nl_family == AF_NETLINK && from.nl_pid == 0)
             return (int)n;
     }
 }
 
+/* The header of a datagram that did not fit in rbuf (len > rcap): is it
+ * for portid, with a sequence number in [first_seq, first_seq + count)?
+ * Sets *seq. */
+static int cut_is_ours(const unsigned char *rbuf, uint32_t rcap, uint32_t portid,
+                       uint32_t first_seq, uint32_t count, uint32_t *seq)
+{
+    struct nlmsghdr h;
+
+    if (rcap < sizeof(h))
+        return 0;
+    memcpy(&h, rbuf, sizeof(h));
+    *seq = h.nlmsg_seq;
+    return h.nlmsg_pid == portid && h.nlmsg_seq - first_seq < count;
+}
+
+/* Match one received datagram of `len` bytes to results[]: a datagram that
+ * did not fit marks its request truncated (the caller asks again with a
+ * bigger buffer); if it was the request's ACK, its error code (which comes
+ * first) still completes the request.  Returns how many requests it
+ * completed, or -errno. */
+static int take_replies(const unsigned char *rbuf, uint32_t rcap, int len, uint32_t portid,
+                        uint32_t first_seq, uint32_t count, struct pn_result *results)
+{
+    struct nlmsghdr h;
+    struct nlmsgerr e;
+    struct pn_result *r;
+    uint32_t seq;
+
+    if ((uint32_t)len <= rcap)
+        return pn_parse_replies(rbuf, (uint32_t)len, portid, first_seq, count, results);
+    if (!cut_is_ours(rbuf, rcap, portid, first_seq, count, &seq))
+        return 0;
+    r = &results[seq - first_seq];
+    r->truncated = (uint32_t)len;
+    memcpy(&h, rbuf, sizeof(h));
+    if (h.nlmsg_type != NLMSG_ERROR || rcap < NLMSG_HDRLEN + sizeof(e) || r->error != PN_PENDING)
+        return 0;
+    memcpy(&e, rbuf + NLMSG_HDRLEN, sizeof(e));
+    r->error = e.error <= 0 ? e.error : -EPROTO;
+    return 1;
+}
+
+/* After an overflow: read what the kernel did queue (it answered every
+ * request sent while handling its send), without waiting.  Returns how
+ * many more requests that completed. */
+static uint32_t drain(int fd, unsigned char *rbuf, uint32_t rcap, uint32_t portid,
+                      uint32_t first_seq, uint32_t count, struct pn_result *results)
+{
+    uint32_t done = 0;
+    int guard;
+
+    for (guard = 0; guard < 1 << 20; guard++) {
+        struct sockaddr_nl from;
+        socklen_t fromlen = sizeof(from);
+        ssize_t n = recvfrom(fd, rbuf, rcap, MSG_TRUNC | MSG_DONTWAIT,
+                             (struct sockaddr *)&from, &fromlen);
+        int got;
+
+        if (n < 0 && (errno == EINTR || errno == ENOBUFS))
+            continue;                       /* ENOBUFS: reported already */
+        if (n < 0 || n > PN_MAX_BUF)
+            break;                          /* EAGAIN: nothing more queued */
+        if (fromlen < sizeof(from) || from.nl_family != AF_NETLINK || from.nl_pid != 0)
+            continue;
+        got = take_replies(rbuf, rcap, (int)n, portid, first_seq, count, results);
+        if (got > 0)
+            done += (uint32_t)got;
+    }
+    return done;
+}
+
 /*
  * Send the `count` requests in b (sequence numbers first_seq, first_seq+1,
  * ...) at most `window` per send, and read until each has its ACK, all
- * within timeout_ms (> 0).  results[i] gets the outcome of request i.
+ * within timeout_ms (> 0).  results[i] gets the outcome of request i; a
+ * reply that did not fit in rbuf sets results[i].truncated to its length.
  * Returns 0 when every request was answered (whatever each answer was), or
  * -errno when the exchange itself failed; requests still PN_PENDING then
- * have an unknown fate.
+ * have an unknown fate.  After -ENOBUFS (the kernel dropped replies: the
+ * receive buffer overflowed), whatever was queued has been read, and no
+ * more windows were sent.
  */
 int pn_transact(int fd, uint32_t portid, const struct pn_buf *b, uint32_t first_seq,
                 uint32_t count, uint32_t window, int timeout_ms,
@@ -241,9 +318,11 @@ int pn_transact(int fd, uint32_t portid, const struct pn_buf *b, uint32_t first_
         while (done < sent) {
             int len = recv_one(fd, rbuf, rcap, deadline);
 
+            if (len == -ENOBUFS)
+                drain(fd, rbuf, rcap, portid, first_seq, sent, results);
             if (len < 0)
                 return len;
-            len = pn_parse_replies(rbuf, (uint32_t)len, portid, first_seq, sent, results);
+            len = take_replies(rbuf, rcap, len, portid, first_seq, sent, results);
             if (len < 0)
                 return len;
             done += (uint32_t)len;
@@ -263,7 +342,9 @@ int pn_send(int fd, const struct pn_buf *b)
 /*
  * Receive the dump `seq` into dump->links until it ends or links[] has
  * less room than one more datagram could fill; the caller empties links[]
- * (dump->n = 0) and calls again while !dump->done.  Returns 0 or -errno.
+ * (dump->n = 0) and calls again while !dump->done.  Returns 0 or -errno;
+ * -EMSGSIZE when a part of the dump did not fit in rbuf (dump->truncated is
+ * its length: redo the dump with a bigger buffer).
  */
 int pn_dump_recv(int fd, uint32_t portid, uint32_t seq, int timeout_ms,
                  unsigned char *rbuf, uint32_t rcap, struct pn_dump *dump)
@@ -275,9 +356,16 @@ int pn_dump_recv(int fd, uint32_t portid, uint32_t seq, int timeout_ms,
         return -EINVAL;
     while (!dump->done && dump->cap - dump->n >= most) {
         int len = recv_one(fd, rbuf, rcap, deadline);
+        uint32_t cut;
 
         if (len < 0)
             return len;
+        if ((uint32_t)len > rcap) {
+            if (!cut_is_ours(rbuf, rcap, portid, seq, 1, &cut))
+                continue;                   /* not ours: dropped */
+            dump->truncated = (uint32_t)len;
+            return -EMSGSIZE;
+        }
         len = pn_parse_dump(rbuf, (uint32_t)len, portid, seq, dump);
         if (len < 0)
             return len;

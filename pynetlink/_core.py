@@ -21,7 +21,7 @@ from .errors import NetlinkError, error_for
 K = lib
 
 SEND_BUFFER = 64 * 1024     # bytes of requests per exchange window
-RECV_BUFFER = 64 * 1024     # larger than any single rtnetlink datagram we ask for
+RECV_BUFFER = 64 * 1024     # receive buffer to start with: grown for a reply that does not fit
 RCVBUF = 1 << 20            # socket receive buffer: room for a window of ACKs
 WINDOW = 64                 # requests per send before reading their ACKs
 DUMP_CAP = 4096             # links decoded per cffi call while receiving a dump
@@ -44,8 +44,19 @@ class _Buffers(threading.local):
         self.buf = ffi.new("struct pn_buf *", {"data": self.data, "cap": SEND_BUFFER})
         self.results = _scratch("struct pn_result[]", WINDOW)
         self.rbuf = _scratch("unsigned char[]", RECV_BUFFER)
+        self.rcap = RECV_BUFFER
         self.dump_links = _scratch("struct pn_link_info[]", DUMP_CAP)
         self.dump = ffi.new("struct pn_dump *", {"links": self.dump_links, "cap": DUMP_CAP})
+
+    def grow(self, needed: int) -> None:
+        """Make the receive buffer hold a datagram of ``needed`` bytes."""
+        size = self.rcap
+        while size < needed:
+            size *= 2
+        if size > lib.PN_MAX_BUF:
+            raise error_for(_errno.EMSGSIZE, "receive", (), None,
+                            f"a {needed}-byte netlink reply is too large")
+        self.rbuf, self.rcap = _scratch("unsigned char[]", size), size
 
 
 _buffers = _Buffers()
@@ -72,6 +83,7 @@ class Request:
     interface: Optional[str]
     encode: Encoder             # (struct pn_buf *, seq) -> 0 or -errno
     index_only: bool = False
+    reads: bool = False         # changes nothing: safe to send again
 
     def error(self, errno: int, ext_ack: str = "") -> NetlinkError:
         return error_for(errno, self.operation, self.arguments, self.interface, ext_ack)
@@ -224,9 +236,10 @@ class Socket:
     namespace the calling thread is in now (the thread returns there after
     making a socket in ``netns_fd``): a caller making many sockets opens it once."""
 
-    def __init__(self, netns_fd: int = -1, timeout: float = 5.0, home_fd: int = -1):
+    def __init__(self, netns_fd: int = -1, timeout: float = 5.0, home_fd: int = -1,
+                 rcvbuf: int = RCVBUF):
         portid = ffi.new("uint32_t *")
-        fd = lib.pn_socket_open(netns_fd, home_fd, RCVBUF, portid)
+        fd = lib.pn_socket_open(netns_fd, home_fd, rcvbuf, portid)
         if fd < 0:
             if fd == -_errno.ENOTRECOVERABLE:
                 raise RuntimeError("the calling thread could not return to its own network "
@@ -265,15 +278,26 @@ class Socket:
         """Send ``requests`` and return one Reply each, in order.
 
         Raises NetlinkError for a failure of the exchange itself (socket
-        closed, timeout, ...): the operation named is the first request whose
-        fate is unknown.
+        closed, timeout, receive buffer overflow (ENOBUFS), ...): the
+        operation named is the first request whose fate is unknown, and the
+        error's ``replies`` attribute holds what is known — one Reply per
+        request, None for each whose fate is unknown.  The socket stays
+        usable: a late reply to an old request is never taken for a new one.
         """
-        replies: list[Reply] = []
         with self._lock:
             self._check_usable(requests[0].operation if requests else "netlink")
-            start = 0
+            return self._exchange_all(requests)
+
+    def _exchange_all(self, requests: Sequence[Request]) -> list[Reply]:
+        replies: list = []
+        start = 0
+        try:
             while start < len(requests):
                 start = self._exchange_window(requests, start, replies)
+        except NetlinkError as e:
+            known = getattr(e, "replies", [])
+            e.replies = replies + known + [None] * (len(requests) - len(replies) - len(known))
+            raise
         return replies
 
     def dump_links(self, request: Request) -> list[RawLink]:
@@ -290,6 +314,13 @@ class Socket:
                             "by concurrent changes")
 
     def _dump_once(self, request: Request) -> tuple[list[RawLink], bool]:
+        while True:                                 # bounded: the buffer doubles each time
+            links, interrupted, truncated = self._dump_try(request)
+            if not truncated:
+                return links, interrupted
+            _buffers.grow(truncated)                # a part did not fit: again, bigger
+
+    def _dump_try(self, request: Request) -> tuple[list[RawLink], bool, int]:
         b = _buffers
         buf, dump = b.buf, b.dump
         seq = self._next_seq()
@@ -298,18 +329,19 @@ class Socket:
         err = request.encode(buf, seq) or lib.pn_send(self.fd, buf)
         if err:
             raise request.error(-err)
-        dump.n = dump.done = dump.error = dump.interrupted = 0
+        dump.n = dump.done = dump.error = dump.interrupted = dump.truncated = 0
         links: list[RawLink] = []
         while not dump.done:
-            err = lib.pn_dump_recv(self.fd, self.portid, seq, self.timeout_ms, b.rbuf,
-                                   RECV_BUFFER, dump)
+            err = lib.pn_dump_recv(self.fd, self.portid, seq, self.timeout_ms, b.rbuf, b.rcap, dump)
+            if err == -_errno.EMSGSIZE and dump.truncated:
+                return [], False, dump.truncated
             if err:
                 raise request.error(-err, "the dump did not complete")
             links.extend(_raw_link(dump.links[i]) for i in range(dump.n))
             dump.n = 0
         if dump.error:
             raise request.error(-dump.error)
-        return links, bool(dump.interrupted)
+        return links, bool(dump.interrupted), 0
 
     def _exchange_window(self, requests: Sequence[Request], start: int,
                          replies: list[Reply]) -> int:
@@ -328,9 +360,35 @@ class Socket:
         self._seq = first + count
         results = b.results
         rc = lib.pn_transact(self.fd, self.portid, buf, first, count, WINDOW, self.timeout_ms,
-                             results, b.rbuf, RECV_BUFFER)
+                             results, b.rbuf, b.rcap)
+        window = [None if results[i].error == lib.PN_PENDING
+                  else _reply(results[i], requests[start + i].index_only) for i in range(count)]
+        cut = [i for i in range(count) if results[i].truncated and window[i] is not None
+               and not window[i].errno]
+        needed = max((results[i].truncated for i in cut), default=0)
         if rc:
-            pending = next((i for i in range(count) if results[i].error == lib.PN_PENDING), 0)
-            raise requests[start + pending].error(-rc, "no answer from the kernel")
-        replies.extend(_reply(results[i], requests[start + i].index_only) for i in range(count))
+            pending = next((i for i, r in enumerate(window) if r is None), 0)
+            error = requests[start + pending].error(-rc, "no answer from the kernel")
+            error.replies = window
+            raise error
+        if cut:
+            window = self._ask_again(requests, start, window, cut, needed)
+        replies.extend(window)
         return end
+
+    def _ask_again(self, requests: Sequence[Request], start: int, window: list,
+                   cut: list, needed: int) -> list:
+        """Replies that did not fit the receive buffer (a link with very
+        many VFs, say): grow it and send those requests — reads — again.
+        (Bounded: the buffer at least doubles each time, up to PN_MAX_BUF.)"""
+        if any(not requests[start + i].reads for i in cut):
+            raise requests[start + cut[0]].error(_errno.EMSGSIZE, "the reply did not fit")
+        _buffers.grow(needed)
+        try:
+            again = self._exchange_all([requests[start + i] for i in cut])
+        except NetlinkError as e:
+            e.replies = [None if i in cut else r for i, r in enumerate(window)]
+            raise
+        for i, reply in zip(cut, again):
+            window[i] = reply
+        return window

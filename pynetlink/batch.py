@@ -33,9 +33,10 @@ from .errors import NetlinkError, error_for
 from ._core import Request
 from .links import Link
 
-__all__ = ["Batch", "Result", "OK", "FAILED", "SKIPPED", "ROLLED_BACK", "ROLLBACK_FAILED"]
+__all__ = ["Batch", "Result", "OK", "FAILED", "SKIPPED", "UNKNOWN", "ROLLED_BACK",
+           "ROLLBACK_FAILED"]
 
-OK, FAILED, SKIPPED = "ok", "failed", "skipped"
+OK, FAILED, SKIPPED, UNKNOWN = "ok", "failed", "skipped", "unknown"
 ROLLED_BACK, ROLLBACK_FAILED = "rolled_back", "rollback_failed"
 MODES = ("continue", "stop", "rollback")
 FLUSH_AT = 4096                 # queued requests sent at the latest after this many
@@ -46,7 +47,11 @@ class Result:
     """The outcome of one queued operation.
 
     ``status``: ``ok``; ``failed`` (``errno``/``ext_ack`` say why);
-    ``skipped`` (not sent, after a failure in "stop" or "rollback" mode);
+    ``skipped`` (not sent, after a failure in "stop" or "rollback" mode,
+    or after the exchange itself failed); ``unknown`` (sent, but the
+    exchange failed before its answer came: a timeout, or the kernel
+    dropped replies (ENOBUFS) — ``errno`` says which; it may or may not
+    have been applied);
     ``rolled_back`` (applied, then undone); ``rollback_failed`` (applied,
     and its undo failed: ``errno``/``ext_ack`` are the undo's).
     """
@@ -93,7 +98,7 @@ class Batch:
             self._close()
             return
         results = self.run()
-        failure = next((r for r in results if r.status == FAILED), None)
+        failure = next((r for r in results if r.status in (FAILED, UNKNOWN)), None)
         if failure is not None:
             error = failure.exception()
             error.results = results
@@ -185,10 +190,11 @@ class _Run:
         self.built_with: dict = {}          # op index -> the indexes its request used
         self.applied: List[int] = []        # op indexes the kernel applied, in order
         self.failed = False
+        self.lost: Optional[NetlinkError] = None    # the exchange itself failed
 
     def go(self) -> None:
         for i, op in enumerate(self.ops):
-            if self.failed and self.mode != "continue":
+            if self.lost or (self.failed and self.mode != "continue"):
                 break
             missing = [name for name in op.needs if name not in self.known]
             if missing and not self.look_up(i, op, missing):
@@ -211,7 +217,7 @@ class _Run:
         the RTM_GETLINKs ride in the same send as the queued requests, after
         them (the kernel handles one send in order)."""
         found = self.flush([links.index_of(n, op.operation, op.arguments) for n in names])
-        if self.failed and self.mode != "continue":
+        if self.lost or (self.failed and self.mode != "continue"):
             return False
         for name, reply in zip(names, found):
             if reply.errno:
@@ -224,13 +230,26 @@ class _Run:
     def flush(self, lookups: Sequence[Request] = ()) -> list:
         """Send the queued requests (then ``lookups``); record each outcome
         and return the replies to the lookups."""
+        if self.lost:                               # the exchange failed: send nothing more
+            self.pending = []
+            return [None] * len(lookups)
         if not self.pending and not lookups:
             return []
         sent, self.pending = self.pending, []
-        replies = self.handle._run([r for _, _, r in sent] + list(lookups))
+        try:
+            replies = self.handle._run([r for _, _, r in sent] + list(lookups))
+        except NetlinkError as e:
+            if getattr(e, "replies", None) is None:
+                raise
+            replies, self.lost = e.replies, e       # the batch stops here
         for (kind, i, _), reply in zip(sent, replies):
             op = self.ops[i]
-            if kind == "read":
+            if reply is None:
+                if kind == "op":
+                    self.done[i] = Result(op.operation, op.arguments, op.interface, UNKNOWN,
+                                          self.lost.errno, self.lost.strerror)
+                self.failed = True
+            elif kind == "read":
                 if not reply.errno:
                     self.before[i] = Link.from_raw(reply.link)
             elif reply.errno:

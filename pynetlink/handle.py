@@ -8,7 +8,8 @@ import threading
 from typing import TYPE_CHECKING, Optional, Sequence
 
 from . import links, netns, ops
-from ._core import Reply, Request, Socket
+from . import _validate as v
+from ._core import RCVBUF, Reply, Request, Socket
 from .errors import error_for
 from .links import Link
 
@@ -24,20 +25,25 @@ class Handle:
     the caller).  The socket for another namespace is made without fork and
     without moving the process: the calling thread enters the namespace for
     the ``socket()`` call only.  ``timeout`` (seconds) bounds every wait for
-    the kernel.  A Handle is a context manager and may be shared by threads.
+    the kernel.  ``rcvbuf``: the socket's receive buffer in bytes (default
+    1 MiB, room for a window of replies; if the kernel ever overflows it,
+    the operations whose answers it dropped are reported, never guessed).
+    A Handle is a context manager and may be shared by threads.
     """
 
-    def __init__(self, netns: Optional[netns.Target] = None, *, timeout: float = 5.0):
+    def __init__(self, netns: Optional[netns.Target] = None, *, timeout: float = 5.0,
+                 rcvbuf: int = RCVBUF):
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
             raise TypeError("timeout must be a number of seconds")
         if not 0.001 <= timeout <= 3600:
             raise ValueError(f"timeout {timeout} is out of range [0.001, 3600] seconds")
+        v.integer(rcvbuf, "rcvbuf", 1024, 1 << 30)
         self._sock: Optional[Socket] = None
         if netns is None:
-            self._sock = Socket(-1, timeout)
+            self._sock = Socket(-1, timeout, rcvbuf=rcvbuf)
         else:
             with _netns_fd(netns) as fd:
-                self._sock = Socket(fd, timeout)
+                self._sock = Socket(fd, timeout, rcvbuf=rcvbuf)
 
     # -- life cycle ----------------------------------------------------------
 

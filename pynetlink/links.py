@@ -124,7 +124,7 @@ def set_hairpin(name: str, on: bool) -> Request:
 
 def dump() -> Request:
     """``ip -s link show``: RTM_GETLINK with NLM_F_DUMP, every link of the namespace."""
-    return Request("list_links", (), None, link_encoder(K.RTM_GETLINK, K.NLM_F_DUMP))
+    return Request("list_links", (), None, link_encoder(K.RTM_GETLINK, K.NLM_F_DUMP), reads=True)
 
 
 def set_flags(operation: str, name: str, up: bool) -> Request:
@@ -188,11 +188,12 @@ def get(name: str, operation: str = "get_link", arguments: Optional[tuple] = Non
     (The reply always carries the counters: RTEXT_FILTER_SKIP_STATS only
     skips those of SR-IOV VFs.)"""
     return Request(operation, (name,) if arguments is None else arguments, name,
-                   link_encoder(K.RTM_GETLINK, 0, name=v.ifname(name)))
+                   link_encoder(K.RTM_GETLINK, 0, name=v.ifname(name)), reads=True)
 
 
 def index_of(name: str, operation: str, arguments: Optional[tuple] = None) -> Request:
     """The RTM_GETLINK of ``get``, for a caller that wants only the link's
     index (``reply.link == {"index": N}``): the rest is not decoded."""
     return Request(operation, (name,) if arguments is None else arguments, name,
-                   link_encoder(K.RTM_GETLINK, 0, name=v.ifname(name)), index_only=True)
+                   link_encoder(K.RTM_GETLINK, 0, name=v.ifname(name)), index_only=True,
+                   reads=True)

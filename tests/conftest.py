@@ -15,6 +15,14 @@ import threading
 import uuid
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests: "ci" (the default) keeps the whole suite near a minute;
+# "long" is the thorough run: HYPOTHESIS_PROFILE=long python3 -m pytest
+settings.register_profile("ci", max_examples=300, deadline=None)
+settings.register_profile("long", max_examples=20_000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 PREFIX = "pntest-"
 _made: set = set()          # namespaces this test process created and not yet removed

@@ -17,8 +17,9 @@ import nlwire as w
 from nlwire import C
 from pynetlink._core import _reply, ffi, lib
 
-FAST = settings(max_examples=300, deadline=None)
-FUZZ = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(deadline=None)            # examples: the hypothesis profile (conftest)
+FUZZ = settings(deadline=None, max_examples=settings.default.max_examples * 5 // 3,
+                suppress_health_check=[HealthCheck.too_slow])
 
 PENDING = lib.PN_PENDING
 PORT = 0x5EED0042

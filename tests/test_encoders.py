@@ -25,7 +25,7 @@ from pynetlink import addresses, links, routes
 from pynetlink import _core as core
 from pynetlink._core import K, ffi, lib
 
-FAST = settings(max_examples=300, deadline=None)
+FAST = settings(deadline=None)            # examples: the hypothesis profile (conftest)
 
 REQ = C.NLM_F_REQUEST | C.NLM_F_ACK
 CREATE = C.NLM_F_CREATE | C.NLM_F_EXCL
