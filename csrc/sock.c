@@ -248,6 +248,39 @@ static int take_replies(const unsigned char *rbuf, uint32_t rcap, int len, uint3
     return 1;
 }
 
+/* The length of the next datagram, left queued (waiting for one until the
+ * deadline), and whether the kernel sent it; -errno as recv_one(). */
+static int peek_len(int fd, int64_t deadline, int *from_kernel)
+{
+    struct sockaddr_nl from;
+    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+    socklen_t fromlen;
+    ssize_t n;
+
+    for (;;) {
+        int64_t left = deadline - now_ms();
+
+        if (left <= 0)
+            return -ETIMEDOUT;
+        fromlen = sizeof(from);
+        n = recvfrom(fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT,
+                     (struct sockaddr *)&from, &fromlen);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (poll(&pfd, 1, (int)(left < 60000 ? left : 60000)) < 0 && errno != EINTR)
+                return -errno;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n > PN_MAX_BUF)
+            return -EMSGSIZE;
+        *from_kernel = fromlen >= sizeof(from) && from.nl_family == AF_NETLINK && from.nl_pid == 0;
+        return (int)n;
+    }
+}
+
 /* After an overflow: read what the kernel did queue (it answered every
  * request sent while handling its send), without waiting.  Returns how
  * many more requests that completed. */
@@ -343,8 +376,10 @@ int pn_send(int fd, const struct pn_buf *b)
  * Receive the dump `seq` into dump->links until it ends or links[] has
  * less room than one more datagram could fill; the caller empties links[]
  * (dump->n = 0) and calls again while !dump->done.  Returns 0 or -errno;
- * -EMSGSIZE when a part of the dump did not fit in rbuf (dump->truncated is
- * its length: redo the dump with a bigger buffer).
+ * -EMSGSIZE when the next part of the dump would not fit in rbuf: it is
+ * left queued and dump->truncated says its length (call again with a
+ * bigger buffer).  Each part is peeked at first: a dump is rare enough to
+ * afford the extra call.
  */
 int pn_dump_recv(int fd, uint32_t portid, uint32_t seq, int timeout_ms,
                  unsigned char *rbuf, uint32_t rcap, struct pn_dump *dump)
@@ -355,17 +390,19 @@ int pn_dump_recv(int fd, uint32_t portid, uint32_t seq, int timeout_ms,
     if (timeout_ms <= 0 || rcap > PN_MAX_BUF || dump->n > dump->cap || dump->cap < most)
         return -EINVAL;
     while (!dump->done && dump->cap - dump->n >= most) {
-        int len = recv_one(fd, rbuf, rcap, deadline);
-        uint32_t cut;
+        int from_kernel = 0, len = peek_len(fd, deadline, &from_kernel);
 
         if (len < 0)
             return len;
-        if ((uint32_t)len > rcap) {
-            if (!cut_is_ours(rbuf, rcap, portid, seq, 1, &cut))
-                continue;                   /* not ours: dropped */
-            dump->truncated = (uint32_t)len;
+        if (from_kernel && (uint32_t)len > rcap) {
+            dump->truncated = (uint32_t)len;        /* still queued: read it with more room */
             return -EMSGSIZE;
         }
+        len = recv_one(fd, rbuf, rcap, deadline);
+        if (len < 0)
+            return len;
+        if ((uint32_t)len > rcap)
+            continue;                               /* not the kernel's: dropped */
         len = pn_parse_dump(rbuf, (uint32_t)len, portid, seq, dump);
         if (len < 0)
             return len;

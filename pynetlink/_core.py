@@ -22,6 +22,7 @@ K = lib
 
 SEND_BUFFER = 64 * 1024     # bytes of requests per exchange window
 RECV_BUFFER = 64 * 1024     # receive buffer to start with: grown for a reply that does not fit
+MAX_RECV_BUFFER = 64 << 20  # ... up to this
 RCVBUF = 1 << 20            # socket receive buffer: room for a window of ACKs
 WINDOW = 64                 # requests per send before reading their ACKs
 DUMP_CAP = 4096             # links decoded per cffi call while receiving a dump
@@ -53,7 +54,7 @@ class _Buffers(threading.local):
         size = self.rcap
         while size < needed:
             size *= 2
-        if size > lib.PN_MAX_BUF:
+        if size > MAX_RECV_BUFFER:
             raise error_for(_errno.EMSGSIZE, "receive", (), None,
                             f"a {needed}-byte netlink reply is too large")
         self.rbuf, self.rcap = _scratch("unsigned char[]", size), size
@@ -281,7 +282,8 @@ class Socket:
         closed, timeout, receive buffer overflow (ENOBUFS), ...): the
         operation named is the first request whose fate is unknown, and the
         error's ``replies`` attribute holds what is known — one Reply per
-        request, None for each whose fate is unknown.  The socket stays
+        request, None for each whose fate is unknown — and ``sent`` how many
+        requests were sent (those after them were not).  The socket stays
         usable: a late reply to an old request is never taken for a new one.
         """
         with self._lock:
@@ -296,7 +298,8 @@ class Socket:
                 start = self._exchange_window(requests, start, replies)
         except NetlinkError as e:
             known = getattr(e, "replies", [])
-            e.replies = replies + known + [None] * (len(requests) - len(replies) - len(known))
+            e.sent = len(replies) + len(known)      # requests after these were never sent
+            e.replies = replies + known + [None] * (len(requests) - e.sent)
             raise
         return replies
 
@@ -314,13 +317,6 @@ class Socket:
                             "by concurrent changes")
 
     def _dump_once(self, request: Request) -> tuple[list[RawLink], bool]:
-        while True:                                 # bounded: the buffer doubles each time
-            links, interrupted, truncated = self._dump_try(request)
-            if not truncated:
-                return links, interrupted
-            _buffers.grow(truncated)                # a part did not fit: again, bigger
-
-    def _dump_try(self, request: Request) -> tuple[list[RawLink], bool, int]:
         b = _buffers
         buf, dump = b.buf, b.dump
         seq = self._next_seq()
@@ -333,15 +329,17 @@ class Socket:
         links: list[RawLink] = []
         while not dump.done:
             err = lib.pn_dump_recv(self.fd, self.portid, seq, self.timeout_ms, b.rbuf, b.rcap, dump)
-            if err == -_errno.EMSGSIZE and dump.truncated:
-                return [], False, dump.truncated
-            if err:
-                raise request.error(-err, "the dump did not complete")
             links.extend(_raw_link(dump.links[i]) for i in range(dump.n))
             dump.n = 0
+            if err == -_errno.EMSGSIZE and dump.truncated:
+                b.grow(dump.truncated)              # the next part is bigger: make room, go on
+                buf, dump = b.buf, b.dump
+                dump.truncated = 0
+            elif err:
+                raise request.error(-err, "the dump did not complete")
         if dump.error:
             raise request.error(-dump.error)
-        return links, bool(dump.interrupted), 0
+        return links, bool(dump.interrupted)
 
     def _exchange_window(self, requests: Sequence[Request], start: int,
                          replies: list[Reply]) -> int:

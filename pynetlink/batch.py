@@ -242,10 +242,10 @@ class _Run:
             if getattr(e, "replies", None) is None:
                 raise
             replies, self.lost = e.replies, e       # the batch stops here
-        for (kind, i, _), reply in zip(sent, replies):
+        for n, ((kind, i, _), reply) in enumerate(zip(sent, replies)):
             op = self.ops[i]
-            if reply is None:
-                if kind == "op":
+            if reply is None:                       # never sent: stays None, reported skipped
+                if kind == "op" and n < self.lost.sent:
                     self.done[i] = Result(op.operation, op.arguments, op.interface, UNKNOWN,
                                           self.lost.errno, self.lost.strerror)
                 self.failed = True

@@ -167,6 +167,24 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+def settled_fds(seconds: float = 5.0) -> int:
+    """The open fd count once it stops moving: a thread that has just ended
+    may still be dropping its thread-local handle."""
+    import gc
+    import time
+    deadline = time.monotonic() + seconds
+    gc.collect()
+    last = open_fds()
+    while time.monotonic() < deadline:
+        time.sleep(0.02)
+        gc.collect()
+        now = open_fds()
+        if now == last:
+            return now
+        last = now
+    return last
+
+
 def pytest_sessionfinish(session, exitstatus):
     """Remove any scratch namespace of this run that a failed clean-up left
     (only ours: another test run may be going on beside this one)."""

@@ -1,16 +1,21 @@
-"""Faults the exchange must survive: no answer, signals, dumps, bad specs."""
+"""Faults the exchange must survive: no answer, signals, overflow (ENOBUFS),
+replies larger than the buffer, interrupted dumps, bad specs."""
 from __future__ import annotations
 
 import errno
 import signal
 import struct
+import subprocess
 import threading
 import time
 
 import pytest
 
-from pynetlink import _core
+import pynetlink as pn
+from conftest import in_thread
+from pynetlink import _core, links
 from pynetlink._core import K, Request, ffi, lib
+from pynetlink.batch import OK, SKIPPED, UNKNOWN
 
 
 def getlink_without_ack(name: bytes) -> Request:
@@ -86,3 +91,160 @@ def test_transact_refuses_a_zero_timeout(sock):
     res = ffi.new("struct pn_result[]", 1)
     rbuf = ffi.new("unsigned char[]", 64)
     assert lib.pn_transact(sock.fd, sock.portid, buf, 1, 0, 1, 0, res, rbuf, 64) == -errno.EINVAL
+
+
+# -- receive buffer overflow (ENOBUFS) ------------------------------------------------
+
+def make_bridges(ns, count: int) -> list:
+    names = [f"ob{i}" for i in range(count)]
+    batch = "".join(f"link add {n} type bridge\n" for n in names)
+    subprocess.run(["ip", "-n", ns.name, "-batch", "-"], input=batch, text=True, check=True,
+                   capture_output=True, timeout=60)
+    return names
+
+
+def test_overflow_reports_which_replies_are_unknown_and_the_handle_recovers(ns):
+    """64 link reads in one send overflow a 16 KiB receive buffer: the kernel
+    drops replies and says ENOBUFS.  The error tells which answers are known,
+    and the next request on the same handle gets its own answer."""
+    names = make_bridges(ns, 64)
+    with pn.Handle(netns=ns.path, rcvbuf=16384) as h:
+        with pytest.raises(OSError) as info:
+            h._run([links.get(n) for n in names])
+        assert info.value.errno == errno.ENOBUFS
+        replies = info.value.replies
+        assert len(replies) == 64 and None in replies
+        known = [(n, r) for n, r in zip(names, replies) if r is not None]
+        assert all(r.errno == 0 and r.link["name"] == n for n, r in known)
+        for name in ("ob7", "lo", "ob63"):            # no stale reply taken for a new one
+            assert h.get_link(name).name == name
+            assert h.link_index(name) == ns.link(name)["ifindex"]
+
+
+def test_batch_after_overflow_reports_unknown_and_skipped_operations(ns):
+    names = make_bridges(ns, 200)
+    with pn.Handle(netns=ns.path, rcvbuf=16384) as h:
+        batch = h.batch("continue")
+        for name in names:
+            batch.set_mtu(name, 1400)
+        results = batch.run()
+    statuses = {r.status for r in results}
+    assert UNKNOWN in statuses and SKIPPED in statuses
+    unknown = [r for r in results if r.status == UNKNOWN]
+    assert all(r.errno == errno.ENOBUFS for r in unknown)
+    mtu = {link["ifname"]: link["mtu"] for link in ns.ip("link", "show")}
+    for name, r in zip(names, results):
+        if r.status == OK:
+            assert mtu[name] == 1400, name
+        elif r.status == SKIPPED:                  # never sent
+            assert mtu[name] == 1500, name
+    first_skipped = next(i for i, r in enumerate(results) if r.status == SKIPPED)
+    assert all(r.status == SKIPPED for r in results[first_skipped:])
+
+
+def test_overflow_in_a_batch_block_raises_with_every_result(ns):
+    names = make_bridges(ns, 100)
+    with pn.Handle(netns=ns.path, rcvbuf=16384) as h:
+        with pytest.raises(OSError) as info:
+            with h.batch("continue") as b:
+                for name in names:
+                    b.interface_up(name)
+        assert info.value.errno == errno.ENOBUFS
+        assert len(info.value.results) == 100
+        assert h.get_link("ob0").name == "ob0"
+
+
+# -- replies larger than the receive buffer --------------------------------------------
+
+@pytest.fixture
+def small_receive_buffer(monkeypatch):
+    """Threads started under this fixture begin with a 256-byte receive
+    buffer: smaller than any link reply."""
+    monkeypatch.setattr(_core, "RECV_BUFFER", 256)
+
+
+def test_a_reply_larger_than_the_receive_buffer_is_read_whole(ns, small_receive_buffer):
+    def read():
+        with pn.Handle(netns=ns.path) as h:
+            return h.get_link("lo"), _core._buffers.rcap
+    link, rcap = in_thread(read)
+    assert link.name == "lo" and link.index == ns.link("lo")["ifindex"]
+    assert link.mtu == ns.link("lo")["mtu"] and link.stats is not None
+    assert rcap > 256
+
+
+def test_many_replies_larger_than_the_receive_buffer_in_one_exchange(ns, small_receive_buffer):
+    names = make_bridges(ns, 20)
+
+    def read():
+        with pn.Handle(netns=ns.path) as h:
+            return [r.link["name"] for r in h._run([links.get(n) for n in names])]
+    assert in_thread(read) == names
+
+
+def test_an_error_ack_still_completes_with_a_small_buffer(ns, small_receive_buffer):
+    [bridge] = make_bridges(ns, 1)
+
+    def fail():
+        with pn.Handle(netns=ns.path) as h:
+            h.set_mtu(bridge, 10)
+    with pytest.raises(OSError) as info:
+        in_thread(fail)
+    assert info.value.errno == errno.EINVAL and ns.link(bridge)["mtu"] == 1500
+
+
+def test_a_dump_larger_than_the_receive_buffer_is_read_whole(ns, small_receive_buffer):
+    names = make_bridges(ns, 30)
+
+    def dump():
+        with pn.Handle(netns=ns.path) as h:
+            return {link.name for link in h.list_links()}
+    assert in_thread(dump) == set(names) | {"lo"} == ns.link_names()
+
+
+# -- interrupted dumps -----------------------------------------------------------------
+
+def test_a_dump_interrupted_every_time_gives_up_with_eagain(handle, monkeypatch):
+    tries = []
+
+    def always_interrupted(self, request):
+        tries.append(1)
+        return [], True
+    monkeypatch.setattr(_core.Socket, "_dump_once", always_interrupted)
+    with pytest.raises(OSError) as info:
+        handle.list_links()
+    assert info.value.errno == errno.EAGAIN
+    assert len(tries) == _core.DUMP_RETRIES + 1
+
+
+def test_a_dump_during_link_churn_is_consistent_or_eagain(ns, handle):
+    """Links made and removed by another thread while we dump: every dump
+    either lists a consistent set or says EAGAIN after bounded retries."""
+    make_bridges(ns, 300)
+    stop = threading.Event()
+
+    def churn():
+        with pn.Handle(netns=ns.path) as h:
+            for i in range(2000):
+                if stop.is_set():
+                    return
+                h.create_veth_pair("cx0", "cx1")
+                h.delete_link("cx0")
+
+    worker = threading.Thread(target=churn)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 20
+        for _ in range(30):
+            if time.monotonic() > deadline:
+                break
+            try:
+                names = {link.name for link in handle.list_links()}
+            except OSError as e:
+                assert e.errno == errno.EAGAIN
+                continue
+            assert {f"ob{i}" for i in range(300)} <= names
+            assert ("cx0" in names) == ("cx1" in names)      # a pair is listed whole or not at all
+    finally:
+        stop.set()
+        worker.join(timeout=60)
