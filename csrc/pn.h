@@ -134,6 +134,8 @@ int pn_link_msg(struct pn_buf *b, uint16_t type, uint16_t nlflags, uint32_t seq,
                 const struct pn_link_spec *link);
 int pn_veth_msg(struct pn_buf *b, uint16_t nlflags, uint32_t seq,
                 const struct pn_link_spec *host, const struct pn_link_spec *peer);
+int pn_kind_msg(struct pn_buf *b, uint16_t nlflags, uint32_t seq,
+                const struct pn_link_spec *link, const char *kind);
 int pn_addr_msg(struct pn_buf *b, uint16_t type, uint16_t nlflags, uint32_t seq,
                 const struct pn_addr_spec *addr);
 int pn_route_msg(struct pn_buf *b, uint16_t type, uint16_t nlflags, uint32_t seq,

@@ -139,6 +139,30 @@ int pn_veth_msg(struct pn_buf *b, uint16_t nlflags, uint32_t seq,
     return pn_msg_end(b, (uint32_t)start);
 }
 
+/*
+ * RTM_NEWLINK for a link of a kind that needs no options of its own:
+ * `ip link add NAME [mtu M] [up] type KIND` (a bridge, say).
+ *
+ *   ifinfomsg IFLA_IFNAME ... IFLA_LINKINFO { IFLA_INFO_KIND KIND }
+ */
+int pn_kind_msg(struct pn_buf *b, uint16_t nlflags, uint32_t seq,
+                const struct pn_link_spec *link, const char *kind)
+{
+    int start, info = 0, err;
+
+    start = link_start(b, RTM_NEWLINK, nlflags, seq, link);
+    if (start < 0)
+        return start;
+    err = nest(b, IFLA_LINKINFO, &info);
+    if (!err)
+        err = pn_attr_put_str(b, IFLA_INFO_KIND, kind);
+    if (!err)
+        err = pn_nest_end(b, (uint32_t)info);
+    if (err)
+        return drop(b, start, err);
+    return pn_msg_end(b, (uint32_t)start);
+}
+
 static uint32_t addr_size(uint8_t family)
 {
     return family == AF_INET ? 4 : family == AF_INET6 ? 16 : 0;

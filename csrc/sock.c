@@ -166,16 +166,16 @@ static int64_t now_ms(void)
 }
 
 /*
- * Receive one datagram from the kernel before `deadline` (CLOCK_MONOTONIC,
- * ms); its whole length (more than rcap when it did not fit: rbuf then
- * holds its first rcap bytes), or -errno (-ETIMEDOUT when the deadline
- * passes, -ENOBUFS when the socket overflowed and the kernel dropped
- * messages).  Signals (EINTR) do not extend the deadline.  Datagrams from
- * anyone but the kernel are dropped.  The kernel answers a request while
- * handling its send, so the reply is usually queued already: read first,
- * poll only when nothing is.
+ * recvfrom() without blocking, polling when nothing is queued, until
+ * `deadline` (CLOCK_MONOTONIC, ms): the datagram's whole length (even when
+ * more than len: MSG_TRUNC), or -errno (-ETIMEDOUT when the deadline passes,
+ * -ENOBUFS when the socket overflowed and the kernel dropped messages).
+ * Signals (EINTR) do not extend the deadline.  The kernel answers a request
+ * while handling its send, so the answer is usually queued already: read
+ * first, poll only when nothing is.
  */
-static int recv_one(int fd, unsigned char *rbuf, uint32_t rcap, int64_t deadline)
+static int recv_until(int fd, void *buf, uint32_t len, int flags, int64_t deadline,
+                      int *from_kernel)
 {
     struct sockaddr_nl from;
     struct pollfd pfd = { .fd = fd, .events = POLLIN };
@@ -188,7 +188,7 @@ static int recv_one(int fd, unsigned char *rbuf, uint32_t rcap, int64_t deadline
         if (left <= 0)
             return -ETIMEDOUT;
         fromlen = sizeof(from);
-        n = recvfrom(fd, rbuf, rcap, MSG_TRUNC | MSG_DONTWAIT,
+        n = recvfrom(fd, buf, len, flags | MSG_TRUNC | MSG_DONTWAIT,
                      (struct sockaddr *)&from, &fromlen);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             if (poll(&pfd, 1, (int)(left < 60000 ? left : 60000)) < 0 && errno != EINTR)
@@ -201,8 +201,19 @@ static int recv_one(int fd, unsigned char *rbuf, uint32_t rcap, int64_t deadline
             return -errno;
         if (n > PN_MAX_BUF)
             return -EMSGSIZE;
-        if (fromlen >= sizeof(from) && from.nl_family == AF_NETLINK && from.nl_pid == 0)
-            return (int)n;
+        *from_kernel = fromlen >= sizeof(from) && from.nl_family == AF_NETLINK && from.nl_pid == 0;
+        return (int)n;
+    }
+}
+
+/* One datagram from the kernel (anyone else's are dropped): as recv_until(). */
+static int recv_one(int fd, unsigned char *rbuf, uint32_t rcap, int64_t deadline)
+{
+    for (;;) {
+        int from_kernel = 0, n = recv_until(fd, rbuf, rcap, 0, deadline, &from_kernel);
+
+        if (n < 0 || from_kernel)
+            return n;
     }
 }
 
@@ -248,37 +259,11 @@ static int take_replies(const unsigned char *rbuf, uint32_t rcap, int len, uint3
     return 1;
 }
 
-/* The length of the next datagram, left queued (waiting for one until the
- * deadline), and whether the kernel sent it; -errno as recv_one(). */
+/* The length of the next datagram, left queued, and whether the kernel
+ * sent it: as recv_until(). */
 static int peek_len(int fd, int64_t deadline, int *from_kernel)
 {
-    struct sockaddr_nl from;
-    struct pollfd pfd = { .fd = fd, .events = POLLIN };
-    socklen_t fromlen;
-    ssize_t n;
-
-    for (;;) {
-        int64_t left = deadline - now_ms();
-
-        if (left <= 0)
-            return -ETIMEDOUT;
-        fromlen = sizeof(from);
-        n = recvfrom(fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT,
-                     (struct sockaddr *)&from, &fromlen);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (poll(&pfd, 1, (int)(left < 60000 ? left : 60000)) < 0 && errno != EINTR)
-                return -errno;
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        if (n > PN_MAX_BUF)
-            return -EMSGSIZE;
-        *from_kernel = fromlen >= sizeof(from) && from.nl_family == AF_NETLINK && from.nl_pid == 0;
-        return (int)n;
-    }
+    return recv_until(fd, NULL, 0, MSG_PEEK, deadline, from_kernel);
 }
 
 /* After an overflow: read what the kernel did queue (it answered every

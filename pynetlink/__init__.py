@@ -7,19 +7,45 @@ use ``Handle(netns=...)`` to act in another namespace without entering it.
 """
 from __future__ import annotations
 
-from . import bulk, netns
-from .batch import Batch, Result
+import importlib
+
+from . import netns
 from .errors import NetlinkError
 from .handle import Handle, default_handle
 from .links import Link
-from .stats import get_stats, get_stats_many
-from .strategies import (Loopback, NetNS, NetworkStrategy, NotValidStrategyType, Veth,
-                         get_strategy)
-from .types import Network, NetworkState, NetworkStats
+
+# Imported on first use (PEP 562), so that a short-lived process — a CNI
+# plugin runs once per pod — pays only for what it uses.
+_LAZY = {
+    "bulk": (".bulk", None), "Batch": (".batch", "Batch"), "Result": (".batch", "Result"),
+    "get_stats": (".stats", "get_stats"), "get_stats_many": (".stats", "get_stats_many"),
+    "NetworkStrategy": (".strategies", "NetworkStrategy"), "Loopback": (".strategies", "Loopback"),
+    "Veth": (".strategies", "Veth"), "NetNS": (".strategies", "NetNS"),
+    "NotValidStrategyType": (".strategies", "NotValidStrategyType"),
+    "get_strategy": (".strategies", "get_strategy"),
+    "Network": (".types", "Network"), "NetworkState": (".types", "NetworkState"),
+    "NetworkStats": (".types", "NetworkStats"),
+}
+
+
+def __getattr__(name: str):
+    try:
+        module, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'pynetlink' has no attribute {name!r}") from None
+    value = importlib.import_module(module, __name__)
+    if attribute is not None:
+        value = getattr(value, attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
     "Handle", "Link", "NetlinkError", "netns", "bulk", "Batch", "Result", "default_handle",
-    "create_veth_pair", "interface_up", "interface_down", "set_mtu",
+    "create_veth_pair", "create_bridge", "interface_up", "interface_down", "set_mtu",
     "set_interface_master", "change_interface_name", "set_interface_in_namespace_pid",
     "set_interface_in_namespace_fd", "set_interface_ip", "set_default_gateway",
     "delete_link", "link_index", "get_link", "set_link", "set_hairpin", "list_links", "delete_group",
@@ -32,6 +58,12 @@ def create_veth_pair(name1: str, name2: str, **options) -> None:
     """Create a veth pair (``ip link add NAME1 type veth peer name NAME2``);
     see ``Handle.create_veth_pair`` for the keyword options."""
     default_handle().create_veth_pair(name1, name2, **options)
+
+
+def create_bridge(name: str, **options) -> None:
+    """Create a bridge (``ip link add NAME type bridge``); see
+    ``Handle.create_bridge`` for the keyword options."""
+    default_handle().create_bridge(name, **options)
 
 
 def interface_up(name: str) -> None:

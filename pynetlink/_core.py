@@ -151,6 +151,11 @@ def veth_encoder(nlflags: int, host: dict, peer: dict) -> Encoder:
     return lambda buf, seq: lib.pn_veth_msg(buf, nlflags, seq, hspec, pspec)
 
 
+def kind_encoder(nlflags: int, kind: bytes, **fields) -> Encoder:
+    spec, kind_c = link_spec(**fields), ffi.new("char[]", kind)
+    return lambda buf, seq: lib.pn_kind_msg(buf, nlflags, seq, spec, kind_c)
+
+
 def _put_ip(field, value: bytes, what: str) -> None:
     """Copy an address into a fixed-size spec field, refusing what does not fit."""
     if not 0 < len(value) <= len(field):

@@ -120,6 +120,10 @@ class Batch:
         """Queue ``Handle.create_veth_pair`` (same arguments)."""
         return self._add(ops.create_veth_pair(name1, name2, **options))
 
+    def create_bridge(self, name: str, **options) -> "Batch":
+        """Queue ``Handle.create_bridge`` (same arguments)."""
+        return self._add(ops.create_bridge(name, **options))
+
     def interface_up(self, name: str) -> "Batch":
         return self._add(ops.set_flags("interface_up", name, True))
 
@@ -146,6 +150,10 @@ class Batch:
 
     def set_default_gateway(self, ip, iface_name: str) -> "Batch":
         return self._add(ops.set_default_gateway(ip, iface_name))
+
+    def add_route(self, dst, iface_name: str, gateway=None) -> "Batch":
+        """Queue ``Handle.add_route`` (same arguments)."""
+        return self._add(ops.add_route(dst, iface_name, gateway))
 
     def delete_link(self, name: str) -> "Batch":
         return self._add(ops.delete_link(name))

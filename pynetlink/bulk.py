@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import errno as _errno
 import queue
-import secrets
 import threading
 from dataclasses import dataclass
 from typing import Callable, Iterable, List, Optional, Sequence, Union
@@ -37,7 +36,7 @@ from . import netns as _netns
 from ._core import Request, Socket
 from .errors import error_for
 from .handle import Handle, default_handle
-from .strategies import DEFAULT_DEVICE, NAME_ATTEMPTS, _random_name, _suffix_len
+from .strategies import DEFAULT_DEVICE, NAME_ATTEMPTS, _random_below, _random_name, _suffix_len
 from .types import Network, NetworkState
 
 __all__ = ["Container", "ContainerResult", "Setup", "setup", "teardown", "remove"]
@@ -131,7 +130,7 @@ def setup(containers: Iterable[Container], *, group: Optional[int] = None,
     """
     plans = [_plan(i, c) for i, c in enumerate(containers)]
     # below 2**31: iproute2 prints groups as signed numbers
-    group = v.group(group) if group is not None else secrets.randbelow(2**31 - 2**16) + 2**16
+    group = v.group(group) if group is not None else _random_below(2**31 - 2**16) + 2**16
     if group == 0:
         raise ValueError("group 0 is every link's default group")
     host = handle or default_handle()
@@ -251,6 +250,7 @@ class _Configurator:
         self.timeout = timeout
         self.shared = _Shared()
         self.failure: Optional[BaseException] = None
+        self.stopping = False
         self.queue: "queue.SimpleQueue[Optional[List[_Plan]]]" = queue.SimpleQueue()
         self.thread = threading.Thread(target=self._work, name="pynetlink-bulk",
                                        daemon=True) if threaded else None
@@ -268,13 +268,23 @@ class _Configurator:
 
     def __exit__(self, *exc) -> None:
         if self.thread:
+            self.stopping = exc[0] is not None      # the host side failed: configure no more
             self.queue.put(None)
-            self.thread.join()
+            interrupted = None
+            while self.thread.is_alive():           # never leave it running on our fds
+                try:
+                    self.thread.join()
+                except KeyboardInterrupt as e:
+                    self.stopping, interrupted = True, e
+            if interrupted is not None:
+                raise interrupted
         if self.failure is not None and exc[0] is None:
             raise self.failure
 
     def _configure(self, plans: List[_Plan], home: int) -> None:
         for p in plans:
+            if self.stopping:
+                return
             _configure_container(p, self.shared, self.timeout, home)
 
     def _work(self) -> None:

@@ -119,6 +119,12 @@ class Handle:
 
     # -- the seed's operations ---------------------------------------------------
 
+    def create_bridge(self, name: str, *, mtu: Optional[int] = None, up: bool = False) -> None:
+        """Create a bridge NAME (down unless ``up``), with ``mtu`` if given;
+        EEXIST if the name is taken.
+        Equivalent to: ``ip link add NAME [mtu M] [up] type bridge``."""
+        self._run_op(ops.create_bridge(name, mtu=mtu, up=up))
+
     def create_veth_pair(self, name1: str, name2: str, *, mtu: Optional[int] = None,
                          master: Optional[str] = None, up: bool = False,
                          txqueuelen: Optional[int] = None, group: Optional[int] = None,
@@ -182,6 +188,13 @@ class Handle:
 
     # -- beyond the seed ---------------------------------------------------------
 
+    def add_route(self, dst, iface_name: str, gateway=None) -> None:
+        """Add a route to DST (a network, IPv4 or IPv6) out of IFACE_NAME,
+        through GATEWAY if given (scope global), else on-link (scope link);
+        main table, proto boot.
+        Equivalent to: ``ip route add DST [via GATEWAY] dev IFACE_NAME``."""
+        self._run_op(ops.add_route(dst, iface_name, gateway))
+
     def delete_link(self, name: str) -> None:
         """Delete a link (a veth takes its peer along).
         Equivalent to: ``ip link del NAME``."""
@@ -190,14 +203,15 @@ class Handle:
     def set_link(self, name: str, *, new_name: Optional[str] = None,
                  mac_address: Optional[str] = None, mtu: Optional[int] = None,
                  txqueuelen: Optional[int] = None, up: Optional[bool] = None,
-                 master: Optional[str] = None) -> None:
+                 promisc: Optional[bool] = None, master: Optional[str] = None) -> None:
         """Change several attributes of a link in one request; only those
-        given change (``up=None`` leaves the admin state alone).  The kernel
-        applies the MAC address, MTU and name before bringing the link up.
+        given change (``up=None`` leaves the admin state alone, and
+        ``promisc=None`` promiscuous mode).  The kernel applies the MAC
+        address, MTU and name before the flags.
         Equivalent to: ``ip link set NAME [name NEW] [address MAC] [mtu M]
-        [txqueuelen N] [master M] [up|down]``."""
+        [txqueuelen N] [master M] [promisc on|off] [up|down]``."""
         self._run_op(ops.set_link(name, new_name=new_name, mac_address=mac_address, mtu=mtu,
-                                  txqueuelen=txqueuelen, up=up, master=master))
+                                  txqueuelen=txqueuelen, up=up, promisc=promisc, master=master))
 
     def set_hairpin(self, name: str, on: bool = True) -> None:
         """Let a bridge port send frames back out where they came in

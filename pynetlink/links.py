@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from . import _validate as v
-from ._core import K, RawLink, Request, brport_encoder, link_encoder, veth_encoder
+from ._core import K, RawLink, Request, brport_encoder, kind_encoder, link_encoder, veth_encoder
 from .types import NetworkStats
 
 CREATE = K.NLM_F_CREATE | K.NLM_F_EXCL
@@ -35,6 +35,13 @@ class Link:
     def up(self) -> bool:
         """Administratively up (``IFF_UP``)."""
         return bool(self.flags & K.IFF_UP)
+
+    @property
+    def promisc(self) -> bool:
+        """Promiscuous mode asked for by a user (``ip link set DEV promisc on``);
+        the kernel does not report in ``ifi_flags`` the promiscuity that a
+        bridge or a packet socket gives its ports."""
+        return bool(self.flags & K.IFF_PROMISC)
 
     @classmethod
     def from_raw(cls, raw: RawLink) -> "Link":
@@ -88,13 +95,40 @@ def create_veth_pair(name1: str, name2: str, *, mtu: Optional[int] = None,
                    veth_encoder(CREATE, host, peer))
 
 
+def create_bridge(name: str, *, mtu: Optional[int] = None, up: bool = False) -> Request:
+    """``ip link add NAME [mtu M] [up] type bridge``: one RTM_NEWLINK with
+    NLM_F_CREATE|NLM_F_EXCL (EEXIST if NAME is taken)."""
+    fields: dict = {"name": v.ifname(name)}
+    if mtu is not None:
+        fields["mtu"] = v.mtu(mtu)
+    if not isinstance(up, bool):
+        raise TypeError(f"up must be a bool, not {type(up).__name__}")
+    if up:
+        fields.update(_up_flags(True))
+    return Request("create_bridge", (name,), name, kind_encoder(CREATE, b"bridge", **fields))
+
+
+def _promisc_flags(fields: dict, promisc: Optional[bool]) -> None:
+    """Add IFF_PROMISC to the flags and change mask of ``fields`` (None:
+    leave it alone).  The kernel counts promiscuity per device; this flag is
+    the user's own share of it (dev->gflags), set or cleared idempotently."""
+    if promisc is None:
+        return
+    if not isinstance(promisc, bool):
+        raise TypeError(f"promisc must be a bool or None, not {type(promisc).__name__}")
+    fields["flags"] = fields.get("flags", 0) | (K.IFF_PROMISC if promisc else 0)
+    fields["change"] = fields.get("change", 0) | K.IFF_PROMISC
+
+
 def set_link(name: str, *, index: int = 0, new_name: Optional[str] = None,
              mac_address: Optional[str] = None, mtu: Optional[int] = None,
              txqueuelen: Optional[int] = None, up: Optional[bool] = None,
-             master_index: Optional[int] = None, arguments: Optional[tuple] = None) -> Request:
+             promisc: Optional[bool] = None, master_index: Optional[int] = None,
+             arguments: Optional[tuple] = None) -> Request:
     """``ip link set NAME [name NEW] [address MAC] [mtu M] [txqueuelen N]
-    [master M] [up|down]``: one RTM_SETLINK; the kernel applies the address,
-    MTU and name before the admin state.  A rename needs ``index``."""
+    [master M] [promisc on|off] [up|down]``: one RTM_SETLINK; the kernel
+    applies the address, MTU and name before the flags.  A rename needs
+    ``index``."""
     fields = {"name": v.ifname(name)}
     if new_name is not None:
         if not index:
@@ -109,6 +143,7 @@ def set_link(name: str, *, index: int = 0, new_name: Optional[str] = None,
     if master_index is not None:
         fields["master"] = master_index
     fields.update(_up_flags(up))
+    _promisc_flags(fields, promisc)
     return Request("set_link", (name,) if arguments is None else arguments, name,
                    link_encoder(K.RTM_SETLINK, 0, **fields))
 

@@ -80,6 +80,11 @@ def create_veth_pair(name1: str, name2: str, *, mtu: Optional[int] = None,
               undo=lambda old, idx: links.delete(name1), forgets=(name1, name2), fds=fds)
 
 
+def create_bridge(name: str, *, mtu: Optional[int] = None, up: bool = False) -> Op:
+    return Op("create_bridge", (name,), name, _once(links.create_bridge(name, mtu=mtu, up=up)),
+              undo=lambda old, idx: links.delete(name), forgets=(name,))
+
+
 def _once(request: Request) -> Callable[[Indexes], Request]:
     """The build of an op that needs no index: the request made (and so
     validated) when the op was, sent as it is."""
@@ -141,6 +146,15 @@ def set_default_gateway(ip: object, iface_name: str) -> Op:
               undo=lambda old, idx: routes.delete_default(ip, gateway, iface_name, idx[iface_name]))
 
 
+def add_route(dst: object, iface_name: str, gateway: object = None) -> Op:
+    network, via = routes.parse_route(dst, gateway)
+    v.ifname(iface_name)
+    return Op("add_route", (dst, iface_name), iface_name,
+              lambda idx: routes.add(dst, network, via, iface_name, idx[iface_name]),
+              needs=(iface_name,),
+              undo=lambda old, idx: routes.delete(dst, network, via, iface_name, idx[iface_name]))
+
+
 def delete_link(name: str) -> Op:
     return Op("delete_link", (name,), name, _once(links.delete(name)), forgets=(name,),
               irreversible="a deleted link cannot be brought back")
@@ -148,8 +162,10 @@ def delete_link(name: str) -> Op:
 
 def set_link(name: str, *, new_name: Optional[str] = None, mac_address: Optional[str] = None,
              mtu: Optional[int] = None, txqueuelen: Optional[int] = None,
-             up: Optional[bool] = None, master: Optional[str] = None) -> Op:
-    changes = dict(mac_address=mac_address, mtu=mtu, txqueuelen=txqueuelen, up=up)
+             up: Optional[bool] = None, promisc: Optional[bool] = None,
+             master: Optional[str] = None) -> Op:
+    changes = dict(mac_address=mac_address, mtu=mtu, txqueuelen=txqueuelen, up=up,
+                   promisc=promisc)
     links.set_link(name, **changes)                               # validates
     if new_name is not None:
         v.ifname(new_name, "new name")
@@ -170,6 +186,7 @@ def set_link(name: str, *, new_name: Optional[str] = None, mac_address: Optional
             mtu=old.mtu if "mtu" in given else None,
             txqueuelen=old.txqlen if "txqueuelen" in given else None,
             up=old.up if "up" in given else None,
+            promisc=old.promisc if "promisc" in given else None,
             master_index=old.master if master else None, arguments=(name,))
 
     return Op("set_link", (name,), name, build, needs=needs, changes=name, undo=undo,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import secrets
+import os
 from typing import Iterator, Optional
 
 from . import _validate as v
@@ -226,7 +226,18 @@ def _suffix_len(prefix: str) -> int:
 
 
 def _random_name(prefix: str, length: int) -> str:
-    return prefix + secrets.token_hex(length)[:length]
+    """``prefix`` and ``length`` random hex digits (from the kernel's CSPRNG)."""
+    return prefix + os.urandom((length + 1) // 2).hex()[:length]
+
+
+def _random_below(n: int) -> int:
+    """A uniformly random int in [0, n), n < 2**32, from the kernel's CSPRNG
+    (``secrets`` would cost a short-lived process milliseconds of imports)."""
+    limit = (1 << 32) - (1 << 32) % n           # reject the biased tail
+    while True:
+        value = int.from_bytes(os.urandom(4), "little")
+        if value < limit:
+            return value % n
 
 
 @contextlib.contextmanager

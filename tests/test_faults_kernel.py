@@ -25,8 +25,9 @@ import time
 import pytest
 
 import pynetlink as pn
-from pynetlink._core import K, Request, ffi, lib
+from pynetlink._core import ffi, lib
 from conftest import in_thread, open_fds, sh
+from test_faults import getlink_without_ack
 
 NLMSG_HDR = struct.Struct("=IHHII")         # len, type, flags, seq, pid
 NLMSG_ERROR, NLMSG_DONE = 2, 3
@@ -201,17 +202,6 @@ def test_stale_answers_of_the_kernel_are_skipped(ns, handle, veth):
     assert sorted(names) == ["lo", "va", "vb"]
     assert h.link_index("va") == ns.link("va")["ifindex"]
     assert queued(h, 0) == []
-
-
-def getlink_without_ack(name: bytes) -> Request:
-    """A request the kernel answers with data but never ACKs (no NLM_F_ACK)."""
-    def encode(buf, seq):
-        ifi = struct.pack("=BxHiII", 0, 0, 0, 0, 0)
-        start = lib.pn_msg_start(buf, K.RTM_GETLINK, K.NLM_F_REQUEST, seq, ifi, len(ifi))
-        if start < 0:
-            return start
-        return lib.pn_attr_put_str(buf, K.IFLA_IFNAME, name) or lib.pn_msg_end(buf, start)
-    return Request("raw_getlink", (name,), None, encode)
 
 
 def test_a_late_answer_to_a_timed_out_request_is_not_taken_for_the_next(ns, veth):

@@ -1,0 +1,319 @@
+"""The ``pynetlink`` command, run as a real subprocess in scratch namespaces
+and checked with ``ip -j``."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import sh
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def cli(*args: str, inside: str = "", timeout: float = 120) -> subprocess.CompletedProcess:
+    """``python -m pynetlink ARGS`` (inside the namespace NAME, if given)."""
+    prefix = ["ip", "netns", "exec", inside] if inside else []
+    return subprocess.run(prefix + [sys.executable, "-m", "pynetlink", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT)
+
+
+def ok(*args: str, **kw) -> subprocess.CompletedProcess:
+    done = cli(*args, **kw)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+@pytest.fixture
+def bridge(ns):
+    sh("ip", "-n", ns.name, "link", "add", "br0", "type", "bridge")
+    sh("ip", "-n", ns.name, "addr", "add", "192.0.2.1/24", "dev", "br0")
+    sh("ip", "-n", ns.name, "link", "set", "br0", "up")
+    return "br0"
+
+
+# -- link, addr, route ----------------------------------------------------------------
+
+def test_link_add_veth_with_every_option(ns, ns2, bridge):
+    ok("link", "add-veth", "veth0", "ceth0", "--mtu", "1400", "--master", "br0", "--up",
+       "--peer-netns", ns2.path, "--netns", ns.path)
+    host = ns.link("veth0")
+    assert host["mtu"] == 1400 and host["master"] == "br0" and "UP" in host["flags"]
+    assert ns2.link("ceth0")["mtu"] == 1500 and "ceth0" not in ns.link_names()
+
+
+def test_link_commands_change_only_what_they_name(ns, ns2, bridge):
+    ok("link", "add-veth", "va", "vb", "--netns", ns.path)
+    ok("link", "up", "va", "--netns", ns.path)
+    assert "UP" in ns.link("va")["flags"]
+    ok("link", "mtu", "va", "1300", "--netns", ns.path)
+    assert ns.link("va")["mtu"] == 1300 and "UP" in ns.link("va")["flags"]
+    ok("link", "master", "va", "br0", "--netns", ns.path)
+    assert ns.link("va")["master"] == "br0"
+    ok("link", "down", "va", "--netns", ns.path)
+    assert "UP" not in ns.link("va")["flags"]
+    ok("link", "rename", "vb", "eth1", "--netns", ns.path)
+    assert {"va", "eth1"} <= ns.link_names() and "vb" not in ns.link_names()
+    ok("link", "netns", "eth1", "--path", ns2.path, "--netns", ns.path)
+    assert "eth1" in ns2.link_names() and "eth1" not in ns.link_names()
+    ok("link", "del", "va", "--netns", ns.path)
+    assert ns.link_names() == {"lo", "br0"} and ns2.link_names() == {"lo"}
+
+
+def test_link_netns_by_pid(ns, ns2, sleeper):
+    sh("ip", "-n", ns.name, "link", "add", "va", "type", "veth", "peer", "name", "vb")
+    ok("link", "netns", "vb", "--pid", str(sleeper), "--netns", ns.path)
+    assert "vb" in ns2.link_names()
+
+
+def test_link_add_bridge(ns):
+    ok("link", "add-bridge", "br9", "--mtu", "1400", "--up", "--netns", ns.path)
+    link = ns.link("br9")
+    assert link["linkinfo"]["info_kind"] == "bridge" and link["mtu"] == 1400 and "UP" in link["flags"]
+
+
+def test_addr_and_default_route(ns, bridge):
+    ok("addr", "add", "br0", "198.51.100.7/24", "--netns", ns.path)
+    ok("route", "default", "192.0.2.254", "br0", "--netns", ns.path)
+    assert ("198.51.100.7", 24) in {(a["local"], a["prefixlen"]) for a in ns.addresses("br0")}
+    assert [r["gateway"] for r in ns.routes() if r["dst"] == "default"] == ["192.0.2.254"]
+
+
+def test_link_show_json_matches_iproute2(ns, bridge):
+    shown = json.loads(ok("link", "show", "--json", "--netns", ns.path).stdout)
+    assert {(l["name"], l["index"], l["mtu"]) for l in shown} == {
+        (l["ifname"], l["ifindex"], l["mtu"]) for l in ns.ip("link", "show")}
+    one = json.loads(ok("link", "show", "br0", "--json", "--netns", ns.path).stdout)
+    assert [l["name"] for l in one] == ["br0"] and one[0]["up"] is True
+
+
+def test_link_show_human_table(ns, bridge):
+    out = ok("link", "show", "--netns", ns.path).stdout
+    assert re.search(r"^\d+\s+br0\s+UP\s+1500", out, re.M) and out.splitlines()[0].startswith("index")
+
+
+# -- errors and exit status -----------------------------------------------------------------
+
+def test_kernel_error_is_one_line_with_errno_name_and_exit_1(ns, bridge):
+    ok("link", "add-veth", "va", "vb", "--netns", ns.path)
+    done = cli("link", "add-veth", "va", "vc", "--netns", ns.path)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert "create_veth_pair" in done.stderr and "EEXIST" in done.stderr and "va" in done.stderr
+
+
+def test_kernel_error_carries_the_extended_ack_text(ns, bridge):
+    done = cli("link", "mtu", "br0", "10", "--netns", ns.path)
+    assert done.returncode == 1
+    assert re.match(r"pynetlink: set_mtu dev br0: EINVAL \(Invalid argument\): .+", done.stderr)
+
+
+def test_missing_interface_names_it(ns):
+    done = cli("link", "up", "nosuch0", "--netns", ns.path)
+    assert done.returncode == 1 and "ENODEV" in done.stderr and "nosuch0" in done.stderr
+
+
+def test_debug_shows_the_traceback(ns):
+    done = cli("--debug", "link", "up", "nosuch0", "--netns", ns.path)
+    assert done.returncode == 1 and "Traceback" in done.stderr
+    done = cli("link", "up", "nosuch0", "--netns", ns.path, "--debug")
+    assert done.returncode == 1 and "Traceback" in done.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ("addr", "add", "lo", "192.0.2.300/24"),            # bad address
+    ("link", "mtu", "lo", "many"),                       # not a number
+    ("link", "up", "a/b"),                               # not a legal name
+    ("link", "up"),                                      # missing argument
+    ("link", "netns", "lo"),                             # neither --pid nor --path
+    ("frobnicate",),                                     # no such command
+    ("demo", "--containers", "0"),
+])
+def test_usage_errors_exit_2_without_touching_anything(ns, args):
+    before = ns.ip("-d", "link", "show")
+    done = cli(*args, "--netns", ns.path) if args[0] in ("addr", "link") else cli(*args)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert ns.ip("-d", "link", "show") == before
+
+
+def test_a_missing_namespace_is_a_runtime_error(ns):
+    done = cli("link", "up", "lo", "--netns", "/run/netns/pntest-none")
+    assert done.returncode == 1 and "ENOENT" in done.stderr and "pntest-none" in done.stderr
+
+
+def test_a_failed_create_leaves_nothing(ns):
+    done = cli("link", "add-veth", "va", "vb", "--master", "nobr0", "--netns", ns.path)
+    assert done.returncode == 1 and "nobr0" in done.stderr
+    assert ns.link_names() == {"lo"}
+
+
+def test_help_of_every_command_has_an_example():
+    commands = [(), ("link",), ("addr",), ("route",), ("net",),
+                ("link", "add-veth"), ("link", "add-bridge"), ("link", "up"), ("link", "down"),
+                ("link", "mtu"), ("link", "master"), ("link", "rename"), ("link", "netns"),
+                ("link", "del"), ("link", "show"), ("addr", "add"), ("route", "default"),
+                ("net", "create"), ("net", "init"), ("stats",), ("demo",), ("churn",)]
+    for command in commands:
+        done = ok(*command, "--help")
+        assert "example:\n  pynetlink" in done.stdout, command
+
+
+def test_version():
+    from importlib.metadata import version
+    assert ok("--version").stdout.strip() == f"pynetlink {version('pynetlink')}"
+
+
+def test_console_script_is_installed():
+    exe = shutil.which("pynetlink")
+    assert exe, "pip install puts a pynetlink console script on PATH"
+    assert subprocess.run([exe, "--version"], capture_output=True, text=True,
+                          timeout=60).stdout.startswith("pynetlink ")
+
+
+# -- net create / init, stats ---------------------------------------------------------------
+
+def write(tmp_path, name: str, data) -> str:
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+VETH = {"type": "veth", "bridge": "br0", "veth_prefix": "veth", "mtu": 1450,
+        "address": "192.0.2.7/24", "gateway": "192.0.2.1"}
+
+
+def test_net_create_then_init_gives_the_container_its_network(ns, ns2, bridge, tmp_path):
+    config = write(tmp_path, "net.json", [{"type": "loopback"}, VETH])
+    state_path = str(tmp_path / "state.json")
+    created = ok("net", "create", "--config", config, "--netns", ns2.path, "--state", state_path,
+                 "--json", inside=ns.name)
+    state = json.loads(open(state_path).read())
+    assert json.loads(created.stdout) == state
+    assert state["veth_child"] in ns2.link_names()          # renamed to eth0 by init
+    host = ns.link(state["veth_host"])
+    assert host["master"] == "br0" and host["mtu"] == 1450 and "UP" in host["flags"]
+    ok("net", "init", "--config", config, "--state", state_path, "--netns", ns2.path)
+    eth0 = ns2.link("eth0")
+    assert eth0["mtu"] == 1450 and "UP" in eth0["flags"] and "UP" in ns2.link("lo")["flags"]
+    assert ("192.0.2.7", 24) in {(a["local"], a["prefixlen"]) for a in ns2.addresses("eth0")}
+    assert [r["gateway"] for r in ns2.routes() if r["dst"] == "default"] == ["192.0.2.1"]
+    ns2.run("ping", "-c", "1", "-W", "2", "192.0.2.1")
+    stats = json.loads(ok("stats", "--state", state_path, "--json", inside=ns.name).stdout)
+    assert stats["tx_packets"] >= 1 and stats["rx_packets"] >= 1      # the container's view
+    table = ok("stats", "--host", state["veth_host"], "--netns", ns.path).stdout
+    assert re.search(r"^packets\s+\d+\s+\d+", table, re.M)
+
+
+def test_net_create_takes_a_single_network_object(ns, ns2, bridge, tmp_path):
+    config = write(tmp_path, "net.json", VETH)
+    out = ok("net", "create", "--config", config, "--netns", ns2.path, inside=ns.name).stdout
+    child = re.search(r"^veth_child: (veth\w+)$", out, re.M).group(1)
+    assert re.search(r"^veth_host: veth\w+$", out, re.M) and child in ns2.link_names()
+
+
+def test_net_create_failing_half_way_leaves_nothing(ns, ns2, bridge, tmp_path):
+    config = write(tmp_path, "net.json", [VETH, dict(VETH, bridge="nobr0")])
+    done = cli("net", "create", "--config", config, "--netns", ns2.path, inside=ns.name)
+    assert done.returncode == 1 and "nobr0" in done.stderr
+    assert ns.link_names() == {"lo", "br0"} and ns2.link_names() == {"lo"}
+
+
+@pytest.mark.parametrize("config,message", [
+    ("not json", "not JSON"), ('{"type": "veth", "colour": "red"}', "unknown key"),
+    ('{"type": "carrier-pigeon"}', "carrier-pigeon"), ("[]", "no network"),
+])
+def test_net_create_bad_config_is_a_usage_error(ns, ns2, tmp_path, config, message):
+    path = tmp_path / "net.json"
+    path.write_text(config)
+    done = cli("net", "create", "--config", str(path), "--netns", ns2.path, inside=ns.name)
+    assert done.returncode == 2 and message in done.stderr
+
+
+# -- demo and churn -------------------------------------------------------------------------
+
+def root_state() -> tuple:
+    """What the machine's own namespace has: read only, never changed.
+    (Scratch namespaces of test runs, ours or another's, come and go.)"""
+    return (sorted(l for l in sh("ip", "netns", "list").stdout.splitlines()
+                   if not l.startswith("pntest-")),
+            sorted(l["ifname"] for l in json.loads(sh("ip", "-j", "link", "show").stdout)))
+
+
+def test_demo_pings_from_every_container_and_leaves_nothing():
+    before = root_state()
+    out = ok("demo", "--containers", "3").stdout
+    rows = [l for l in out.splitlines() if re.match(r"c\d+\s", l)]
+    assert len(rows) == 3
+    for i, row in enumerate(rows):
+        cells = row.split()
+        assert cells[1] == f"192.0.2.{2 + i}/24" and float(cells[3]) > 0
+        assert int(cells[4]) >= 1 and int(cells[5]) >= 1          # rx and tx packets
+    assert root_state() == before
+
+
+def test_demo_json():
+    rows = json.loads(ok("demo", "--containers", "2", "--json").stdout)
+    assert [r["eth0"] for r in rows] == ["192.0.2.2/24", "192.0.2.3/24"]
+    assert all(r["ping_ms"] > 0 and r["tx_packets"] >= 1 for r in rows)
+
+
+def readme_run_command() -> list:
+    """The README's "run it" command, after its install step."""
+    text = open(os.path.join(ROOT, "README.md")).read()
+    block = re.search(r"Install and run[^`]*```sh\n(.+?)\n```", text, re.S).group(1)
+    install, run = block.split(" && ")
+    assert install.startswith("python3 -m pip install")
+    return run.split()
+
+
+def test_the_readme_run_command_works():
+    command = readme_run_command()
+    assert command[0] == "pynetlink"
+    done = subprocess.run([sys.executable, "-m", "pynetlink", *command[1:]], capture_output=True,
+                          text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "pinged the bridge" in done.stdout and "no reply" not in done.stdout
+
+
+def test_churn_prints_progress_lines_and_a_summary():
+    before = root_state()
+    done = ok("churn", "--containers", "20", "--repeat", "2")
+    progress = done.stderr.splitlines()
+    assert [l.split()[0] for l in progress] == ["[1/2]", "[2/2]"] and "\r" not in done.stderr
+    assert all("setup" in l and "/s" in l for l in progress)
+    assert re.match(r"20 containers x 2 \(median\): setup \d+/s, teardown \d+/s, CPU [\d.]+ ms",
+                    done.stdout)
+    assert root_state() == before
+
+
+def test_churn_json_summary():
+    summary = json.loads(ok("churn", "--containers", "10", "--json").stdout)
+    assert summary["containers"] == 10 and summary["repeat"] == 1
+    assert summary["setup_per_s"] > 0 and summary["teardown_per_s"] > 0
+    assert len(summary["rounds"]) == 1
+
+
+def test_ctrl_c_stops_churn_and_leaves_nothing():
+    before = root_state()
+    proc = subprocess.Popen([sys.executable, "-m", "pynetlink", "churn", "--containers", "100",
+                             "--repeat", "200"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 60
+        first = proc.stderr.readline()                  # the first round is done
+        assert first.startswith("[1/200]") and time.monotonic() < deadline
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
+    assert root_state() == before

@@ -1,0 +1,122 @@
+"""Promiscuous mode (``set_link(promisc=)``) and routes to any destination
+(``add_route``): the library support the CNI plugin needs, checked against
+the kernel with ``ip -j`` in scratch namespaces."""
+from __future__ import annotations
+
+import pytest
+
+import pynetlink as pn
+from pynetlink.links import K
+
+
+def flags(ns, name: str) -> set:
+    return set(ns.link(name)["flags"])
+
+
+def test_promisc_on_sets_only_promisc(ns, handle, veth):
+    handle.interface_up("va")
+    before = flags(ns, "va")
+    handle.set_link("va", promisc=True)
+    link = ns.link("va")
+    assert set(link["flags"]) == before | {"PROMISC"}
+    assert link["promiscuity"] == 1
+    assert handle.get_link("va").promisc is True
+
+
+def test_promisc_off_clears_it_and_keeps_the_admin_state(ns, handle, veth):
+    handle.set_link("va", promisc=True, up=True)
+    handle.set_link("va", promisc=False)
+    link = ns.link("va")
+    assert "PROMISC" not in link["flags"] and "UP" in link["flags"]
+    assert link["promiscuity"] == 0
+    assert handle.get_link("va").promisc is False
+
+
+def test_promisc_twice_counts_once(ns, handle, veth):
+    handle.set_link("va", promisc=True)
+    handle.set_link("va", promisc=True)
+    assert ns.link("va")["promiscuity"] == 1
+    handle.set_link("va", promisc=False)
+    assert ns.link("va")["promiscuity"] == 0
+
+
+def test_promisc_must_be_a_bool(handle, veth):
+    with pytest.raises(TypeError, match="promisc"):
+        handle.set_link("va", promisc=1)
+
+
+def test_promisc_is_undone_by_a_failed_transaction(ns, handle, veth):
+    with pytest.raises(OSError, match="No such device"):
+        with handle.batch("rollback") as b:
+            b.set_link("va", promisc=True)
+            b.set_mtu("nope0", 1400)
+    assert "PROMISC" not in ns.link("va")["flags"]
+
+
+@pytest.fixture
+def up_veth(ns, handle, veth):
+    """va up with 192.0.2.1/24 and 2001:db8:5::1/64 (DAD off), vb up."""
+    ns.run("sysctl", "-qw", "net.ipv6.conf.va.accept_dad=0")
+    handle.set_link("vb", up=True)
+    handle.set_link("va", up=True)
+    handle.set_interface_ip("va", "192.0.2.1/24")
+    handle.set_interface_ip("va", "2001:db8:5::1/64")
+    return "va"
+
+
+def route_to(ns, family: str, dst: str) -> dict:
+    found = [r for r in ns.routes(family) if r["dst"] == dst]
+    assert len(found) == 1, ns.routes(family)
+    return found[0]
+
+
+def test_add_route_via_a_gateway(ns, handle, up_veth):
+    handle.add_route("198.51.100.0/24", "va", "192.0.2.254")
+    r = route_to(ns, "-4", "198.51.100.0/24")
+    assert (r["gateway"], r["dev"], r["protocol"], r["scope"]) == ("192.0.2.254", "va", "boot", "global")
+
+
+def test_add_route_without_a_gateway_is_on_link(ns, handle, up_veth):
+    handle.add_route("203.0.113.0/24", "va")
+    r = route_to(ns, "-4", "203.0.113.0/24")
+    assert "gateway" not in r and r["scope"] == "link" and r["dev"] == "va"
+
+
+def test_add_route_ipv6_and_default(ns, handle, up_veth):
+    handle.add_route("2001:db8:77::/48", "va", "2001:db8:5::fe")
+    handle.add_route("0.0.0.0/0", "va", "192.0.2.254")
+    assert route_to(ns, "-6", "2001:db8:77::/48")["gateway"] == "2001:db8:5::fe"
+    assert route_to(ns, "-4", "default")["gateway"] == "192.0.2.254"
+
+
+def test_add_route_twice_is_eexist(handle, up_veth):
+    handle.add_route("198.51.100.0/24", "va", "192.0.2.254")
+    with pytest.raises(FileExistsError):
+        handle.add_route("198.51.100.0/24", "va", "192.0.2.254")
+
+
+@pytest.mark.parametrize("dst, gateway, error", [
+    ("198.51.100.1/24", None, ValueError),          # host bits: not a network
+    ("198.51.100.0/24", "2001:db8::1", ValueError),  # families differ
+    ("nonsense", None, ValueError),
+    (42, None, TypeError),
+])
+def test_add_route_refuses_bad_input_before_sending(ns, handle, up_veth, dst, gateway, error):
+    before = ns.routes("-4")
+    with pytest.raises(error):
+        handle.add_route(dst, "va", gateway)
+    assert ns.routes("-4") == before
+
+
+def test_add_route_is_undone_by_a_failed_transaction(ns, handle, up_veth):
+    with pytest.raises(OSError, match="No such device"):
+        with handle.batch("rollback") as b:
+            b.add_route("198.51.100.0/24", "va", "192.0.2.254")
+            b.set_mtu("nope0", 1400)
+    assert not [r for r in ns.routes("-4") if r["dst"] == "198.51.100.0/24"]
+
+
+def test_link_promisc_property_reads_the_flag():
+    link = pn.Link(index=1, name="x", flags=K.IFF_PROMISC, mtu=1500, master=0,
+                   group=0, txqlen=0)
+    assert link.promisc and not link.up
