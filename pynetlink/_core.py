@@ -11,8 +11,8 @@ from __future__ import annotations
 import errno as _errno
 import os
 import threading
-from dataclasses import dataclass
-from typing import Callable, Dict, NamedTuple, Optional, Sequence
+from collections import namedtuple
+from typing import Callable, Dict, Optional, Sequence
 
 from ._pynetlink_cffi import ffi, lib
 from .errors import NetlinkError, error_for
@@ -75,16 +75,16 @@ def _forked() -> None:
 os.register_at_fork(after_in_child=_forked)
 
 
-@dataclass(frozen=True)
-class Request:
-    """One rtnetlink request: what to say in error messages, and its encoder.
-    ``index_only``: of a link in the reply, only its index is wanted."""
-    operation: str
-    arguments: tuple
-    interface: Optional[str]
-    encode: Encoder             # (struct pn_buf *, seq) -> 0 or -errno
-    index_only: bool = False
-    reads: bool = False         # changes nothing: safe to send again
+# Records are named tuples, not dataclasses: importing dataclasses costs a
+# short-lived process (a CNI plugin runs once per pod) about 10 ms.
+
+class Request(namedtuple("Request", "operation arguments interface encode index_only reads",
+                         defaults=(False, False))):
+    """One rtnetlink request: what to say in error messages (``operation``,
+    ``arguments``, ``interface``), and its ``encode(struct pn_buf *, seq)``
+    (0 or -errno).  ``index_only``: of a link in the reply, only its index
+    is wanted; ``reads``: it changes nothing, so it is safe to send again."""
+    __slots__ = ()
 
     def error(self, errno: int, ext_ack: str = "") -> NetlinkError:
         return error_for(errno, self.operation, self.arguments, self.interface, ext_ack)
@@ -98,11 +98,10 @@ STATS = ("rx_bytes", "rx_packets", "rx_errors", "rx_dropped",
          "tx_bytes", "tx_packets", "tx_errors", "tx_dropped")
 
 
-class Reply(NamedTuple):
-    """What the kernel answered to one request: errno 0 is success."""
-    errno: int
-    ext_ack: str
-    link: Optional[RawLink]
+class Reply(namedtuple("Reply", "errno ext_ack link")):
+    """What the kernel answered to one request: ``errno`` (0 is success),
+    ``ext_ack`` (its extended-ack text or ""), ``link`` (a RawLink or None)."""
+    __slots__ = ()
 
 
 # -- request specs -----------------------------------------------------------

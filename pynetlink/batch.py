@@ -25,7 +25,7 @@ same batch.
 from __future__ import annotations
 
 import errno as _errno
-from dataclasses import dataclass, replace
+from collections import namedtuple
 from typing import List, Optional, Sequence
 
 from . import links, ops
@@ -42,8 +42,8 @@ MODES = ("continue", "stop", "rollback")
 FLUSH_AT = 4096                 # queued requests sent at the latest after this many
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(namedtuple("Result", "operation arguments interface status errno ext_ack",
+                        defaults=(OK, 0, ""))):
     """The outcome of one queued operation.
 
     ``status``: ``ok``; ``failed`` (``errno``/``ext_ack`` say why);
@@ -55,12 +55,7 @@ class Result:
     ``rolled_back`` (applied, then undone); ``rollback_failed`` (applied,
     and its undo failed: ``errno``/``ext_ack`` are the undo's).
     """
-    operation: str
-    arguments: tuple
-    interface: Optional[str]
-    status: str = OK
-    errno: int = 0
-    ext_ack: str = ""
+    __slots__ = ()
 
     @property
     def ok(self) -> bool:
@@ -275,17 +270,17 @@ class _Run:
         for i in reversed(self.applied):
             op = self.ops[i]
             if op.changes and i not in self.before:     # could not read it: cannot restore it
-                self.done[i] = replace(self.done[i], status=ROLLBACK_FAILED, errno=_errno.ENODATA,
+                self.done[i] = self.done[i]._replace(status=ROLLBACK_FAILED, errno=_errno.ENODATA,
                                        ext_ack="its state before the change could not be read")
                 continue
             request = op.undo(self.before.get(i), self.built_with[i])
             if request is not None:
                 undos.append((i, request))
             else:
-                self.done[i] = replace(self.done[i], status=ROLLED_BACK)
+                self.done[i] = self.done[i]._replace(status=ROLLED_BACK)
         for (i, _), reply in zip(undos, self.handle._run([r for _, r in undos])):
             status = ROLLBACK_FAILED if reply.errno else ROLLED_BACK
-            self.done[i] = replace(self.done[i], status=status, errno=reply.errno,
+            self.done[i] = self.done[i]._replace(status=status, errno=reply.errno,
                                    ext_ack=reply.ext_ack)
 
     def results(self) -> List[Result]:

@@ -7,29 +7,23 @@ so most operations cost exactly one message.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import namedtuple
 from typing import Optional
 
 from . import _validate as v
 from ._core import K, RawLink, Request, brport_encoder, kind_encoder, link_encoder, veth_encoder
-from .types import NetworkStats
 
 CREATE = K.NLM_F_CREATE | K.NLM_F_EXCL
 
 
-@dataclass(frozen=True)
-class Link:
-    """A link as the kernel reported it (``ip -d link show DEV``)."""
-    index: int
-    name: str
-    flags: int
-    mtu: int
-    master: int
-    group: int
-    txqlen: int
-    address: str = ""                        # link-layer address, "aa:bb:cc:dd:ee:ff"
-    hairpin: Optional[bool] = None           # bridge ports only
-    stats: Optional[NetworkStats] = None     # the link's own counters (IFLA_STATS64)
+class Link(namedtuple("Link", "index name flags mtu master group txqlen address hairpin stats",
+                      defaults=("", None, None))):
+    """A link as the kernel reported it (``ip -d link show DEV``): ``index``,
+    ``name``, ``flags`` (ifi_flags), ``mtu``, ``master`` (ifindex, 0: none),
+    ``group``, ``txqlen``, ``address`` (link-layer, "aa:bb:cc:dd:ee:ff"),
+    ``hairpin`` (bridge ports only, else None) and ``stats`` (its own
+    counters, a NetworkStats, from IFLA_STATS64)."""
+    __slots__ = ()
 
     @property
     def up(self) -> bool:
@@ -46,7 +40,10 @@ class Link:
     @classmethod
     def from_raw(cls, raw: RawLink) -> "Link":
         stats = raw["stats"]
-        return cls(**{**raw, "stats": None if stats is None else NetworkStats(**stats)})
+        if stats is not None:
+            from .types import NetworkStats     # on first use: a CNI plugin never reads counters
+            stats = NetworkStats(**stats)
+        return cls(**{**raw, "stats": stats})
 
 
 def _up_flags(up: Optional[bool]) -> dict:

@@ -10,7 +10,6 @@ input never reaches a socket.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import Callable, List, Mapping, Optional
 
 from . import _validate as v
@@ -21,18 +20,28 @@ from .links import Link
 Indexes = Mapping[str, int]
 
 
-@dataclass
 class Op:
-    operation: str
-    arguments: tuple
-    interface: Optional[str]
-    build: Callable[[Indexes], Request]         # the request, given the indexes of `needs`
-    needs: tuple = ()                           # link names whose ifindex the request needs
-    changes: Optional[str] = None               # the link to read first, for undo
-    undo: Optional[Callable[[Optional[Link], Indexes], Optional[Request]]] = None
-    forgets: tuple = ()                         # names whose index is stale afterwards
-    irreversible: str = ""                      # why it cannot be undone, if it cannot
-    fds: List[int] = field(default_factory=list)    # opened for this op, closed after it
+    """One operation: ``build(indexes)`` gives its request once the ifindexes
+    of ``needs`` are known; ``changes``: the link to read first, for undo;
+    ``undo(old_link, indexes)``: the request that reverses it (or None);
+    ``forgets``: names whose index is stale afterwards; ``irreversible``: why
+    it cannot be undone, if it cannot; ``fds``: opened for this op, closed
+    after it."""
+    __slots__ = ("operation", "arguments", "interface", "build", "needs", "changes", "undo",
+                 "forgets", "irreversible", "fds")
+
+    def __init__(self, operation: str, arguments: tuple, interface: Optional[str],
+                 build: Callable[[Indexes], Request], needs: tuple = (),
+                 changes: Optional[str] = None,
+                 undo: Optional[Callable[[Optional[Link], Indexes], Optional[Request]]] = None,
+                 forgets: tuple = (), irreversible: str = "", fds: Optional[List[int]] = None):
+        self.operation, self.arguments, self.interface = operation, arguments, interface
+        self.build, self.needs, self.changes, self.undo = build, needs, changes, undo
+        self.forgets, self.irreversible = forgets, irreversible
+        self.fds: List[int] = [] if fds is None else fds
+
+    def __repr__(self) -> str:
+        return f"Op({self.operation}{self.arguments!r})"
 
     def close(self) -> None:
         while self.fds:
