@@ -44,8 +44,8 @@ CHECK reads the container's addresses and routes with iproute2 (``ip -j``,
 run inside the namespace): the core has no address or route dump yet.
 
 This module imports only the standard library at start, and the parts of
-pynetlink a command uses when it runs (importing it still runs
-``pynetlink/__init__``, which imports the whole library).  Install the
+pynetlink a command uses when it runs (``pynetlink/__init__`` imports the
+rest of the library lazily, on first use).  Install the
 executable with ``python3 -m pynetlink.cni --install /opt/cni/bin``: it
 starts the interpreter without ``site`` (see ``LAUNCHER``).
 """
