@@ -336,8 +336,11 @@ int pn_transact(int fd, uint32_t portid, const struct pn_buf *b, uint32_t first_
         while (done < sent) {
             int len = recv_one(fd, rbuf, rcap, deadline);
 
-            if (len == -ENOBUFS)
-                drain(fd, rbuf, rcap, portid, first_seq, sent, results);
+            if (len == -ENOBUFS) {                  /* what was dropped may not be ours */
+                done += drain(fd, rbuf, rcap, portid, first_seq, sent, results);
+                if (done == sent)
+                    continue;
+            }
             if (len < 0)
                 return len;
             len = take_replies(rbuf, rcap, len, portid, first_seq, sent, results);
@@ -369,7 +372,7 @@ int pn_send(int fd, const struct pn_buf *b)
 int pn_dump_recv(int fd, uint32_t portid, uint32_t seq, int timeout_ms,
                  unsigned char *rbuf, uint32_t rcap, struct pn_dump *dump)
 {
-    uint32_t most = rcap / NLMSG_LENGTH(sizeof(struct ifinfomsg)) + 1; /* links per datagram */
+    uint32_t most = rcap / PN_DUMP_LINK_MIN + 1;    /* links one datagram can hold */
     int64_t deadline = now_ms() + timeout_ms;
 
     if (timeout_ms <= 0 || rcap > PN_MAX_BUF || dump->n > dump->cap || dump->cap < most)
@@ -383,10 +386,10 @@ int pn_dump_recv(int fd, uint32_t portid, uint32_t seq, int timeout_ms,
             dump->truncated = (uint32_t)len;        /* still queued: read it with more room */
             return -EMSGSIZE;
         }
-        len = recv_one(fd, rbuf, rcap, deadline);
+        len = recv_until(fd, rbuf, rcap, 0, deadline, &from_kernel);    /* the one peeked at */
         if (len < 0)
             return len;
-        if ((uint32_t)len > rcap)
+        if (!from_kernel || (uint32_t)len > rcap)
             continue;                               /* not the kernel's: dropped */
         len = pn_parse_dump(rbuf, (uint32_t)len, portid, seq, dump);
         if (len < 0)

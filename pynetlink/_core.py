@@ -58,6 +58,10 @@ class _Buffers(threading.local):
             raise error_for(_errno.EMSGSIZE, "receive", (), None,
                             f"a {needed}-byte netlink reply is too large")
         self.rbuf, self.rcap = _scratch("unsigned char[]", size), size
+        cap = max(DUMP_CAP, size // lib.PN_DUMP_LINK_MIN + 1)     # what pn_dump_recv needs
+        if cap > self.dump.cap:
+            self.dump_links = _scratch("struct pn_link_info[]", cap)
+            self.dump.links, self.dump.cap = self.dump_links, cap
 
 
 _buffers = _Buffers()
@@ -383,12 +387,12 @@ class Socket:
         """Replies that did not fit the receive buffer (a link with very
         many VFs, say): grow it and send those requests — reads — again.
         (Bounded: the buffer at least doubles each time, up to PN_MAX_BUF.)"""
-        if any(not requests[start + i].reads for i in cut):
-            raise requests[start + cut[0]].error(_errno.EMSGSIZE, "the reply did not fit")
-        _buffers.grow(needed)
         try:
+            if any(not requests[start + i].reads for i in cut):
+                raise requests[start + cut[0]].error(_errno.EMSGSIZE, "the reply did not fit")
+            _buffers.grow(needed)
             again = self._exchange_all([requests[start + i] for i in cut])
-        except NetlinkError as e:
+        except NetlinkError as e:                   # this window was sent: say what is known
             e.replies = [None if i in cut else r for i, r in enumerate(window)]
             raise
         for i, reply in zip(cut, again):

@@ -30,7 +30,7 @@ from typing import List, Optional, Sequence
 
 from . import links, ops
 from .errors import NetlinkError, error_for
-from ._core import Request
+from ._core import Reply, Request
 from .links import Link
 
 __all__ = ["Batch", "Result", "OK", "FAILED", "SKIPPED", "UNKNOWN", "ROLLED_BACK",
@@ -270,18 +270,28 @@ class _Run:
         for i in reversed(self.applied):
             op = self.ops[i]
             if op.changes and i not in self.before:     # could not read it: cannot restore it
-                self.done[i] = self.done[i]._replace(status=ROLLBACK_FAILED, errno=_errno.ENODATA,
-                                       ext_ack="its state before the change could not be read")
+                self.done[i] = self.done[i]._replace(
+                    status=ROLLBACK_FAILED, errno=_errno.ENODATA,
+                    ext_ack="its state before the change could not be read")
                 continue
             request = op.undo(self.before.get(i), self.built_with[i])
             if request is not None:
                 undos.append((i, request))
             else:
                 self.done[i] = self.done[i]._replace(status=ROLLED_BACK)
-        for (i, _), reply in zip(undos, self.handle._run([r for _, r in undos])):
+        if not undos:
+            return
+        try:
+            replies = self.handle._run([r for _, r in undos])
+        except NetlinkError as e:                   # the undo exchange itself failed
+            if getattr(e, "replies", None) is None:
+                e.replies = [None] * len(undos)
+            replies = [reply if reply is not None else Reply(e.errno, f"undo lost: {e.strerror}", None)
+                       for reply in e.replies]
+        for (i, _), reply in zip(undos, replies):
             status = ROLLBACK_FAILED if reply.errno else ROLLED_BACK
             self.done[i] = self.done[i]._replace(status=status, errno=reply.errno,
-                                   ext_ack=reply.ext_ack)
+                                                 ext_ack=reply.ext_ack)
 
     def results(self) -> List[Result]:
         return [r if r is not None else Result(op.operation, op.arguments, op.interface, SKIPPED)

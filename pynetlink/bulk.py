@@ -129,6 +129,7 @@ def setup(containers: Iterable[Container], *, group: Optional[int] = None,
     returned ``Setup`` to ``teardown``.
     """
     plans = [_plan(i, c) for i, c in enumerate(containers)]
+    own_group = group is None
     # below 2**31: iproute2 prints groups as signed numbers
     group = v.group(group) if group is not None else _random_below(2**31 - 2**16) + 2**16
     if group == 0:
@@ -142,8 +143,13 @@ def setup(containers: Iterable[Container], *, group: Optional[int] = None,
             with _Configurator(host.timeout, threaded=len(live) > _CHUNK) as configurator:
                 hairpin_errors = _create_host_side(host, live, group, configurator.submit)
         except BaseException:
-            with contextlib.suppress(Exception):                # nothing half-made stays
-                _delete(host, [p.host for p in plans if p.host])
+            # Nothing half-made stays: a fresh group tags only what this call made,
+            # also pairs whose answer was lost with the exchange; else our names.
+            with contextlib.suppress(Exception):
+                if own_group:
+                    host.delete_group(group)
+                else:
+                    _delete(host, [p.host for p in plans if p.host])
             raise
         for p, error in hairpin_errors:
             p.error = p.error or error
@@ -179,22 +185,22 @@ def _create_host_side(host: Handle, plans: Sequence[_Plan], group: int,
     for attempt in range(NAME_ATTEMPTS):
         retry = []
         for start in range(0, len(todo), _CHUNK):
-            chunk, requests = todo[start:start + _CHUNK], []
-            for p in chunk:
-                p.host = _random_name(p.network.veth_prefix, p.suffix_len)
-                requests.append(links.create_veth_pair(
-                    p.host, DEFAULT_DEVICE, mtu=p.mtu, master_index=bridges[p.network.bridge],
-                    up=True, txqueuelen=p.txqueuelen, group=group, peer_mtu=p.mtu,
-                    peer_netns_fd=p.fd))
+            chunk = todo[start:start + _CHUNK]
+            names = [_random_name(p.network.veth_prefix, p.suffix_len) for p in chunk]
+            requests = [links.create_veth_pair(
+                name, DEFAULT_DEVICE, mtu=p.mtu, master_index=bridges[p.network.bridge], up=True,
+                txqueuelen=p.txqueuelen, group=group, peer_mtu=p.mtu, peer_netns_fd=p.fd)
+                for p, name in zip(chunk, names)]
             ok = []
-            for p, request, reply in zip(chunk, requests, host._run(requests)):
+            for p, name, request, reply in zip(chunk, names, requests, host._run(requests)):
                 if not reply.errno:
+                    p.host = name                   # ours: only now may a clean-up delete it
                     ok.append(p)
                 elif (reply.errno == _errno.EEXIST and attempt < NAME_ATTEMPTS - 1
-                      and _host_name_taken(host, p.host)):
+                      and _host_name_taken(host, name)):
                     retry.append(p)
                 else:
-                    p.error, p.host = request.error(reply.errno, reply.ext_ack), ""
+                    p.error = request.error(reply.errno, reply.ext_ack)
             made(ok)
         todo = retry
     hairpins = [(p, links.set_hairpin(p.host, True)) for p in plans if p.host and p.network.hairpin_mode]

@@ -592,6 +592,9 @@ def create_port(host, cont, bc: BridgeConf, ifname: str, netns_fd: int) -> str:
         b.create_veth_pair(name, ifname, peer_netns=netns_fd, master=bc.bridge, up=True,
                            mtu=bc.mtu or None, peer_mtu=bc.mtu or None, txqueuelen=VETH_TXQLEN)
         results = b.run()
+        if results[2].ok and not all(r.ok or (i == 0 and r.errno == errno.EEXIST)
+                                     for i, r in enumerate(results[:2])):
+            delete_quietly(host, name)                  # the bridge failed: no veth stays
         fail_on(results[:2], lambda i, r: i == 0 and r.errno == errno.EEXIST)
         sysctl(f"net/ipv6/conf/{bc.bridge}/accept_ra", "0", quiet=True)   # we own its routes
         if results[2].errno == errno.EEXIST and not has_link(cont, ifname):

@@ -248,3 +248,24 @@ def test_threaded_setup_closes_every_namespace_fd_and_socket(ns, bridge, contain
         return open_fds() - before
 
     assert in_thread(measured, netns_path=ns.path) == 0
+
+
+def test_a_failed_setup_never_deletes_a_link_whose_name_it_only_tried(ns, bridge, containers,
+                                                                     monkeypatch):
+    """A host name found taken (EEXIST) is somebody else's link: when the
+    setup then fails, its clean-up must leave that link alone."""
+    sh("ip", "-n", ns.name, "link", "add", "vethtaken", "type", "bridge")
+    cs = containers(2)
+    real_name = pn.bulk._random_name
+    names = iter(["vethtaken"])
+    monkeypatch.setattr(pn.bulk, "_random_name", lambda *a: next(names, None) or real_name(*a))
+    real_taken = pn.bulk._host_name_taken
+
+    def taken_then_broken(host, name):
+        assert real_taken(host, name)
+        raise RuntimeError("bug after a name clash")
+    monkeypatch.setattr(pn.bulk, "_host_name_taken", taken_then_broken)
+    with pytest.raises(RuntimeError, match="name clash"):
+        run_setup(ns, [pn.bulk.Container(net(i), netns=c.path) for i, c in enumerate(cs)])
+    assert "vethtaken" in ns.link_names()
+    assert host_ends(ns) == {"vethtaken"} and all(c.link_names() == {"lo"} for c in cs)

@@ -248,3 +248,16 @@ def test_a_dump_during_link_churn_is_consistent_or_eagain(ns, handle):
     finally:
         stop.set()
         worker.join(timeout=60)
+
+
+def test_dumps_still_work_after_the_receive_buffer_grew(ns):
+    """A grown receive buffer takes the dump's link array along (one
+    datagram of it can hold rcap / 32 + 1 links)."""
+    names = make_bridges(ns, 5)
+
+    def dump():
+        _core._buffers.grow(300_000)
+        with pn.Handle(netns=ns.path) as h:
+            return {link.name for link in h.list_links()}, _core._buffers.dump.cap
+    listed, cap = in_thread(dump)
+    assert listed == set(names) | {"lo"} and cap > _core.DUMP_CAP

@@ -130,7 +130,7 @@ def test_a_forged_answer_from_another_port_is_ignored(ns, handle, veth, forgery,
             h.interface_up("va")
         else:
             h.set_interface_ip("va", "192.0.2.1/24")
-        assert time.monotonic() - start < 3
+        assert time.monotonic() - start < 20          # answered, not left to time out
 
     assert queued(h, 0) == []                           # read and dropped
     if operation == "interface_up":
@@ -222,10 +222,10 @@ def test_a_late_answer_to_a_timed_out_request_is_not_taken_for_the_next(ns, veth
 # -- a namespace that loses its name ----------------------------------------------------
 
 def _bounded(fn, *args, **kwargs):
-    """fn(*args, **kwargs), which must return within 3 seconds."""
+    """fn(*args, **kwargs), which must return (not hang: within 20 s)."""
     start = time.monotonic()
     result = fn(*args, **kwargs)
-    limit = 3.0
+    limit = 20.0                    # "no hang", not a timing: RTNL may be busy elsewhere
     assert time.monotonic() - start < limit, f"{fn.__name__} took too long"
     return result
 
