@@ -300,7 +300,8 @@ static uint32_t drain(int fd, unsigned char *rbuf, uint32_t rcap, uint32_t porti
  * ...) at most `window` per send, and read until each has its ACK, all
  * within timeout_ms (> 0).  results[i] gets the outcome of request i; a
  * reply that did not fit in rbuf sets results[i].truncated to its length.
- * Returns 0 when every request was answered (whatever each answer was), or
+ * Returns 0 when every request was answered (whatever each answer was), or,
+ * answered too, how many replies did not fit (results[i].truncated), or
  * -errno when the exchange itself failed; requests still PN_PENDING then
  * have an unknown fate.  After -ENOBUFS (the kernel dropped replies: the
  * receive buffer overflowed), whatever was queued has been read, and no
@@ -310,7 +311,7 @@ int pn_transact(int fd, uint32_t portid, const struct pn_buf *b, uint32_t first_
                 uint32_t count, uint32_t window, int timeout_ms,
                 struct pn_result *results, unsigned char *rbuf, uint32_t rcap)
 {
-    uint32_t i, off = 0, sent = 0, done = 0;
+    uint32_t i, off = 0, sent = 0, done = 0, cut;
     int64_t deadline = now_ms() + timeout_ms;
 
     if (window == 0 || timeout_ms <= 0 || b->cap > PN_MAX_BUF || b->len > b->cap ||
@@ -349,7 +350,9 @@ int pn_transact(int fd, uint32_t portid, const struct pn_buf *b, uint32_t first_
             done += (uint32_t)len;
         }
     }
-    return 0;
+    for (i = 0, cut = 0; i < count; i++)
+        cut += results[i].truncated != 0;
+    return (int)cut;
 }
 
 /* Send the whole of b in one datagram (a dump request, say). */

@@ -367,18 +367,19 @@ class Socket:
         results = b.results
         rc = lib.pn_transact(self.fd, self.portid, buf, first, count, WINDOW, self.timeout_ms,
                              results, b.rbuf, b.rcap)
-        window = [None if results[i].error == lib.PN_PENDING
-                  else _reply(results[i], requests[start + i].index_only) for i in range(count)]
-        cut = [i for i in range(count) if results[i].truncated and window[i] is not None
-               and not window[i].errno]
-        needed = max((results[i].truncated for i in cut), default=0)
-        if rc:
+        if rc < 0:                                  # the exchange failed: say what is known
+            window = [None if results[i].error == lib.PN_PENDING
+                      else _reply(results[i], requests[start + i].index_only) for i in range(count)]
             pending = next((i for i, r in enumerate(window) if r is None), 0)
             error = requests[start + pending].error(-rc, "no answer from the kernel")
             error.replies = window
             raise error
-        if cut:
-            window = self._ask_again(requests, start, window, cut, needed)
+        window = [_reply(results[i], requests[start + i].index_only) for i in range(count)]
+        if rc:                                      # rc replies did not fit the buffer
+            cut = [i for i in range(count) if results[i].truncated and not window[i].errno]
+            if cut:
+                needed = max(results[i].truncated for i in cut)
+                window = self._ask_again(requests, start, window, cut, needed)
         replies.extend(window)
         return end
 

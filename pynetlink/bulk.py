@@ -222,14 +222,12 @@ def _bridge_indexes(host: Handle, plans: Sequence[_Plan]) -> dict:
     return {name: reply.link["index"] for name, reply in found.items() if not reply.errno}
 
 
-def _apply(sock, planned: Sequence[tuple]) -> Optional[list]:
-    """Run (plan, request) pairs in one pipelined exchange over ``sock`` (a
-    Handle or a Socket); a request the kernel refuses sets its plan's error.
-    Returns the replies."""
+def _apply(exchange: Callable[[list], list], planned: Sequence[tuple]) -> list:
+    """Run (plan, request) pairs in one pipelined ``exchange`` (a Socket's);
+    a request the kernel refuses sets its plan's error.  Returns the replies."""
     if not planned:
         return []
-    run = sock._run if isinstance(sock, Handle) else sock.exchange
-    replies = run([request for _, request in planned])
+    replies = exchange([request for _, request in planned])
     for (p, request), reply in zip(planned, replies):
         if reply.errno and not p.error:
             p.error = request.error(reply.errno, reply.ext_ack)
@@ -333,11 +331,11 @@ def _configure_container(p: _Plan, shared: _Shared, timeout: float, home: int) -
         if p.addresses or p.gateways:
             first.append((p, shared.get_or_build(("index",), links.index_of, DEFAULT_DEVICE,
                                                  "set_interface_ip", (DEFAULT_DEVICE,))))
-        replies = _apply(sock, first)
+        replies = _apply(sock.exchange, first)
         if p.error or len(replies) < 3:
             return
         index = replies[2].link["index"]
-        _apply(sock, [(p, addresses.add(DEFAULT_DEVICE, raw, iface, index)) for raw, iface in p.addresses]
+        _apply(sock.exchange, [(p, addresses.add(DEFAULT_DEVICE, raw, iface, index)) for raw, iface in p.addresses]
                + [(p, shared.get_or_build(("route", raw, index), routes.add_default, raw, gateway,
                                           DEFAULT_DEVICE, index)) for raw, gateway in p.gateways])
     except OSError as e:

@@ -55,6 +55,16 @@ def _up_flags(up: Optional[bool]) -> dict:
     return {"flags": K.IFF_UP if up else 0, "change": K.IFF_UP}
 
 
+def _new_link_fields(fields: dict, mtu: Optional[int], up: bool) -> None:
+    """A new link's MTU (if given) and admin state (up, or left down)."""
+    if mtu is not None:
+        fields["mtu"] = v.mtu(mtu)
+    if not isinstance(up, bool):
+        raise TypeError(f"up must be a bool, not {type(up).__name__}")
+    if up:
+        fields.update(_up_flags(True))
+
+
 def create_veth_pair(name1: str, name2: str, *, mtu: Optional[int] = None,
                      master_index: Optional[int] = None, up: bool = False,
                      txqueuelen: Optional[int] = None, group: Optional[int] = None,
@@ -68,18 +78,13 @@ def create_veth_pair(name1: str, name2: str, *, mtu: Optional[int] = None,
     """
     host = {"name": v.ifname(name1)}
     peer = {"name": v.ifname(name2, "peer name")}
-    if mtu is not None:
-        host["mtu"] = v.mtu(mtu)
+    _new_link_fields(host, mtu, up)
     if master_index is not None:
         host["master"] = master_index
     if txqueuelen is not None:
         host["txqlen"] = v.txqueuelen(txqueuelen)
     if group is not None:
         host["group"] = v.group(group)
-    if not isinstance(up, bool):
-        raise TypeError(f"up must be a bool, not {type(up).__name__}")
-    if up:
-        host.update(_up_flags(True))
     if peer_mtu is not None:
         peer["mtu"] = v.mtu(peer_mtu)
     if peer_netns_fd is not None and peer_pid is not None:
@@ -96,12 +101,7 @@ def create_bridge(name: str, *, mtu: Optional[int] = None, up: bool = False) -> 
     """``ip link add NAME [mtu M] [up] type bridge``: one RTM_NEWLINK with
     NLM_F_CREATE|NLM_F_EXCL (EEXIST if NAME is taken)."""
     fields: dict = {"name": v.ifname(name)}
-    if mtu is not None:
-        fields["mtu"] = v.mtu(mtu)
-    if not isinstance(up, bool):
-        raise TypeError(f"up must be a bool, not {type(up).__name__}")
-    if up:
-        fields.update(_up_flags(True))
+    _new_link_fields(fields, mtu, up)
     return Request("create_bridge", (name,), name, kind_encoder(CREATE, b"bridge", **fields))
 
 
