@@ -15,7 +15,7 @@ from collections import namedtuple
 from typing import Callable, Dict, Optional, Sequence
 
 from ._pynetlink_cffi import ffi, lib
-from .errors import NetlinkError, error_for
+from .errors import ExchangeError, NetlinkError, error_for
 
 # Kernel constants, straight from the system headers at build time.
 K = lib
@@ -286,12 +286,13 @@ class Socket:
     def exchange(self, requests: Sequence[Request]) -> list[Reply]:
         """Send ``requests`` and return one Reply each, in order.
 
-        Raises NetlinkError for a failure of the exchange itself (socket
-        closed, timeout, receive buffer overflow (ENOBUFS), ...): the
-        operation named is the first request whose fate is unknown, and the
-        error's ``replies`` attribute holds what is known — one Reply per
-        request, None for each whose fate is unknown — and ``sent`` how many
-        requests were sent (those after them were not).  The socket stays
+        Raises ``ExchangeError`` for a failure of the exchange itself
+        (timeout, receive buffer overflow (ENOBUFS), a socket error, ...):
+        the operation named is the first request whose fate is unknown, its
+        ``replies`` hold what is known — one Reply per request, None for
+        each whose fate is unknown — and ``sent`` how many requests were
+        sent (those after them were not).  A closed handle, or one made
+        before ``fork()``, raises NetlinkError (EBADF) with nothing sent.  The socket stays
         usable: a late reply to an old request is never taken for a new one.
         """
         with self._lock:
@@ -305,10 +306,11 @@ class Socket:
             while start < len(requests):
                 start = self._exchange_window(requests, start, replies)
         except NetlinkError as e:
-            known = getattr(e, "replies", [])
-            e.sent = len(replies) + len(known)      # requests after these were never sent
-            e.replies = replies + known + [None] * (len(requests) - e.sent)
-            raise
+            known = e.replies if isinstance(e, ExchangeError) else []   # of the failed window
+            sent = len(replies) + len(known)        # requests after these were never sent
+            raise error_for(e.errno, e.operation, e.arguments, e.interface, e.ext_ack,
+                            cls=ExchangeError, sent=sent,
+                            replies=replies + known + [None] * (len(requests) - sent)) from None
         return replies
 
     def dump_links(self, request: Request) -> list[RawLink]:
@@ -370,10 +372,9 @@ class Socket:
         if rc < 0:                                  # the exchange failed: say what is known
             window = [None if results[i].error == lib.PN_PENDING
                       else _reply(results[i], requests[start + i].index_only) for i in range(count)]
-            pending = next((i for i, r in enumerate(window) if r is None), 0)
-            error = requests[start + pending].error(-rc, "no answer from the kernel")
-            error.replies = window
-            raise error
+            pending = requests[start + next((i for i, r in enumerate(window) if r is None), 0)]
+            raise error_for(-rc, pending.operation, pending.arguments, pending.interface,
+                            "no answer from the kernel", cls=ExchangeError, replies=window)
         window = [_reply(results[i], requests[start + i].index_only) for i in range(count)]
         if rc:                                      # rc replies did not fit the buffer
             cut = [i for i in range(count) if results[i].truncated and not window[i].errno]
@@ -394,8 +395,9 @@ class Socket:
             _buffers.grow(needed)
             again = self._exchange_all([requests[start + i] for i in cut])
         except NetlinkError as e:                   # this window was sent: say what is known
-            e.replies = [None if i in cut else r for i, r in enumerate(window)]
-            raise
+            raise error_for(e.errno, e.operation, e.arguments, e.interface, e.ext_ack,
+                            cls=ExchangeError,
+                            replies=[None if i in cut else r for i, r in enumerate(window)]) from None
         for i, reply in zip(cut, again):
             window[i] = reply
         return window

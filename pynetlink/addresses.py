@@ -1,19 +1,74 @@
-"""Address requests (RTM_NEWADDR / RTM_DELADDR)."""
+"""Addresses: the ``Address`` record, and the messages of RTM_NEWADDR /
+RTM_DELADDR / RTM_GETADDR.  Builders take validated values."""
 from __future__ import annotations
 
 import ipaddress
+from collections import namedtuple
+from typing import Optional
 
 from . import _validate as v
-from ._core import K, Request, addr_encoder
+from ._core import K, Encoder, addr_encoder
 
 CREATE = K.NLM_F_CREATE | K.NLM_F_EXCL
 
+# ip's names of scopes and families (``ip -j`` prints these)
+SCOPES = {K.RT_SCOPE_UNIVERSE: "global", K.RT_SCOPE_SITE: "site", K.RT_SCOPE_LINK: "link",
+          K.RT_SCOPE_HOST: "host", K.RT_SCOPE_NOWHERE: "nowhere"}
+FAMILIES = {K.AF_INET: "inet", K.AF_INET6: "inet6"}
+INFINITY = 0xFFFFFFFF           # a lifetime that never ends ("forever")
 
-def parse(raw_ip: object) -> v.IPInterface:
-    return v.cidr(raw_ip)
+
+class Address(namedtuple("Address", "ifindex ifname family local prefixlen address broadcast "
+                                    "scope label flags valid_life_time preferred_life_time")):
+    """An interface address as the kernel reported it, its fields named as
+    ``ip -j addr show`` names them: ``ifindex``, ``ifname``, ``family``
+    ("inet"/"inet6"), ``local`` (the address itself), ``prefixlen``,
+    ``address`` (the peer of a point-to-point address, else None),
+    ``broadcast`` (IPv4, or None), ``scope`` ("global", "link", "host"...),
+    ``label`` (IPv4 label or None), ``flags`` (IFA_F_* bits: see
+    ``tentative``, ``dadfailed``, ``permanent``), and the lifetimes in
+    seconds (``INFINITY``: forever)."""
+    __slots__ = ()
+
+    @property
+    def interface(self) -> v.IPInterface:
+        """``local/prefixlen`` as an ipaddress interface."""
+        return ipaddress.ip_interface(f"{self.local}/{self.prefixlen}")
+
+    @property
+    def tentative(self) -> bool:
+        """Duplicate address detection still running (IPv6): not yet usable."""
+        return bool(self.flags & K.IFA_F_TENTATIVE)
+
+    @property
+    def dadfailed(self) -> bool:
+        return bool(self.flags & K.IFA_F_DADFAILED)
+
+    @property
+    def permanent(self) -> bool:
+        """Configured, not learnt (``ip`` omits "dynamic" for these)."""
+        return bool(self.flags & K.IFA_F_PERMANENT)
+
+    @classmethod
+    def from_raw(cls, raw: dict, ifname: str) -> "Address":
+        local = raw["local"] if raw["local"] is not None else raw["address"]
+        peer = raw["address"] if raw["address"] not in (None, local) else None
+        return cls(raw["index"], ifname, FAMILIES.get(raw["family"], str(raw["family"])), local,
+                   raw["prefixlen"], peer, raw["broadcast"],
+                   SCOPES.get(raw["scope"], str(raw["scope"])), raw["label"], raw["flags"],
+                   raw["valid_lft"], raw["preferred_lft"])
 
 
-def _encoder(msg_type: int, nlflags: int, iface: v.IPInterface, index: int):
+def family_number(family: Optional[int]) -> int:
+    """AF_* for a family given as None (both), 4 or 6."""
+    if family is None:
+        return K.AF_UNSPEC
+    if isinstance(family, bool) or family not in (4, 6):
+        raise ValueError(f"family must be 4, 6 or None, not {family!r}")
+    return K.AF_INET if family == 4 else K.AF_INET6
+
+
+def _encoder(msg_type: int, nlflags: int, iface: v.IPInterface, index: int) -> Encoder:
     """IPv4 gets the subnet's broadcast address (none for /31 and /32) and
     host scope inside 127.0.0.0/8, as ``ip`` does; IPv6 lets the kernel choose."""
     prefixlen = iface.network.prefixlen
@@ -28,12 +83,11 @@ def _encoder(msg_type: int, nlflags: int, iface: v.IPInterface, index: int):
                         local=local, scope=K.RT_SCOPE_UNIVERSE)
 
 
-def add(name: str, raw_ip: object, iface: v.IPInterface, index: int) -> Request:
-    """``ip addr add ADDR/PREFIX [broadcast BRD] dev NAME``."""
-    return Request("set_interface_ip", (name, raw_ip), name,
-                   _encoder(K.RTM_NEWADDR, CREATE, iface, index))
+def add(iface: v.IPInterface, index: int) -> Encoder:
+    """``ip addr add ADDR/PREFIX [broadcast BRD] dev INDEX``."""
+    return _encoder(K.RTM_NEWADDR, CREATE, iface, index)
 
 
-def delete(name: str, raw_ip: object, iface: v.IPInterface, index: int) -> Request:
-    """``ip addr del ADDR/PREFIX dev NAME``."""
-    return Request("delete_address", (name, raw_ip), name, _encoder(K.RTM_DELADDR, 0, iface, index))
+def delete(iface: v.IPInterface, index: int) -> Encoder:
+    """``ip addr del ADDR/PREFIX dev INDEX``."""
+    return _encoder(K.RTM_DELADDR, 0, iface, index)

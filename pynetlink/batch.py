@@ -28,8 +28,8 @@ import errno as _errno
 from collections import namedtuple
 from typing import List, Optional, Sequence
 
-from . import links, ops
-from .errors import NetlinkError, error_for
+from . import ops
+from .errors import BatchError, ExchangeError, NetlinkError, error_for
 from ._core import Reply, Request
 from .links import Link
 
@@ -68,8 +68,10 @@ class Result(namedtuple("Result", "operation arguments interface status errno ex
         return error_for(self.errno, self.operation, self.arguments, self.interface, self.ext_ack)
 
 
-class Batch:
-    """Operations queued on one Handle; see the module documentation."""
+class Batch(ops.Operations["Batch"]):
+    """Operations queued on one Handle; see the module documentation.
+    Each operation method takes the same arguments as ``Handle``'s and
+    returns the batch, so calls chain."""
 
     def __init__(self, handle, on_error: str = "continue"):
         if on_error not in MODES:
@@ -87,21 +89,22 @@ class Batch:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        """Run the batch when the block ends normally; raise the first
-        failure (with ``.results`` attached) if any operation failed."""
+        """Run the batch when the block ends normally; if any operation
+        failed, raise ``BatchError`` (the first failure, with ``results``)."""
         if exc_type is not None:
             self._close()
             return
         results = self.run()
         failure = next((r for r in results if r.status in (FAILED, UNKNOWN)), None)
         if failure is not None:
-            error = failure.exception()
-            error.results = results
-            raise error
+            raise error_for(failure.errno, failure.operation, failure.arguments,
+                            failure.interface, failure.ext_ack, cls=BatchError, results=results)
 
     # -- queueing: the Handle's operations ------------------------------------------
 
-    def _add(self, op: ops.Op) -> "Batch":
+    def _execute(self, op: ops.Op) -> "Batch":
+        """Queue ``op`` (validated already); refused here if the batch has
+        run, or if it is a transaction and ``op`` cannot be undone."""
         if self._spent:
             op.close()
             raise RuntimeError("this batch has already run or was abandoned")
@@ -110,55 +113,6 @@ class Batch:
             raise ValueError(f"{op.operation} cannot be part of a transaction: {op.irreversible}")
         self._ops.append(op)
         return self
-
-    def create_veth_pair(self, name1: str, name2: str, **options) -> "Batch":
-        """Queue ``Handle.create_veth_pair`` (same arguments)."""
-        return self._add(ops.create_veth_pair(name1, name2, **options))
-
-    def create_bridge(self, name: str, **options) -> "Batch":
-        """Queue ``Handle.create_bridge`` (same arguments)."""
-        return self._add(ops.create_bridge(name, **options))
-
-    def interface_up(self, name: str) -> "Batch":
-        return self._add(ops.set_flags("interface_up", name, True))
-
-    def interface_down(self, name: str) -> "Batch":
-        return self._add(ops.set_flags("interface_down", name, False))
-
-    def set_mtu(self, name: str, mtu: int) -> "Batch":
-        return self._add(ops.set_mtu(name, mtu))
-
-    def set_interface_master(self, name: str, master: str) -> "Batch":
-        return self._add(ops.set_interface_master(name, master))
-
-    def change_interface_name(self, old: str, new: str) -> "Batch":
-        return self._add(ops.change_interface_name(old, new))
-
-    def set_interface_in_namespace_pid(self, name: str, pid: int) -> "Batch":
-        return self._add(ops.set_interface_in_namespace_pid(name, pid))
-
-    def set_interface_in_namespace_fd(self, name: str, fd: int) -> "Batch":
-        return self._add(ops.set_interface_in_namespace_fd(name, fd))
-
-    def set_interface_ip(self, name: str, raw_ip) -> "Batch":
-        return self._add(ops.set_interface_ip(name, raw_ip))
-
-    def set_default_gateway(self, ip, iface_name: str) -> "Batch":
-        return self._add(ops.set_default_gateway(ip, iface_name))
-
-    def add_route(self, dst, iface_name: str, gateway=None) -> "Batch":
-        """Queue ``Handle.add_route`` (same arguments)."""
-        return self._add(ops.add_route(dst, iface_name, gateway))
-
-    def delete_link(self, name: str) -> "Batch":
-        return self._add(ops.delete_link(name))
-
-    def set_link(self, name: str, **changes) -> "Batch":
-        """Queue ``Handle.set_link`` (same arguments)."""
-        return self._add(ops.set_link(name, **changes))
-
-    def set_hairpin(self, name: str, on: bool = True) -> "Batch":
-        return self._add(ops.set_hairpin(name, on))
 
     # -- running -------------------------------------------------------------------
 
@@ -205,8 +159,8 @@ class _Run:
             indexes = {name: self.known[name] for name in op.needs}
             self.built_with[i] = indexes
             if self.mode == "rollback" and op.changes:
-                self.pending.append(("read", i, links.get(op.changes, op.operation, op.arguments)))
-            self.pending.append(("op", i, op.build(indexes)))
+                self.pending.append(("read", i, op.read()))
+            self.pending.append(("op", i, op.request(op.build(indexes))))
             for name in op.forgets:
                 self.known.pop(name, None)
             if self.mode == "stop" or len(self.pending) >= FLUSH_AT:
@@ -219,7 +173,7 @@ class _Run:
         """Learn the indexes of ``names`` once what came before is applied:
         the RTM_GETLINKs ride in the same send as the queued requests, after
         them (the kernel handles one send in order)."""
-        found = self.flush([links.index_of(n, op.operation, op.arguments) for n in names])
+        found = self.flush([op.lookup(n) for n in names])
         if self.lost or (self.failed and self.mode != "continue"):
             return False
         for name, reply in zip(names, found):
@@ -240,10 +194,8 @@ class _Run:
             return []
         sent, self.pending = self.pending, []
         try:
-            replies = self.handle._run([r for _, _, r in sent] + list(lookups))
-        except NetlinkError as e:
-            if getattr(e, "replies", None) is None:
-                raise
+            replies = self.handle.socket.exchange([r for _, _, r in sent] + list(lookups))
+        except ExchangeError as e:
             replies, self.lost = e.replies, e       # the batch stops here
         for n, ((kind, i, _), reply) in enumerate(zip(sent, replies)):
             op = self.ops[i]
@@ -274,20 +226,19 @@ class _Run:
                     status=ROLLBACK_FAILED, errno=_errno.ENODATA,
                     ext_ack="its state before the change could not be read")
                 continue
-            request = op.undo(self.before.get(i), self.built_with[i])
-            if request is not None:
-                undos.append((i, request))
+            encode = op.undo(self.before.get(i), self.built_with[i])
+            if encode is not None:
+                undos.append((i, op.request(encode)))
             else:
                 self.done[i] = self.done[i]._replace(status=ROLLED_BACK)
         if not undos:
             return
         try:
-            replies = self.handle._run([r for _, r in undos])
+            replies = self.handle.socket.exchange([r for _, r in undos])
         except NetlinkError as e:                   # the undo exchange itself failed
-            if getattr(e, "replies", None) is None:
-                e.replies = [None] * len(undos)
+            known = e.replies if isinstance(e, ExchangeError) else [None] * len(undos)
             replies = [reply if reply is not None else Reply(e.errno, f"undo lost: {e.strerror}", None)
-                       for reply in e.replies]
+                       for reply in known]
         for (i, _), reply in zip(undos, replies):
             status = ROLLBACK_FAILED if reply.errno else ROLLED_BACK
             self.done[i] = self.done[i]._replace(status=status, errno=reply.errno,

@@ -31,12 +31,12 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, List, Optional, Sequence, Union
 
 from . import _validate as v
-from . import addresses, links, routes
+from . import _veth, addresses, links, routes
 from . import netns as _netns
 from ._core import Request, Socket
-from .errors import error_for
+from ._veth import DEFAULT_DEVICE
 from .handle import Handle, default_handle
-from .strategies import DEFAULT_DEVICE, NAME_ATTEMPTS, _random_below, _random_name, _suffix_len
+from .ops import failure, lookup
 from .types import Network, NetworkState
 
 __all__ = ["Container", "ContainerResult", "Setup", "setup", "teardown", "remove"]
@@ -80,42 +80,30 @@ class Setup:
 @dataclass
 class _Plan:
     container: Container
-    network: Network
-    suffix_len: int
-    mtu: Optional[int]
-    txqueuelen: Optional[int]
-    addresses: list            # (as given, parsed) for address and ipv6_address
-    gateways: list             # (as given, parsed) for gateway and ipv6_gateway
+    veth: _veth.VethPlan
     fd: int = -1
     host: str = ""
     error: Optional[BaseException] = None
+
+    @property
+    def network(self) -> Network:
+        return self.veth.network
 
 
 def _plan(i: int, c: Container) -> _Plan:
     """Validate container i completely, before anything is sent."""
     if not isinstance(c, Container):
         raise TypeError(f"container {i}: expected pynetlink.bulk.Container, not {type(c).__name__}")
-    n = c.network
     try:
-        if not isinstance(n, Network):
-            raise TypeError(f"network must be a pynetlink.Network, not {type(n).__name__}")
         if (c.netns is None) == (c.pid is None):
             raise ValueError("give the container's namespace as netns= or as pid=, exactly one")
         if c.pid is not None:
             v.pid(c.pid)
-        elif isinstance(c.netns, int) and not isinstance(c.netns, bool):
+        elif isinstance(_netns.check_target(c.netns), int):
             v.fd(c.netns)
         else:
             v.path(c.netns)
-        if not n.bridge or not n.veth_prefix:
-            raise ValueError("a veth network needs a bridge and a veth_prefix")
-        v.ifname(n.bridge, "bridge")
-        if n.mac_address:
-            v.mac(n.mac_address)
-        return _Plan(c, n, _suffix_len(n.veth_prefix), v.mtu(n.mtu) if n.mtu else None,
-                     v.txqueuelen(n.txqueuelen) if n.txqueuelen else None,
-                     [(a, v.cidr(a)) for a in (n.address, n.ipv6_address) if a],
-                     [(g, v.ip(g, "gateway")) for g in (n.gateway, n.ipv6_gateway) if g])
+        return _Plan(c, _veth.plan(c.network))
     except (ValueError, TypeError) as e:
         raise type(e)(f"container {i}: {e}") from None
 
@@ -131,7 +119,7 @@ def setup(containers: Iterable[Container], *, group: Optional[int] = None,
     plans = [_plan(i, c) for i, c in enumerate(containers)]
     own_group = group is None
     # below 2**31: iproute2 prints groups as signed numbers
-    group = v.group(group) if group is not None else _random_below(2**31 - 2**16) + 2**16
+    group = v.group(group) if group is not None else _veth.random_group()
     if group == 0:
         raise ValueError("group 0 is every link's default group")
     host = handle or default_handle()
@@ -182,43 +170,54 @@ def _create_host_side(host: Handle, plans: Sequence[_Plan], group: int,
     as (plan, error) pairs."""
     bridges = _bridge_indexes(host, plans)
     todo = [p for p in plans if not p.error]
-    for attempt in range(NAME_ATTEMPTS):
+    for attempt in range(_veth.NAME_ATTEMPTS):
         retry = []
         for start in range(0, len(todo), _CHUNK):
             chunk = todo[start:start + _CHUNK]
-            names = [_random_name(p.network.veth_prefix, p.suffix_len) for p in chunk]
-            requests = [links.create_veth_pair(
-                name, DEFAULT_DEVICE, mtu=p.mtu, master_index=bridges[p.network.bridge], up=True,
-                txqueuelen=p.txqueuelen, group=group, peer_mtu=p.mtu, peer_netns_fd=p.fd)
-                for p, name in zip(chunk, names)]
+            names = [_veth.random_name(p.network.veth_prefix, p.veth.suffix_len) for p in chunk]
+            requests = [_create_pair(p, name, bridges[p.network.bridge], group)
+                        for p, name in zip(chunk, names)]
             ok = []
-            for p, name, request, reply in zip(chunk, names, requests, host._run(requests)):
+            for p, name, request, reply in zip(chunk, names, requests, host.socket.exchange(requests)):
                 if not reply.errno:
                     p.host = name                   # ours: only now may a clean-up delete it
                     ok.append(p)
-                elif (reply.errno == _errno.EEXIST and attempt < NAME_ATTEMPTS - 1
-                      and _host_name_taken(host, name)):
+                elif (reply.errno == _errno.EEXIST and attempt < _veth.NAME_ATTEMPTS - 1
+                      and host.link_exists(name)):
                     retry.append(p)
                 else:
-                    p.error = request.error(reply.errno, reply.ext_ack)
+                    p.error = failure(request, reply)
             made(ok)
         todo = retry
-    hairpins = [(p, links.set_hairpin(p.host, True)) for p in plans if p.host and p.network.hairpin_mode]
-    replies = host._run([request for _, request in hairpins]) if hairpins else []
-    return [(p, request.error(reply.errno, reply.ext_ack))
+    hairpins = [(p, Request("set_hairpin", (p.host, True), p.host, links.set_hairpin(p.host, True)))
+                for p in plans if p.host and p.network.hairpin_mode]
+    replies = host.socket.exchange([request for _, request in hairpins]) if hairpins else []
+    return [(p, failure(request, reply))
             for (p, request), reply in zip(hairpins, replies) if reply.errno]
+
+
+def _create_pair(p: _Plan, name: str, bridge_index: int, group: int) -> Request:
+    """The host end on its bridge, up, in ``group``; the peer born as eth0
+    inside the container; both with the network's MTU."""
+    host, peer = links.veth_fields(name, DEFAULT_DEVICE, mtu=p.veth.mtu, up=True,
+                                   txqueuelen=p.veth.txqueuelen, group=group,
+                                   peer_mtu=p.veth.mtu, peer_ns_fd=p.fd)
+    return Request("create_veth_pair", (name, DEFAULT_DEVICE), name,
+                   links.create_veth_pair({**host, "master": bridge_index}, peer))
 
 
 def _bridge_indexes(host: Handle, plans: Sequence[_Plan]) -> dict:
     """Each bridge's ifindex, looked up once (one pipelined exchange); the
     containers whose bridge is missing fail with the kernel's answer."""
     names = list(dict.fromkeys(p.network.bridge for p in plans if not p.error))
-    found = dict(zip(names, host._run([links.index_of(name, "create_veth_pair") for name in names])))
+    found = dict(zip(names, host.socket.exchange(
+        [lookup("create_veth_pair", (), name) for name in names])))
     for p in plans:
         reply = found.get(p.network.bridge)
         if not p.error and reply.errno:
-            p.error = error_for(reply.errno, "create_veth_pair", (p.network.veth_prefix, DEFAULT_DEVICE),
-                                p.network.bridge, reply.ext_ack)
+            request = lookup("create_veth_pair", (p.network.veth_prefix, DEFAULT_DEVICE),
+                             p.network.bridge)
+            p.error = failure(request, reply)
     return {name: reply.link["index"] for name, reply in found.items() if not reply.errno}
 
 
@@ -230,18 +229,8 @@ def _apply(exchange: Callable[[list], list], planned: Sequence[tuple]) -> list:
     replies = exchange([request for _, request in planned])
     for (p, request), reply in zip(planned, replies):
         if reply.errno and not p.error:
-            p.error = request.error(reply.errno, reply.ext_ack)
+            p.error = failure(request, reply)
     return replies
-
-
-def _host_name_taken(host: Handle, name: str) -> bool:
-    """Was EEXIST about the host end's name (worth a fresh name) rather
-    than about eth0 inside the container (which no retry can fix)?"""
-    try:
-        host.link_index(name)
-        return True
-    except OSError:
-        return False
 
 
 class _Configurator:
@@ -326,33 +315,49 @@ def _configure_container(p: _Plan, shared: _Shared, timeout: float, home: int) -
         p.error = e
         return
     try:
-        first = [(p, shared.get_or_build(("lo",), links.set_flags, "interface_up", "lo", True)),
-                 (p, shared.get_or_build(("eth0", mac, p.txqueuelen), _eth0_up, mac, p.txqueuelen))]
-        if p.addresses or p.gateways:
-            first.append((p, shared.get_or_build(("index",), links.index_of, DEFAULT_DEVICE,
-                                                 "set_interface_ip", (DEFAULT_DEVICE,))))
+        first = [(p, shared.get_or_build(("lo",), _lo_up)),
+                 (p, shared.get_or_build(("eth0", p.veth.mac, p.veth.txqueuelen), _eth0_up,
+                                         p.veth.mac, p.veth.txqueuelen))]
+        if p.veth.addresses or p.veth.gateways:
+            first.append((p, shared.get_or_build(("index",), lookup, "set_interface_ip",
+                                                 (DEFAULT_DEVICE,), DEFAULT_DEVICE)))
         replies = _apply(sock.exchange, first)
         if p.error or len(replies) < 3:
             return
         index = replies[2].link["index"]
-        _apply(sock.exchange, [(p, addresses.add(DEFAULT_DEVICE, raw, iface, index)) for raw, iface in p.addresses]
-               + [(p, shared.get_or_build(("route", raw, index), routes.add_default, raw, gateway,
-                                          DEFAULT_DEVICE, index)) for raw, gateway in p.gateways])
+        _apply(sock.exchange, [(p, _add_address(raw, iface, index)) for raw, iface in p.veth.addresses]
+               + [(p, shared.get_or_build(("route", raw, index), _add_default, raw, gateway, index))
+                  for raw, gateway in p.veth.gateways])
     except OSError as e:
         p.error = e
     finally:
         sock.close()
 
 
+def _lo_up() -> Request:
+    return Request("interface_up", ("lo",), "lo", links.set_flags("lo", True))
+
+
 def _eth0_up(mac: Optional[str], txqueuelen: Optional[int]) -> Request:
-    return links.set_link(DEFAULT_DEVICE, up=True, mac_address=mac, txqueuelen=txqueuelen)
+    fields = links.change_fields(DEFAULT_DEVICE, up=True, mac_address=mac, txqueuelen=txqueuelen)
+    return Request("set_link", (DEFAULT_DEVICE,), DEFAULT_DEVICE, links.set_link(fields))
+
+
+def _add_address(raw: str, iface: v.IPInterface, index: int) -> Request:
+    return Request("set_interface_ip", (DEFAULT_DEVICE, raw), DEFAULT_DEVICE,
+                   addresses.add(iface, index))
+
+
+def _add_default(raw: str, gateway: v.IPAddress, index: int) -> Request:
+    return Request("set_default_gateway", (raw, DEFAULT_DEVICE), DEFAULT_DEVICE,
+                   routes.add(routes.default_network(gateway), gateway, index))
 
 
 def _delete(host: Handle, names: Sequence[str]) -> List[Optional[OSError]]:
     """Delete links by name, pipelined; an already-gone link is not an error."""
-    requests = [links.delete(name) for name in names]
-    return [None if not r.errno or r.errno == _errno.ENODEV else q.error(r.errno, r.ext_ack)
-            for q, r in zip(requests, host._run(requests))]
+    requests = [Request("delete_link", (name,), name, links.delete(name)) for name in names]
+    return [None if r.errno == _errno.ENODEV else failure(q, r)
+            for q, r in zip(requests, host.socket.exchange(requests))]
 
 
 def teardown(setup_done: Union[Setup, int], *, handle: Optional[Handle] = None) -> None:

@@ -7,13 +7,26 @@ instance of it, so ``except FileExistsError`` catches EEXIST and
 works for the rest::
 
     set_mtu('veth0', 10): [Errno 22] Invalid argument: mtu less than device minimum
+
+Two kinds carry more than one answer, as declared subclasses:
+
+- ``ExchangeError``: the exchange itself failed (a timeout, the kernel
+  dropped replies with ENOBUFS, a socket error); ``replies`` says what is
+  known of each request sent together, ``sent`` how many were sent.
+- ``BatchError``: a batch left by its ``with`` block had an operation that
+  failed; ``results`` holds every operation's ``Result``.  Its errno and
+  message are the first failure's.
 """
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import TYPE_CHECKING, Any, List, Optional, Sequence
 
-__all__ = ["NetlinkError", "error_for"]
+if TYPE_CHECKING:
+    from ._core import Reply
+    from .batch import Result
+
+__all__ = ["NetlinkError", "ExchangeError", "BatchError", "error_for"]
 
 
 class NetlinkError(OSError):
@@ -33,9 +46,12 @@ class NetlinkError(OSError):
         self.interface = interface
         self.ext_ack = ext_ack
 
-    def __reduce__(self):
-        return (error_for, (self.errno, self.operation, self.arguments,
-                            self.interface, self.ext_ack))
+    def _state(self) -> tuple:
+        return (self.errno, self.operation, self.arguments, self.interface, self.ext_ack)
+
+    def __reduce__(self) -> Any:
+        return (_rebuild, (type(self).__mro__[1] if type(self) in _classes.values() else type(self),
+                           self._state(), self.__dict__))
 
     def __str__(self) -> str:
         call = f"{self.operation}({', '.join(map(repr, self.arguments))})"
@@ -45,22 +61,67 @@ class NetlinkError(OSError):
         return f"{text}: {self.ext_ack}" if self.ext_ack else text
 
 
-_classes: dict[type, type] = {}
+class ExchangeError(NetlinkError):
+    """The exchange with the kernel failed as a whole: no answer within the
+    timeout (ETIMEDOUT), replies dropped by the kernel (ENOBUFS), a reply
+    too large for any buffer (EMSGSIZE), or a socket error.
+
+    ``operation`` names the first request whose fate is unknown.
+    ``replies``: one entry per request of the exchange, in order — its
+    ``Reply`` where the kernel's answer was read, None where it is unknown
+    (it may or may not have been applied) or where the request was never
+    sent; ``sent``: how many requests were sent (those after were not).
+    """
+
+    def __init__(self, errno: int, operation: str, arguments: tuple = (),
+                 interface: Optional[str] = None, ext_ack: str = "",
+                 replies: Sequence[Optional["Reply"]] = (), sent: int = 0):
+        super().__init__(errno, operation, arguments, interface, ext_ack)
+        self.replies: List[Optional["Reply"]] = list(replies)
+        self.sent = sent
 
 
-def _class_for(errno: int) -> type:
+class BatchError(NetlinkError):
+    """A batch run by its ``with`` block had an operation that failed (or
+    whose fate is unknown).  ``errno``, ``operation`` and the message are
+    those of the first such operation; ``results`` holds one ``Result`` per
+    queued operation, in order."""
+
+    def __init__(self, errno: int, operation: str, arguments: tuple = (),
+                 interface: Optional[str] = None, ext_ack: str = "",
+                 results: Sequence["Result"] = ()):
+        super().__init__(errno, operation, arguments, interface, ext_ack)
+        self.results: List["Result"] = list(results)
+
+
+# (declared class, builtin OSError subclass) -> the class that is both
+_classes: dict = {}
+
+
+def _class_for(base: type, errno: int) -> type:
     builtin = type(OSError(errno, ""))          # e.g. FileExistsError for EEXIST
     if builtin is OSError:
-        return NetlinkError
-    cls = _classes.get(builtin)
+        return base
+    cls = _classes.get((base, builtin))
     if cls is None:
-        cls = type(f"Netlink{builtin.__name__}", (NetlinkError, builtin),
-                   {"__module__": __name__, "__doc__": f"NetlinkError that is also a {builtin.__name__}."})
-        _classes[builtin] = cls
+        name = f"{base.__name__[:-5]}{builtin.__name__}"    # NetlinkFileExistsError, ...
+        cls = type(name, (base, builtin), {
+            "__module__": __name__,
+            "__doc__": f"{base.__name__} that is also a {builtin.__name__}."})
+        _classes[(base, builtin)] = cls
     return cls
 
 
+def _rebuild(base: type, state: tuple, attributes: dict) -> NetlinkError:
+    error = error_for(*state, cls=base)
+    error.__dict__.update(attributes)
+    return error
+
+
 def error_for(errno: int, operation: str, arguments: tuple = (),
-              interface: Optional[str] = None, ext_ack: str = "") -> NetlinkError:
-    """The exception for a request that failed with ``errno`` (positive)."""
-    return _class_for(errno)(errno, operation, arguments, interface, ext_ack)
+              interface: Optional[str] = None, ext_ack: str = "", *,
+              cls: type = NetlinkError, **fields: Any) -> Any:
+    """The exception of class ``cls`` (``NetlinkError`` or a declared
+    subclass, with its ``fields``) for a request that failed with ``errno``
+    (positive), also an instance of the builtin subclass for that errno."""
+    return _class_for(cls, errno)(errno, operation, arguments, interface, ext_ack, **fields)

@@ -1,9 +1,11 @@
-"""Link requests: what each link operation sends to the kernel.
+"""Links: the ``Link`` record, and the messages each link operation sends.
 
-Every function validates its arguments (``ValueError``/``TypeError``,
-nothing sent) and returns a ``Request`` that a ``Handle`` runs.  Links are
-named by ``IFLA_IFNAME`` with ``ifi_index = 0`` wherever the kernel allows,
-so most operations cost exactly one message.
+The message builders take values already validated (the ``*_fields``
+helpers validate: ``ValueError``/``TypeError``, nothing sent) and return an
+encoder for one rtnetlink message; ``pynetlink.ops`` wraps them with the
+operation's name and arguments.  Links are named by ``IFLA_IFNAME`` with
+``ifi_index = 0`` wherever the kernel allows, so most operations cost
+exactly one message.
 """
 from __future__ import annotations
 
@@ -11,9 +13,12 @@ from collections import namedtuple
 from typing import Optional
 
 from . import _validate as v
-from ._core import K, RawLink, Request, brport_encoder, kind_encoder, link_encoder, veth_encoder
+from ._core import K, RawLink, brport_encoder, kind_encoder, link_encoder, veth_encoder
+from ._core import Encoder
 
 CREATE = K.NLM_F_CREATE | K.NLM_F_EXCL
+
+Fields = dict       # link_spec fields: name (bytes), mtu, master, group, ...
 
 
 class Link(namedtuple("Link", "index name flags mtu master group txqlen address hairpin stats",
@@ -42,11 +47,13 @@ class Link(namedtuple("Link", "index name flags mtu master group txqlen address 
         stats = raw["stats"]
         if stats is not None:
             from .types import NetworkStats     # on first use: a CNI plugin never reads counters
-            stats = NetworkStats(**stats)
+            stats = NetworkStats(**stats)       # type: ignore[arg-type]
         return cls(**{**raw, "stats": stats})
 
 
-def _up_flags(up: Optional[bool]) -> dict:
+# -- validation: caller values to link_spec fields -------------------------------
+
+def _up_flags(up: Optional[bool]) -> Fields:
     """ifi_flags/ifi_change for an optional admin state: only IFF_UP changes."""
     if up is None:
         return {}
@@ -55,57 +62,7 @@ def _up_flags(up: Optional[bool]) -> dict:
     return {"flags": K.IFF_UP if up else 0, "change": K.IFF_UP}
 
 
-def _new_link_fields(fields: dict, mtu: Optional[int], up: bool) -> None:
-    """A new link's MTU (if given) and admin state (up, or left down)."""
-    if mtu is not None:
-        fields["mtu"] = v.mtu(mtu)
-    if not isinstance(up, bool):
-        raise TypeError(f"up must be a bool, not {type(up).__name__}")
-    if up:
-        fields.update(_up_flags(True))
-
-
-def create_veth_pair(name1: str, name2: str, *, mtu: Optional[int] = None,
-                     master_index: Optional[int] = None, up: bool = False,
-                     txqueuelen: Optional[int] = None, group: Optional[int] = None,
-                     peer_mtu: Optional[int] = None, peer_netns_fd: Optional[int] = None,
-                     peer_pid: Optional[int] = None, arguments: Optional[tuple] = None) -> Request:
-    """``ip link add NAME1 [mtu M] [master B] [up] type veth peer name NAME2
-    [mtu M] [netns NS]``: one RTM_NEWLINK with NLM_F_CREATE|NLM_F_EXCL.
-
-    The peer is born inside its namespace (no move, no RCU barrier); both
-    ends are down unless ``up`` (which concerns NAME1 only).
-    """
-    host = {"name": v.ifname(name1)}
-    peer = {"name": v.ifname(name2, "peer name")}
-    _new_link_fields(host, mtu, up)
-    if master_index is not None:
-        host["master"] = master_index
-    if txqueuelen is not None:
-        host["txqlen"] = v.txqueuelen(txqueuelen)
-    if group is not None:
-        host["group"] = v.group(group)
-    if peer_mtu is not None:
-        peer["mtu"] = v.mtu(peer_mtu)
-    if peer_netns_fd is not None and peer_pid is not None:
-        raise ValueError("give the peer's namespace as a netns (path or fd) or as a pid, not both")
-    if peer_netns_fd is not None:
-        peer["ns_fd"] = v.fd(peer_netns_fd)
-    if peer_pid is not None:
-        peer["ns_pid"] = v.pid(peer_pid)
-    return Request("create_veth_pair", (name1, name2) if arguments is None else arguments, name1,
-                   veth_encoder(CREATE, host, peer))
-
-
-def create_bridge(name: str, *, mtu: Optional[int] = None, up: bool = False) -> Request:
-    """``ip link add NAME [mtu M] [up] type bridge``: one RTM_NEWLINK with
-    NLM_F_CREATE|NLM_F_EXCL (EEXIST if NAME is taken)."""
-    fields: dict = {"name": v.ifname(name)}
-    _new_link_fields(fields, mtu, up)
-    return Request("create_bridge", (name,), name, kind_encoder(CREATE, b"bridge", **fields))
-
-
-def _promisc_flags(fields: dict, promisc: Optional[bool]) -> None:
+def _promisc_flags(fields: Fields, promisc: Optional[bool]) -> None:
     """Add IFF_PROMISC to the flags and change mask of ``fields`` (None:
     leave it alone).  The kernel counts promiscuity per device; this flag is
     the user's own share of it (dev->gflags), set or cleared idempotently."""
@@ -117,115 +74,150 @@ def _promisc_flags(fields: dict, promisc: Optional[bool]) -> None:
     fields["change"] = fields.get("change", 0) | K.IFF_PROMISC
 
 
-def set_link(name: str, *, index: int = 0, new_name: Optional[str] = None,
-             mac_address: Optional[str] = None, mtu: Optional[int] = None,
-             txqueuelen: Optional[int] = None, up: Optional[bool] = None,
-             promisc: Optional[bool] = None, master_index: Optional[int] = None,
-             arguments: Optional[tuple] = None) -> Request:
-    """``ip link set NAME [name NEW] [address MAC] [mtu M] [txqueuelen N]
-    [master M] [promisc on|off] [up|down]``: one RTM_SETLINK; the kernel
-    applies the address, MTU and name before the flags.  A rename needs
-    ``index``."""
-    fields = {"name": v.ifname(name)}
-    if new_name is not None:
-        if not index:
-            raise ValueError("a rename names the link by index")
-        fields = {"index": index, "name": v.ifname(new_name, "new name")}
+def new_link_fields(name: str, mtu: Optional[int], up: bool, what: str = "interface name") -> Fields:
+    """A new link's name, MTU (if given) and admin state (up, or left down)."""
+    fields: Fields = {"name": v.ifname(name, what)}
+    if mtu is not None:
+        fields["mtu"] = v.mtu(mtu)
+    if not isinstance(up, bool):
+        raise TypeError(f"up must be a bool, not {type(up).__name__}")
+    if up:
+        fields.update(_up_flags(True))
+    return fields
+
+
+def veth_fields(name1: str, name2: str, *, mtu: Optional[int] = None, up: bool = False,
+                txqueuelen: Optional[int] = None, group: Optional[int] = None,
+                peer_mtu: Optional[int] = None, peer_ns_fd: Optional[int] = None,
+                peer_pid: Optional[int] = None) -> tuple:
+    """(host, peer) fields of a veth pair: NAME1 with ``mtu``, ``up``,
+    ``txqueuelen``, ``group``; NAME2 with ``peer_mtu`` and its namespace
+    (``peer_ns_fd`` or ``peer_pid``).  The host's master is added by the
+    caller once its index is known."""
+    host = new_link_fields(name1, mtu, up)
+    peer = new_link_fields(name2, peer_mtu, False, "peer name")
+    if txqueuelen is not None:
+        host["txqlen"] = v.txqueuelen(txqueuelen)
+    if group is not None:
+        host["group"] = v.group(group)
+    if peer_ns_fd is not None and peer_pid is not None:
+        raise ValueError("give the peer's namespace as a netns (path or fd) or as a pid, not both")
+    if peer_ns_fd is not None:
+        peer["ns_fd"] = v.fd(peer_ns_fd)
+    if peer_pid is not None:
+        peer["ns_pid"] = v.pid(peer_pid)
+    return host, peer
+
+
+def change_fields(name: str, *, mac_address: Optional[str] = None, mtu: Optional[int] = None,
+                  txqueuelen: Optional[int] = None, up: Optional[bool] = None,
+                  promisc: Optional[bool] = None) -> Fields:
+    """The fields of an RTM_SETLINK that changes only what is given."""
+    fields: Fields = {"name": v.ifname(name)}
     if mac_address is not None:
         fields["address"] = v.mac(mac_address)
     if mtu is not None:
         fields["mtu"] = v.mtu(mtu)
     if txqueuelen is not None:
         fields["txqlen"] = v.txqueuelen(txqueuelen)
-    if master_index is not None:
-        fields["master"] = master_index
     fields.update(_up_flags(up))
     _promisc_flags(fields, promisc)
-    return Request("set_link", (name,) if arguments is None else arguments, name,
-                   link_encoder(K.RTM_SETLINK, 0, **fields))
+    return fields
 
 
-def set_hairpin(name: str, on: bool) -> Request:
-    """``ip link set NAME type bridge_slave hairpin on|off``: a bridge port
-    option (IFLA_BRPORT_MODE); NAME must be a bridge port."""
+def check_hairpin(on: object) -> bool:
     if not isinstance(on, bool):
         raise TypeError(f"hairpin must be a bool, not {type(on).__name__}")
-    return Request("set_hairpin", (name, on), name,
-                   brport_encoder(K.IFLA_BRPORT_MODE, int(on), name=v.ifname(name)))
+    return on
 
 
-def dump() -> Request:
-    """``ip -s link show``: RTM_GETLINK with NLM_F_DUMP, every link of the namespace."""
-    return Request("list_links", (), None, link_encoder(K.RTM_GETLINK, K.NLM_F_DUMP), reads=True)
-
-
-def set_flags(operation: str, name: str, up: bool) -> Request:
-    """``ip link set NAME up|down``: only IFF_UP changes (ifi_change =
-    IFF_UP); every other flag is kept."""
-    raw = v.ifname(name)
-    return Request(operation, (name,), name,
-                   link_encoder(K.RTM_SETLINK, 0, name=raw, flags=K.IFF_UP if up else 0,
-                                change=K.IFF_UP))
-
-
-def set_mtu(name: str, mtu: int) -> Request:
-    """``ip link set NAME mtu MTU``: IFLA_MTU alone, flags untouched."""
-    raw, value = v.ifname(name), v.mtu(mtu)
-    return Request("set_mtu", (name, mtu), name, link_encoder(K.RTM_SETLINK, 0, name=raw, mtu=value))
-
-
-def set_master(name: str, master: str, master_index: int) -> Request:
-    """``ip link set NAME master MASTER``: IFLA_MASTER."""
-    return Request("set_interface_master", (name, master), name,
-                   link_encoder(K.RTM_SETLINK, 0, name=v.ifname(name), master=master_index))
-
-
-def rename(old: str, new: str, index: int) -> Request:
-    """``ip link set OLD name NEW``: the link is named by index, the new
-    name goes in IFLA_IFNAME."""
-    return Request("change_interface_name", (old, new), old,
-                   link_encoder(K.RTM_SETLINK, 0, index=index, name=v.ifname(new, "new name")))
-
-
-def set_netns_pid(name: str, pid: int) -> Request:
-    """``ip link set NAME netns PID``: IFLA_NET_NS_PID."""
-    raw, value = v.ifname(name), v.pid(pid)
-    return Request("set_interface_in_namespace_pid", (name, pid), name,
-                   link_encoder(K.RTM_SETLINK, 0, name=raw, ns_pid=value))
-
-
-def set_netns_fd(name: str, fd: int) -> Request:
-    """``ip link set NAME netns /proc/self/fd/FD``: IFLA_NET_NS_FD."""
-    raw, value = v.ifname(name), v.fd(fd)
-    return Request("set_interface_in_namespace_fd", (name, fd), name,
-                   link_encoder(K.RTM_SETLINK, 0, name=raw, ns_fd=value))
-
-
-def delete(name: str) -> Request:
-    """``ip link del NAME``: RTM_DELLINK (a veth takes its peer with it)."""
-    return Request("delete_link", (name,), name, link_encoder(K.RTM_DELLINK, 0, name=v.ifname(name)))
-
-
-def delete_group(group: int) -> Request:
-    """``ip link delete group GROUP``: RTM_DELLINK with IFLA_GROUP and no
-    name or index deletes every link of that group at once."""
+def check_group(group: object) -> int:
+    """A link group that may be deleted: not 0, every link's default group."""
     value = v.group(group)
     if value == 0:
         raise ValueError("group 0 is the default group of every link: refusing to delete it")
-    return Request("delete_group", (group,), None, link_encoder(K.RTM_DELLINK, 0, group=value))
+    return value
 
 
-def get(name: str, operation: str = "get_link", arguments: Optional[tuple] = None) -> Request:
+# -- messages ----------------------------------------------------------------------
+
+def create_veth_pair(host: Fields, peer: Fields) -> Encoder:
+    """``ip link add NAME1 ... type veth peer name NAME2 ...``: one
+    RTM_NEWLINK with NLM_F_CREATE|NLM_F_EXCL.  The peer is born inside its
+    namespace (no move, no RCU barrier); both ends are down unless up."""
+    return veth_encoder(CREATE, host, peer)
+
+
+def create_bridge(fields: Fields) -> Encoder:
+    """``ip link add NAME [mtu M] [up] type bridge``: one RTM_NEWLINK with
+    NLM_F_CREATE|NLM_F_EXCL (EEXIST if NAME is taken)."""
+    return kind_encoder(CREATE, b"bridge", **fields)
+
+
+def set_link(fields: Fields) -> Encoder:
+    """``ip link set NAME [name NEW] [address MAC] [mtu M] [txqueuelen N]
+    [master M] [promisc on|off] [up|down]``: one RTM_SETLINK; the kernel
+    applies the address, MTU and name before the flags.  A rename names the
+    link by ``index`` and carries the new name."""
+    return link_encoder(K.RTM_SETLINK, 0, **fields)
+
+
+def set_flags(name: str, up: bool) -> Encoder:
+    """``ip link set NAME up|down``: only IFF_UP changes (ifi_change =
+    IFF_UP); every other flag is kept."""
+    return set_link({"name": v.ifname(name), **_up_flags(up)})
+
+
+def set_mtu(name: str, mtu: int) -> Encoder:
+    """``ip link set NAME mtu MTU``: IFLA_MTU alone, flags untouched."""
+    return set_link({"name": v.ifname(name), "mtu": v.mtu(mtu)})
+
+
+def set_master(name: str, master_index: int) -> Encoder:
+    """``ip link set NAME master MASTER``: IFLA_MASTER (0 releases)."""
+    return set_link({"name": v.ifname(name), "master": master_index})
+
+
+def rename(index: int, new: str) -> Encoder:
+    """``ip link set OLD name NEW``: the link is named by index, the new
+    name goes in IFLA_IFNAME."""
+    return set_link({"index": index, "name": v.ifname(new, "new name")})
+
+
+def set_netns_pid(name: str, pid: int) -> Encoder:
+    """``ip link set NAME netns PID``: IFLA_NET_NS_PID."""
+    return set_link({"name": v.ifname(name), "ns_pid": v.pid(pid)})
+
+
+def set_netns_fd(name: str, fd: int) -> Encoder:
+    """``ip link set NAME netns /proc/self/fd/FD``: IFLA_NET_NS_FD."""
+    return set_link({"name": v.ifname(name), "ns_fd": v.fd(fd)})
+
+
+def set_hairpin(name: str, on: bool) -> Encoder:
+    """``ip link set NAME type bridge_slave hairpin on|off``: a bridge port
+    option (IFLA_BRPORT_MODE); NAME must be a bridge port."""
+    return brport_encoder(K.IFLA_BRPORT_MODE, int(check_hairpin(on)), name=v.ifname(name))
+
+
+def delete(name: str) -> Encoder:
+    """``ip link del NAME``: RTM_DELLINK (a veth takes its peer with it)."""
+    return link_encoder(K.RTM_DELLINK, 0, name=v.ifname(name))
+
+
+def delete_group(group: int) -> Encoder:
+    """``ip link delete group GROUP``: RTM_DELLINK with IFLA_GROUP and no
+    name or index deletes every link of that group at once."""
+    return link_encoder(K.RTM_DELLINK, 0, group=check_group(group))
+
+
+def get(name: str) -> Encoder:
     """``ip -s link show NAME``: one RTM_GETLINK for that name, never a dump.
     (The reply always carries the counters: RTEXT_FILTER_SKIP_STATS only
     skips those of SR-IOV VFs.)"""
-    return Request(operation, (name,) if arguments is None else arguments, name,
-                   link_encoder(K.RTM_GETLINK, 0, name=v.ifname(name)), reads=True)
+    return link_encoder(K.RTM_GETLINK, 0, name=v.ifname(name))
 
 
-def index_of(name: str, operation: str, arguments: Optional[tuple] = None) -> Request:
-    """The RTM_GETLINK of ``get``, for a caller that wants only the link's
-    index (``reply.link == {"index": N}``): the rest is not decoded."""
-    return Request(operation, (name,) if arguments is None else arguments, name,
-                   link_encoder(K.RTM_GETLINK, 0, name=v.ifname(name)), index_only=True,
-                   reads=True)
+def dump() -> Encoder:
+    """``ip -s link show``: RTM_GETLINK with NLM_F_DUMP, every link of the namespace."""
+    return link_encoder(K.RTM_GETLINK, K.NLM_F_DUMP)

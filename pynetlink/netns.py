@@ -18,6 +18,14 @@ Target = Union[str, "os.PathLike[str]", int]
 THREAD_NETNS = "/proc/thread-self/ns/net"
 
 
+def check_target(target: object) -> Target:
+    """``target`` if it names a namespace as a path (str, bytes, PathLike)
+    or an fd (int); TypeError otherwise."""
+    if isinstance(target, bool) or not isinstance(target, (int, str, bytes, os.PathLike)):
+        raise TypeError(f"netns must be a path or an fd, not {type(target).__name__}")
+    return target  # type: ignore[return-value]
+
+
 def open_netns(target: Target) -> int:
     """Open a namespace path read-only; the caller closes the fd."""
     return os.open(v.path(target), os.O_RDONLY | os.O_CLOEXEC)
@@ -27,7 +35,7 @@ def open_netns(target: Target) -> int:
 def netns_fd(target: Target) -> Iterator[int]:
     """An fd for ``target``: an int is used as is (the caller keeps it);
     a path is opened for the duration of the block."""
-    if isinstance(target, int) and not isinstance(target, bool):
+    if isinstance(check_target(target), int):
         yield v.fd(target)
         return
     fd = open_netns(target)

@@ -1,39 +1,54 @@
-"""Every mutating operation, described once as data.
+"""Every operation, defined once; ``Handle``, ``Batch`` and the module
+level are executors of these definitions.
 
-An ``Op`` says what request it sends (built once the ifindexes it needs are
-known), which links' indexes it makes stale, and how to undo it given the
-link as it was before.  ``Handle`` runs one op at a time; ``Batch`` queues
-many, pipelines them and, in a transaction, replays the undos in reverse.
-Every function here validates all of its arguments before returning, so bad
-input never reaches a socket.
+``Operations`` has one method per mutating operation, with its real
+signature, its validation and its docstring (with the ``ip`` equivalent).
+Each validates all of its arguments — ``ValueError``/``TypeError``, nothing
+sent — and hands an ``Op`` to ``self._execute``: ``Handle`` runs it now,
+``Batch`` queues it (and returns itself, so calls chain), and the module
+level runs it on the calling thread's default handle — as pyroute2's
+``IPBatch`` is ``IPRoute`` with another executor.
+
+``Reads`` has the operations that return what the kernel says (links,
+addresses, routes); ``Handle`` and the module level have them, a batch
+does not.
+
+An ``Op`` says what request it sends (built once the ifindexes it needs
+are known), which link it changes (read first in a transaction, for its
+undo), how to undo it, and which names' indexes it makes stale.
 """
 from __future__ import annotations
 
+import errno as _errno
 import os
-from typing import Callable, List, Mapping, Optional
+from typing import Callable, Generic, List, Mapping, Optional, Sequence, TypeVar, Union
 
 from . import _validate as v
 from . import addresses, links, netns, routes
-from ._core import Request
+from ._core import Encoder, Reply, Request, Socket
+from .addresses import Address
+from .errors import NetlinkError
 from .links import Link
+from .routes import Route
 
 Indexes = Mapping[str, int]
+R = TypeVar("R")
 
 
 class Op:
-    """One operation: ``build(indexes)`` gives its request once the ifindexes
-    of ``needs`` are known; ``changes``: the link to read first, for undo;
-    ``undo(old_link, indexes)``: the request that reverses it (or None);
-    ``forgets``: names whose index is stale afterwards; ``irreversible``: why
-    it cannot be undone, if it cannot; ``fds``: opened for this op, closed
-    after it."""
+    """One operation: ``build(indexes)`` gives its message once the
+    ifindexes of ``needs`` are known; ``changes``: the link to read first,
+    for undo; ``undo(old_link, indexes)``: the message that reverses it (or
+    None: nothing to undo); ``forgets``: names whose index is stale
+    afterwards; ``irreversible``: why it cannot be undone, if it cannot;
+    ``fds``: opened for this op, closed after it."""
     __slots__ = ("operation", "arguments", "interface", "build", "needs", "changes", "undo",
                  "forgets", "irreversible", "fds")
 
     def __init__(self, operation: str, arguments: tuple, interface: Optional[str],
-                 build: Callable[[Indexes], Request], needs: tuple = (),
+                 build: Callable[[Indexes], Encoder], needs: tuple = (),
                  changes: Optional[str] = None,
-                 undo: Optional[Callable[[Optional[Link], Indexes], Optional[Request]]] = None,
+                 undo: Optional[Callable[[Optional[Link], Indexes], Optional[Encoder]]] = None,
                  forgets: tuple = (), irreversible: str = "", fds: Optional[List[int]] = None):
         self.operation, self.arguments, self.interface = operation, arguments, interface
         self.build, self.needs, self.changes, self.undo = build, needs, changes, undo
@@ -43,166 +58,352 @@ class Op:
     def __repr__(self) -> str:
         return f"Op({self.operation}{self.arguments!r})"
 
+    def request(self, encode: Encoder, **flags: bool) -> Request:
+        """A message of this op, carrying its name and arguments for errors."""
+        return Request(self.operation, self.arguments, self.interface, encode, **flags)
+
+    def lookup(self, name: str) -> Request:
+        """The RTM_GETLINK that learns ``name``'s index for this op."""
+        return lookup(self.operation, self.arguments, name)
+
+    def read(self) -> Request:
+        """The RTM_GETLINK of the link this op changes, as it is before."""
+        assert self.changes is not None
+        return Request(self.operation, self.arguments, self.changes, links.get(self.changes),
+                       reads=True)
+
     def close(self) -> None:
         while self.fds:
             os.close(self.fds.pop())
 
 
-def _open_target(target: netns.Target, fds: List[int]) -> int:
+def lookup(operation: str, arguments: tuple, name: str) -> Request:
+    """The RTM_GETLINK that learns ``name``'s index for ``operation`` (a
+    missing name fails as that operation, naming ``name``); only the index
+    of the reply is decoded."""
+    return Request(operation, arguments, name, links.get(name), index_only=True, reads=True)
+
+
+def _fixed(encode: Encoder) -> Callable[[Indexes], Encoder]:
+    """The build of an op that needs no index: the message made (and so
+    validated) when the op was, sent as it is."""
+    return lambda idx: encode
+
+
+def failure(request: Request, reply: Reply) -> Optional[NetlinkError]:
+    """The error for a reply that refused ``request``, or None."""
+    return request.error(reply.errno, reply.ext_ack) if reply.errno else None
+
+
+def indexes(exchange: Callable[[Sequence[Request]], List[Reply]], op: Op,
+            names: Sequence[str]) -> dict:
+    """The ifindex of each name, with one pipelined RTM_GETLINK per name in
+    one ``exchange``; a missing name raises (ENODEV) as ``op``."""
+    lookups = [op.lookup(name) for name in names]
+    found = {}
+    for name, request, reply in zip(names, lookups, exchange(lookups)):
+        error = failure(request, reply)
+        if error is not None:
+            raise error
+        found[name] = reply.link["index"]
+    return found
+
+
+def _netns_fd(target: netns.Target, fds: List[int]) -> int:
     """An fd for a namespace given as a path (opened now, closed with the op) or an fd."""
-    if isinstance(target, bool) or not isinstance(target, (int, str, bytes)) and not hasattr(target, "__fspath__"):
-        raise TypeError(f"netns must be a path or an fd, not {type(target).__name__}")
-    if isinstance(target, int):
+    if isinstance(netns.check_target(target), int):
         return v.fd(target)
     fd = netns.open_netns(target)
     fds.append(fd)
     return fd
 
 
-def create_veth_pair(name1: str, name2: str, *, mtu: Optional[int] = None,
-                     master: Optional[str] = None, up: bool = False,
-                     txqueuelen: Optional[int] = None, group: Optional[int] = None,
-                     peer_mtu: Optional[int] = None, peer_netns: Optional[netns.Target] = None,
-                     peer_pid: Optional[int] = None) -> Op:
-    args = (name1, name2)
-    options = dict(mtu=mtu, up=up, txqueuelen=txqueuelen, group=group, peer_mtu=peer_mtu,
-                   peer_pid=peer_pid, arguments=args)
-    if master is not None:
-        v.ifname(master, "master")
-    else:
-        links.create_veth_pair(name1, name2, **options)          # validates
-    fds: List[int] = []
-    if peer_netns is not None:
-        if peer_pid is not None:
+class Operations(Generic[R]):
+    """The mutating operations; ``_execute`` decides what running one means."""
+
+    def _execute(self, op: Op) -> R:
+        raise NotImplementedError
+
+    # -- libcontainer v1.2.0's operations ------------------------------------------
+
+    def create_veth_pair(self, name1: str, name2: str, *, mtu: Optional[int] = None,
+                         master: Optional[str] = None, up: bool = False,
+                         txqueuelen: Optional[int] = None, group: Optional[int] = None,
+                         peer_mtu: Optional[int] = None,
+                         peer_netns: Optional[netns.Target] = None,
+                         peer_pid: Optional[int] = None) -> R:
+        """Create a veth pair NAME1 <-> NAME2, both down unless ``up``.
+
+        The keyword options make the whole host end in the same message:
+        ``mtu``, ``master`` (a bridge), ``up``, ``txqueuelen`` and ``group``
+        apply to NAME1; ``peer_mtu`` and ``peer_netns`` (a path or fd) or
+        ``peer_pid`` to NAME2, which is then born inside that namespace —
+        no move, no RCU barrier, and nothing left behind if any of it fails.
+        EEXIST if a name is taken.
+        Equivalent to: ``ip link add NAME1 [mtu M] [master B] [up] type veth
+        peer name NAME2 [mtu M] [netns NS]``."""
+        if master is not None:
+            v.ifname(master, "master")
+        if peer_netns is not None and peer_pid is not None:
             raise ValueError("give the peer's namespace as a netns (path or fd) or as a pid, not both")
-        options["peer_netns_fd"] = _open_target(peer_netns, fds)
-    if master is None:
-        request = links.create_veth_pair(name1, name2, **options)
-        build = _once(request)
-    else:
-        links.create_veth_pair(name1, name2, master_index=0, **options)     # validates
+        host, peer = links.veth_fields(name1, name2, mtu=mtu, up=up, txqueuelen=txqueuelen,
+                                       group=group, peer_mtu=peer_mtu, peer_pid=peer_pid)
+        fds: List[int] = []
+        if peer_netns is not None:
+            peer["ns_fd"] = _netns_fd(peer_netns, fds)
+        if master is None:
+            build = _fixed(links.create_veth_pair(host, peer))
+        else:
+            def build(idx: Indexes) -> Encoder:
+                return links.create_veth_pair({**host, "master": idx[master]}, peer)
+        return self._execute(Op("create_veth_pair", (name1, name2), name1, build,
+                                needs=(master,) if master else (),
+                                undo=lambda old, idx: links.delete(name1),
+                                forgets=(name1, name2), fds=fds))
 
-        def build(idx: Indexes) -> Request:
-            return links.create_veth_pair(name1, name2, master_index=idx[master], **options)
+    def interface_up(self, name: str) -> R:
+        """Set IFF_UP only. Equivalent to: ``ip link set NAME up``."""
+        return self._set_flags("interface_up", name, True)
 
-    return Op("create_veth_pair", args, name1, build, needs=(master,) if master else (),
-              undo=lambda old, idx: links.delete(name1), forgets=(name1, name2), fds=fds)
+    def interface_down(self, name: str) -> R:
+        """Clear IFF_UP only. Equivalent to: ``ip link set NAME down``."""
+        return self._set_flags("interface_down", name, False)
 
+    def _set_flags(self, operation: str, name: str, up: bool) -> R:
+        return self._execute(Op(operation, (name,), name, _fixed(links.set_flags(name, up)),
+                                changes=name,
+                                undo=lambda old, idx: links.set_flags(name, old.up)))
 
-def create_bridge(name: str, *, mtu: Optional[int] = None, up: bool = False) -> Op:
-    return Op("create_bridge", (name,), name, _once(links.create_bridge(name, mtu=mtu, up=up)),
-              undo=lambda old, idx: links.delete(name), forgets=(name,))
+    def set_mtu(self, name: str, mtu: int) -> R:
+        """Set the MTU; admin state and flags untouched.
+        Equivalent to: ``ip link set NAME mtu MTU``."""
+        return self._execute(Op("set_mtu", (name, mtu), name, _fixed(links.set_mtu(name, mtu)),
+                                changes=name,
+                                undo=lambda old, idx: links.set_mtu(name, old.mtu)))
 
-
-def _once(request: Request) -> Callable[[Indexes], Request]:
-    """The build of an op that needs no index: the request made (and so
-    validated) when the op was, sent as it is."""
-    return lambda idx: request
-
-
-def set_flags(operation: str, name: str, up: bool) -> Op:
-    return Op(operation, (name,), name, _once(links.set_flags(operation, name, up)),
-              changes=name, undo=lambda old, idx: links.set_flags(operation, name, old.up))
-
-
-def set_mtu(name: str, mtu: int) -> Op:
-    return Op("set_mtu", (name, mtu), name, _once(links.set_mtu(name, mtu)), changes=name,
-              undo=lambda old, idx: links.set_mtu(name, old.mtu))
-
-
-def set_interface_master(name: str, master: str) -> Op:
-    v.ifname(name)
-    v.ifname(master, "master")
-    return Op("set_interface_master", (name, master), name,
-              lambda idx: links.set_master(name, master, idx[master]), needs=(master,),
-              changes=name, undo=lambda old, idx: links.set_master(name, master, old.master))
-
-
-def change_interface_name(old: str, new: str) -> Op:
-    v.ifname(old)
-    v.ifname(new, "new name")
-    return Op("change_interface_name", (old, new), old,
-              lambda idx: links.rename(old, new, idx[old]), needs=(old,), forgets=(old, new),
-              undo=lambda was, idx: links.rename(new, old, idx[old]))
-
-
-def set_interface_in_namespace_pid(name: str, pid: int) -> Op:
-    return Op("set_interface_in_namespace_pid", (name, pid), name,
-              _once(links.set_netns_pid(name, pid)), forgets=(name,),
-              irreversible="a link moved to another namespace is not moved back")
-
-
-def set_interface_in_namespace_fd(name: str, fd: int) -> Op:
-    return Op("set_interface_in_namespace_fd", (name, fd), name,
-              _once(links.set_netns_fd(name, fd)), forgets=(name,),
-              irreversible="a link moved to another namespace is not moved back")
-
-
-def set_interface_ip(name: str, raw_ip: object) -> Op:
-    v.ifname(name)
-    iface = addresses.parse(raw_ip)
-    return Op("set_interface_ip", (name, raw_ip), name,
-              lambda idx: addresses.add(name, raw_ip, iface, idx[name]), needs=(name,),
-              undo=lambda old, idx: addresses.delete(name, raw_ip, iface, idx[name]))
-
-
-def set_default_gateway(ip: object, iface_name: str) -> Op:
-    gateway = routes.parse_gateway(ip)
-    v.ifname(iface_name)
-    return Op("set_default_gateway", (ip, iface_name), iface_name,
-              lambda idx: routes.add_default(ip, gateway, iface_name, idx[iface_name]),
-              needs=(iface_name,),
-              undo=lambda old, idx: routes.delete_default(ip, gateway, iface_name, idx[iface_name]))
-
-
-def add_route(dst: object, iface_name: str, gateway: object = None) -> Op:
-    network, via = routes.parse_route(dst, gateway)
-    v.ifname(iface_name)
-    return Op("add_route", (dst, iface_name), iface_name,
-              lambda idx: routes.add(dst, network, via, iface_name, idx[iface_name]),
-              needs=(iface_name,),
-              undo=lambda old, idx: routes.delete(dst, network, via, iface_name, idx[iface_name]))
-
-
-def delete_link(name: str) -> Op:
-    return Op("delete_link", (name,), name, _once(links.delete(name)), forgets=(name,),
-              irreversible="a deleted link cannot be brought back")
-
-
-def set_link(name: str, *, new_name: Optional[str] = None, mac_address: Optional[str] = None,
-             mtu: Optional[int] = None, txqueuelen: Optional[int] = None,
-             up: Optional[bool] = None, promisc: Optional[bool] = None,
-             master: Optional[str] = None) -> Op:
-    changes = dict(mac_address=mac_address, mtu=mtu, txqueuelen=txqueuelen, up=up,
-                   promisc=promisc)
-    links.set_link(name, **changes)                               # validates
-    if new_name is not None:
-        v.ifname(new_name, "new name")
-    if master is not None:
+    def set_interface_master(self, name: str, master: str) -> R:
+        """Enslave NAME to MASTER (e.g. a bridge) over netlink.
+        Equivalent to: ``ip link set NAME master MASTER``."""
+        v.ifname(name)
         v.ifname(master, "master")
-    needs = tuple(n for n in (name if new_name else None, master) if n)
+        return self._execute(Op("set_interface_master", (name, master), name,
+                                lambda idx: links.set_master(name, idx[master]), needs=(master,),
+                                changes=name,
+                                undo=lambda old, idx: links.set_master(name, old.master)))
 
-    def build(idx: Indexes) -> Request:
-        return links.set_link(name, index=idx.get(name, 0), new_name=new_name,
-                              master_index=idx[master] if master else None,
-                              arguments=(name,), **changes)
+    def change_interface_name(self, old: str, new: str) -> R:
+        """Rename a link. Equivalent to: ``ip link set OLD name NEW``."""
+        v.ifname(old)
+        v.ifname(new, "new name")
+        return self._execute(Op("change_interface_name", (old, new), old,
+                                lambda idx: links.rename(idx[old], new), needs=(old,),
+                                forgets=(old, new),
+                                undo=lambda was, idx: links.rename(idx[old], old)))
 
-    def undo(old: Link, idx: Indexes) -> Request:
-        given = {k: val for k, val in changes.items() if val is not None}
-        return links.set_link(
-            new_name or name, index=old.index, new_name=name if new_name else None,
-            mac_address=old.address if "mac_address" in given else None,
-            mtu=old.mtu if "mtu" in given else None,
-            txqueuelen=old.txqlen if "txqueuelen" in given else None,
-            up=old.up if "up" in given else None,
-            promisc=old.promisc if "promisc" in given else None,
-            master_index=old.master if master else None, arguments=(name,))
+    def set_interface_in_namespace_pid(self, name: str, pid: int) -> R:
+        """Move a link into the network namespace of process PID.
+        Equivalent to: ``ip link set NAME netns PID``."""
+        return self._execute(Op("set_interface_in_namespace_pid", (name, pid), name,
+                                _fixed(links.set_netns_pid(name, pid)), forgets=(name,),
+                                irreversible="a link moved to another namespace is not moved back"))
 
-    return Op("set_link", (name,), name, build, needs=needs, changes=name, undo=undo,
-              forgets=(name, new_name) if new_name else ())
+    def set_interface_in_namespace_fd(self, name: str, fd: int) -> R:
+        """Move a link into the network namespace open at FD.
+        Equivalent to: ``ip link set NAME netns /proc/self/fd/FD``."""
+        return self._execute(Op("set_interface_in_namespace_fd", (name, fd), name,
+                                _fixed(links.set_netns_fd(name, fd)), forgets=(name,),
+                                irreversible="a link moved to another namespace is not moved back"))
+
+    def set_interface_ip(self, name: str, raw_ip: Union[str, v.IPInterface]) -> R:
+        """Add an address from a CIDR (str or ipaddress interface), IPv4 or IPv6.
+        Equivalent to: ``ip addr add RAW_IP dev NAME`` (with ``brd +`` for IPv4)."""
+        v.ifname(name)
+        iface = v.cidr(raw_ip)
+        return self._execute(Op("set_interface_ip", (name, raw_ip), name,
+                                lambda idx: addresses.add(iface, idx[name]), needs=(name,),
+                                undo=lambda old, idx: addresses.delete(iface, idx[name])))
+
+    def set_default_gateway(self, ip: Union[str, v.IPAddress], iface_name: str) -> R:
+        """Add the default route via IP out of IFACE_NAME (IPv4 or IPv6).
+        Equivalent to: ``ip route add default via IP dev IFACE_NAME``."""
+        gateway = routes.parse_gateway(ip)
+        v.ifname(iface_name)
+        default = routes.default_network(gateway)
+        return self._execute(Op(
+            "set_default_gateway", (ip, iface_name), iface_name,
+            lambda idx: routes.add(default, gateway, idx[iface_name]), needs=(iface_name,),
+            undo=lambda old, idx: routes.delete(default, gateway, idx[iface_name])))
+
+    # -- beyond libcontainer ------------------------------------------------------------
+
+    def create_bridge(self, name: str, *, mtu: Optional[int] = None, up: bool = False) -> R:
+        """Create a bridge NAME (down unless ``up``), with ``mtu`` if given;
+        EEXIST if the name is taken.
+        Equivalent to: ``ip link add NAME [mtu M] [up] type bridge``."""
+        encode = links.create_bridge(links.new_link_fields(name, mtu, up))
+        return self._execute(Op("create_bridge", (name,), name, _fixed(encode),
+                                undo=lambda old, idx: links.delete(name), forgets=(name,)))
+
+    def delete_link(self, name: str) -> R:
+        """Delete a link (a veth takes its peer along).
+        Equivalent to: ``ip link del NAME``."""
+        return self._execute(Op("delete_link", (name,), name, _fixed(links.delete(name)),
+                                forgets=(name,),
+                                irreversible="a deleted link cannot be brought back"))
+
+    def delete_group(self, group: int) -> R:
+        """Delete every link of link group GROUP with one request: one RCU
+        grace period for all of them, not one each.  A veth takes its peer
+        along; ENODEV if the group has no link.
+        Equivalent to: ``ip link delete group GROUP``."""
+        return self._execute(Op("delete_group", (group,), None, _fixed(links.delete_group(group)),
+                                irreversible="deleted links cannot be brought back"))
+
+    def set_link(self, name: str, *, new_name: Optional[str] = None,
+                 mac_address: Optional[str] = None, mtu: Optional[int] = None,
+                 txqueuelen: Optional[int] = None, up: Optional[bool] = None,
+                 promisc: Optional[bool] = None, master: Optional[str] = None) -> R:
+        """Change several attributes of a link in one request; only those
+        given change (``up=None`` leaves the admin state alone, and
+        ``promisc=None`` promiscuous mode).  The kernel applies the MAC
+        address, MTU and name before the flags.
+        Equivalent to: ``ip link set NAME [name NEW] [address MAC] [mtu M]
+        [txqueuelen N] [master M] [promisc on|off] [up|down]``."""
+        given = dict(mac_address=mac_address, mtu=mtu, txqueuelen=txqueuelen, up=up,
+                     promisc=promisc)
+        fields = links.change_fields(name, **given)
+        if new_name is not None:
+            renamed = v.ifname(new_name, "new name")
+        if master is not None:
+            v.ifname(master, "master")
+        needs = tuple(n for n in (name if new_name else None, master) if n)
+
+        def build(idx: Indexes) -> Encoder:
+            change = dict(fields)
+            if new_name is not None:
+                change.update(index=idx[name], name=renamed)
+            if master is not None:
+                change["master"] = idx[master]
+            return links.set_link(change)
+
+        def undo(old: Optional[Link], idx: Indexes) -> Encoder:
+            assert old is not None
+            was = {key: getattr(old, attr) for key, attr in _LINK_ATTRS.items()
+                   if given[key] is not None}
+            back = links.change_fields(new_name or name, **was)
+            if new_name is not None:
+                back.update(index=old.index, name=v.ifname(name))
+            if master is not None:
+                back["master"] = old.master
+            return links.set_link(back)
+
+        return self._execute(Op("set_link", (name,), name, build, needs=needs, changes=name,
+                                undo=undo, forgets=(name, new_name) if new_name else ()))
+
+    def set_hairpin(self, name: str, on: bool = True) -> R:
+        """Let a bridge port send frames back out where they came in
+        (hairpin mode; libcontainer's ``hairpin_mode``).
+        Equivalent to: ``ip link set NAME type bridge_slave hairpin on``."""
+        return self._execute(Op(
+            "set_hairpin", (name, on), name, _fixed(links.set_hairpin(name, on)), changes=name,
+            undo=lambda old, idx: None if old.hairpin is None else links.set_hairpin(name, old.hairpin)))
+
+    def delete_address(self, name: str, cidr: Union[str, v.IPInterface]) -> R:
+        """Remove the address CIDR (IPv4 or IPv6) from NAME;
+        EADDRNOTAVAIL if NAME does not have it.
+        Equivalent to: ``ip addr del CIDR dev NAME``."""
+        v.ifname(name)
+        iface = v.cidr(cidr)
+        return self._execute(Op("delete_address", (name, cidr), name,
+                                lambda idx: addresses.delete(iface, idx[name]), needs=(name,),
+                                undo=lambda old, idx: addresses.add(iface, idx[name])))
+
+    def add_route(self, dst: Union[str, routes.IPNetwork], iface_name: str,
+                  gateway: Union[str, v.IPAddress, None] = None) -> R:
+        """Add a route to DST (a network, IPv4 or IPv6, or "0.0.0.0/0") out
+        of IFACE_NAME, through GATEWAY if given (scope global), else on-link
+        (scope link); main table, proto boot.  EEXIST if there is one.
+        Equivalent to: ``ip route add DST [via GATEWAY] dev IFACE_NAME``."""
+        network, via = routes.parse_route(dst, gateway)
+        v.ifname(iface_name)
+        return self._execute(Op(
+            "add_route", _route_args(dst, iface_name, gateway), iface_name,
+            lambda idx: routes.add(network, via, idx[iface_name]), needs=(iface_name,),
+            undo=lambda old, idx: routes.delete(network, via, idx[iface_name])))
+
+    def replace_route(self, dst: Union[str, routes.IPNetwork], iface_name: str,
+                      gateway: Union[str, v.IPAddress, None] = None) -> R:
+        """Add the route ``add_route`` would add, or put it in place of the
+        route to DST the main table has.  (Not allowed in a transaction: the
+        route it replaces is not restored.)
+        Equivalent to: ``ip route replace DST [via GATEWAY] dev IFACE_NAME``."""
+        network, via = routes.parse_route(dst, gateway)
+        v.ifname(iface_name)
+        return self._execute(Op(
+            "replace_route", _route_args(dst, iface_name, gateway), iface_name,
+            lambda idx: routes.replace(network, via, idx[iface_name]), needs=(iface_name,),
+            irreversible="the route it replaces is not recorded"))
+
+    def delete_route(self, dst: Union[str, routes.IPNetwork], iface_name: str,
+                     gateway: Union[str, v.IPAddress, None] = None) -> R:
+        """Delete the main table's route to DST out of IFACE_NAME (through
+        GATEWAY, if given), whatever its protocol and scope; ESRCH if there
+        is none.  (Not allowed in a transaction: its metric and protocol are
+        not recorded.)
+        Equivalent to: ``ip route del DST [via GATEWAY] dev IFACE_NAME``."""
+        network, via = routes.parse_route(dst, gateway)
+        v.ifname(iface_name)
+        return self._execute(Op(
+            "delete_route", _route_args(dst, iface_name, gateway), iface_name,
+            lambda idx: routes.delete(network, via, idx[iface_name]), needs=(iface_name,),
+            irreversible="the deleted route's attributes are not recorded"))
 
 
-def set_hairpin(name: str, on: bool = True) -> Op:
-    return Op("set_hairpin", (name, on), name, _once(links.set_hairpin(name, on)),
-              changes=name,
-              undo=lambda old, idx: None if old.hairpin is None else links.set_hairpin(name, old.hairpin))
+def _route_args(dst: object, iface_name: str, gateway: object) -> tuple:
+    return (dst, iface_name) if gateway is None else (dst, iface_name, gateway)
+
+
+_LINK_ATTRS = {"mac_address": "address", "mtu": "mtu", "txqueuelen": "txqlen", "up": "up",
+               "promisc": "promisc"}
+
+
+class Reads:
+    """The operations that read what the kernel has, over ``_socket()``."""
+
+    def _socket(self) -> Socket:
+        raise NotImplementedError
+
+    def get_link(self, name: str) -> Link:
+        """What the kernel says of NAME: index, flags, MTU, master, group,
+        txqlen, link-layer address, hairpin and counters; ENODEV if there is
+        no such link.  Equivalent to: ``ip -d -s link show NAME``."""
+        request = Request("get_link", (name,), name, links.get(name), reads=True)
+        [reply] = self._socket().exchange((request,))
+        error = failure(request, reply)
+        if error is not None:
+            raise error
+        return Link.from_raw(reply.link)
+
+    def link_index(self, name: str) -> int:
+        """The ifindex of NAME: one RTM_GETLINK for that name, never a dump.
+        Equivalent to: ``ip -j link show NAME | jq .[0].ifindex``."""
+        op = Op("link_index", (name,), name, _fixed(links.get(name)))
+        return indexes(self._socket().exchange, op, (name,))[name]
+
+    def link_exists(self, name: str) -> bool:
+        """Whether a link NAME exists (one RTM_GETLINK); an error other than
+        ENODEV (no such link) is raised.
+        Equivalent to: ``ip link show NAME >/dev/null 2>&1``."""
+        try:
+            self.link_index(name)
+        except NetlinkError as e:
+            if e.errno == _errno.ENODEV:
+                return False
+            raise
+        return True
+
+    def list_links(self) -> List[Link]:
+        """Every link of the namespace, with its counters, in one dump.
+        Equivalent to: ``ip -s link show``."""
+        request = Request("list_links", (), None, links.dump(), reads=True)
+        return [Link.from_raw(raw) for raw in self._socket().dump_links(request)]

@@ -1,45 +1,73 @@
-"""Route requests (RTM_NEWROUTE / RTM_DELROUTE)."""
+"""Routes: the ``Route`` record, and the messages of RTM_NEWROUTE /
+RTM_DELROUTE / RTM_GETROUTE.  Builders take validated values."""
 from __future__ import annotations
 
 import ipaddress
+from collections import namedtuple
 from typing import Optional, Union
 
 from . import _validate as v
-from ._core import K, Request, route_encoder
+from ._core import K, Encoder, route_encoder
+from .addresses import FAMILIES, SCOPES
 
 CREATE = K.NLM_F_CREATE | K.NLM_F_EXCL
+REPLACE = K.NLM_F_CREATE | K.NLM_F_REPLACE
 
+IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+
+# ip's names (iproute2's rt_protos, rt_tables and route types), as ``ip -j`` prints them
+PROTOCOLS = {K.RTPROT_UNSPEC: "unspec", K.RTPROT_REDIRECT: "redirect", K.RTPROT_KERNEL: "kernel",
+             K.RTPROT_BOOT: "boot", K.RTPROT_STATIC: "static", K.RTPROT_RA: "ra",
+             K.RTPROT_DHCP: "dhcp"}
+TABLES = {"main": K.RT_TABLE_MAIN, "local": K.RT_TABLE_LOCAL, "default": K.RT_TABLE_DEFAULT}
+TYPES = {K.RTN_UNICAST: "unicast", K.RTN_LOCAL: "local", K.RTN_BROADCAST: "broadcast",
+         K.RTN_ANYCAST: "anycast", K.RTN_MULTICAST: "multicast", K.RTN_BLACKHOLE: "blackhole",
+         K.RTN_UNREACHABLE: "unreachable", K.RTN_PROHIBIT: "prohibit", K.RTN_THROW: "throw"}
+
+
+class Route(namedtuple("Route", "family dst gateway dev oif prefsrc metric table protocol "
+                                "scope type flags")):
+    """A route as the kernel reported it, its fields named as ``ip -j route
+    show`` names them: ``family`` ("inet"/"inet6"), ``dst`` ("default", an
+    address for a host route, else "NET/PREFIX" — as ``ip`` prints it),
+    ``gateway`` (or None), ``dev`` (the output link's name, or None) and
+    ``oif`` (its index, 0: none), ``prefsrc`` (or None), ``metric`` (or
+    None), ``table`` (a number: 254 is main), ``protocol``, ``scope`` and
+    ``type`` (ip's names, e.g. "boot", "link", "unicast") and ``flags``
+    (rtm_flags).  ``network`` gives ``dst`` as an ipaddress network."""
+    __slots__ = ()
+
+    @property
+    def network(self) -> IPNetwork:
+        if self.dst == "default":
+            return ipaddress.ip_network("0.0.0.0/0" if self.family == "inet" else "::/0")
+        return ipaddress.ip_network(self.dst)
+
+    @classmethod
+    def from_raw(cls, raw: dict, dev: Optional[str]) -> "Route":
+        full = 32 if raw["family"] == K.AF_INET else 128
+        if not raw["dst_len"]:
+            dst = "default"
+        elif raw["dst_len"] == full:
+            dst = raw["dst"]
+        else:
+            dst = f"{raw['dst']}/{raw['dst_len']}"
+        return cls(FAMILIES.get(raw["family"], str(raw["family"])), dst, raw["gateway"], dev,
+                   raw["oif"], raw["prefsrc"], raw["priority"], raw["table"],
+                   PROTOCOLS.get(raw["protocol"], str(raw["protocol"])),
+                   SCOPES.get(raw["scope"], str(raw["scope"])),
+                   TYPES.get(raw["type"], str(raw["type"])), raw["flags"])
+
+
+# -- validation ------------------------------------------------------------------
 
 def parse_gateway(ip: object) -> v.IPAddress:
     return v.ip(ip, "gateway")
 
 
-def _default_route(msg_type: int, nlflags: int, gateway: v.IPAddress, index: int):
-    family = K.AF_INET if isinstance(gateway, ipaddress.IPv4Address) else K.AF_INET6
-    return route_encoder(msg_type, nlflags, family=family, gateway=gateway.packed, oif=index,
-                         table=K.RT_TABLE_MAIN, protocol=K.RTPROT_BOOT,
-                         scope=K.RT_SCOPE_UNIVERSE, rtype=K.RTN_UNICAST)
-
-
-def add_default(ip: object, gateway: v.IPAddress, iface_name: str, index: int) -> Request:
-    """``ip route add default via GATEWAY dev IFACE`` in the main table
-    (IPv4 or IPv6, by the gateway's family)."""
-    return Request("set_default_gateway", (ip, iface_name), iface_name,
-                   _default_route(K.RTM_NEWROUTE, CREATE, gateway, index))
-
-
-def delete_default(ip: object, gateway: v.IPAddress, iface_name: str, index: int) -> Request:
-    """``ip route del default via GATEWAY dev IFACE``."""
-    return Request("delete_default_gateway", (ip, iface_name), iface_name,
-                   _default_route(K.RTM_DELROUTE, 0, gateway, index))
-
-
-IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
-
-
 def parse_destination(dst: object) -> IPNetwork:
     """A route's destination: 'NET/PREFIX' (no host bits, as the kernel
-    demands) or an ipaddress network."""
+    demands), "default", or an ipaddress network."""
     if isinstance(dst, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
         return dst
     if not isinstance(dst, str):
@@ -59,27 +87,51 @@ def parse_route(dst: object, gateway: object) -> tuple:
     return network, via
 
 
+def table_number(table: Union[int, str]) -> int:
+    """A routing table: a number, or "main", "local", "default"."""
+    if isinstance(table, str):
+        if table not in TABLES:
+            raise ValueError(f"table must be a number or one of {', '.join(TABLES)}, not {table!r}")
+        return TABLES[table]
+    return v.integer(table, "table", 1, 2**32 - 1)
+
+
+# -- messages ----------------------------------------------------------------------
+
+def default_network(gateway: v.IPAddress) -> IPNetwork:
+    """The default route's destination in the gateway's family."""
+    return ipaddress.ip_network("0.0.0.0/0" if gateway.version == 4 else "::/0")
+
+
 def _route(msg_type: int, nlflags: int, network: IPNetwork, via: Optional[v.IPAddress],
-           index: int):
-    """Main table, proto boot; scope global through a gateway, link without
-    one (as ``ip route add`` chooses)."""
+           index: int) -> Encoder:
+    """Main table, proto boot, unicast; scope global through a gateway, link
+    without one (as ``ip route add`` chooses).  A deletion matches any
+    protocol and scope, as ``ip route del`` does."""
     family = K.AF_INET if network.version == 4 else K.AF_INET6
-    return route_encoder(msg_type, nlflags, family=family, dst=network.network_address.packed,
+    if msg_type == K.RTM_DELROUTE:
+        protocol, scope, rtype = K.RTPROT_UNSPEC, K.RT_SCOPE_NOWHERE, K.RTN_UNSPEC
+    else:
+        protocol, rtype = K.RTPROT_BOOT, K.RTN_UNICAST
+        scope = K.RT_SCOPE_UNIVERSE if via is not None else K.RT_SCOPE_LINK
+    return route_encoder(msg_type, nlflags, family=family,
+                         dst=network.network_address.packed if network.prefixlen else None,
                          dst_len=network.prefixlen, gateway=None if via is None else via.packed,
-                         oif=index, table=K.RT_TABLE_MAIN, protocol=K.RTPROT_BOOT,
-                         scope=K.RT_SCOPE_UNIVERSE if via is not None else K.RT_SCOPE_LINK,
-                         rtype=K.RTN_UNICAST)
+                         oif=index, table=K.RT_TABLE_MAIN, protocol=protocol, scope=scope,
+                         rtype=rtype)
 
 
-def add(dst: object, network: IPNetwork, via: Optional[v.IPAddress], iface_name: str,
-        index: int) -> Request:
-    """``ip route add DST [via GATEWAY] dev IFACE`` in the main table."""
-    return Request("add_route", (dst, iface_name), iface_name,
-                   _route(K.RTM_NEWROUTE, CREATE, network, via, index))
+def add(network: IPNetwork, via: Optional[v.IPAddress], index: int) -> Encoder:
+    """``ip route add DST [via GATEWAY] dev INDEX`` in the main table."""
+    return _route(K.RTM_NEWROUTE, CREATE, network, via, index)
 
 
-def delete(dst: object, network: IPNetwork, via: Optional[v.IPAddress], iface_name: str,
-           index: int) -> Request:
-    """``ip route del DST [via GATEWAY] dev IFACE``."""
-    return Request("delete_route", (dst, iface_name), iface_name,
-                   _route(K.RTM_DELROUTE, 0, network, via, index))
+def replace(network: IPNetwork, via: Optional[v.IPAddress], index: int) -> Encoder:
+    """``ip route replace DST [via GATEWAY] dev INDEX``: added, or put in
+    place of the route to DST (same table, metric and type)."""
+    return _route(K.RTM_NEWROUTE, REPLACE, network, via, index)
+
+
+def delete(network: IPNetwork, via: Optional[v.IPAddress], index: int) -> Encoder:
+    """``ip route del DST [via GATEWAY] dev INDEX``."""
+    return _route(K.RTM_DELROUTE, 0, network, via, index)

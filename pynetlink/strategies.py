@@ -10,20 +10,16 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import os
 from typing import Iterator, Optional
 
 from . import _validate as v
+from . import _veth
 from . import netns as _netns
+from ._veth import DEFAULT_DEVICE
 from .handle import Handle, default_handle
 from .types import Network, NetworkState
 
 __all__ = ["NetworkStrategy", "Loopback", "Veth", "NetNS", "NotValidStrategyType", "get_strategy"]
-
-DEFAULT_DEVICE = "eth0"     # the container end's final name
-SUFFIX_LEN = 7              # random characters after veth_prefix (fewer if the prefix is long)
-MIN_SUFFIX_LEN = 4
-NAME_ATTEMPTS = 10          # fresh names tried when a name is taken (EEXIST)
 
 
 class NotValidStrategyType(ValueError):
@@ -98,26 +94,19 @@ class Veth(NetworkStrategy):
         if a name is taken).  If any step fails, everything made is removed
         before the error (with the kernel's errno) is raised.
         """
-        if not network.bridge:
-            raise ValueError("Veth network needs a bridge")
-        if not network.veth_prefix:
-            raise ValueError("Veth network needs a veth_prefix")
-        v.ifname(network.bridge, "bridge")
-        suffix_len = _suffix_len(network.veth_prefix)
-        mtu = v.mtu(network.mtu) if network.mtu else None
-        txqueuelen = v.txqueuelen(network.txqueuelen) if network.txqueuelen else None
+        plan = _veth.plan(network)
         pid = v.pid(nspid) if netns is None else None
         handle = default_handle()
         with contextlib.ExitStack() as stack:
             target = None if netns is None else stack.enter_context(_netns.netns_fd(netns))
-            for attempt in range(NAME_ATTEMPTS):
-                host = _random_name(network.veth_prefix, suffix_len)
-                child = _random_name(network.veth_prefix, suffix_len)
+            for attempt in range(_veth.NAME_ATTEMPTS):
+                host = _veth.random_name(network.veth_prefix, plan.suffix_len)
+                child = _veth.random_name(network.veth_prefix, plan.suffix_len)
                 make = self._create_in_place if self.fast else self._create_then_move
                 try:
-                    make(handle, network, host, child, mtu, txqueuelen, pid, target)
+                    make(handle, network, host, child, plan.mtu, plan.txqueuelen, pid, target)
                 except FileExistsError:
-                    if attempt == NAME_ATTEMPTS - 1:
+                    if attempt == _veth.NAME_ATTEMPTS - 1:
                         raise
                     continue
                 state.veth_host, state.veth_child = host, child
@@ -162,23 +151,13 @@ class Veth(NetworkStrategy):
             raise ValueError("state.veth_child is empty: Veth.create makes it")
         child = state.veth_child
         v.ifname(child, "veth_child")
-        link = dict(new_name=DEFAULT_DEVICE, up=True,
-                    mac_address=network.mac_address or None,
-                    mtu=v.mtu(network.mtu) if network.mtu else None,
-                    txqueuelen=v.txqueuelen(network.txqueuelen) if network.txqueuelen else None)
-        if link["mac_address"]:
-            v.mac(link["mac_address"])
-        addresses = [a for a in (network.address, network.ipv6_address) if a]
-        for address in addresses:
-            v.cidr(address)
-        gateways = [g for g in (network.gateway, network.ipv6_gateway) if g]
-        for gateway in gateways:
-            v.ip(gateway)
+        plan = _veth.plan(network, host_side=False)
         with _handle_in(netns) as handle:
-            handle.set_link(child, **link)
-            for address in addresses:
+            handle.set_link(child, new_name=DEFAULT_DEVICE, up=True, mac_address=plan.mac,
+                            mtu=plan.mtu, txqueuelen=plan.txqueuelen)
+            for address, _ in plan.addresses:
                 handle.set_interface_ip(DEFAULT_DEVICE, address)
-            for gateway in gateways:
+            for gateway, _ in plan.gateways:
                 handle.set_default_gateway(gateway, DEFAULT_DEVICE)
 
 
@@ -214,30 +193,6 @@ def get_strategy(tpe: str) -> NetworkStrategy:
     if factory is None:
         raise NotValidStrategyType(tpe)
     return factory()
-
-
-def _suffix_len(prefix: str) -> int:
-    """How many random characters fit after ``prefix`` (at least four)."""
-    room = v.IFNAMSIZ - 1 - len(v.ifname(prefix, "veth_prefix"))
-    if room < MIN_SUFFIX_LEN:
-        raise ValueError(f"veth_prefix {prefix!r} is too long: names are at most "
-                         f"{v.IFNAMSIZ - 1} bytes and need {MIN_SUFFIX_LEN} random characters")
-    return min(SUFFIX_LEN, room)
-
-
-def _random_name(prefix: str, length: int) -> str:
-    """``prefix`` and ``length`` random hex digits (from the kernel's CSPRNG)."""
-    return prefix + os.urandom((length + 1) // 2).hex()[:length]
-
-
-def _random_below(n: int) -> int:
-    """A uniformly random int in [0, n), n < 2**32, from the kernel's CSPRNG
-    (``secrets`` would cost a short-lived process milliseconds of imports)."""
-    limit = (1 << 32) - (1 << 32) % n           # reject the biased tail
-    while True:
-        value = int.from_bytes(os.urandom(4), "little")
-        if value < limit:
-            return value % n
 
 
 @contextlib.contextmanager

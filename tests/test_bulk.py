@@ -12,6 +12,7 @@ import os
 import pytest
 
 import pynetlink as pn
+from pynetlink import _veth
 from conftest import Netns, in_thread, open_fds, sh
 from test_strategies import bridge  # noqa: F401  (fixture)
 
@@ -256,15 +257,15 @@ def test_a_failed_setup_never_deletes_a_link_whose_name_it_only_tried(ns, bridge
     setup then fails, its clean-up must leave that link alone."""
     sh("ip", "-n", ns.name, "link", "add", "vethtaken", "type", "bridge")
     cs = containers(2)
-    real_name = pn.bulk._random_name
+    real_name = _veth.random_name
     names = iter(["vethtaken"])
-    monkeypatch.setattr(pn.bulk, "_random_name", lambda *a: next(names, None) or real_name(*a))
-    real_taken = pn.bulk._host_name_taken
+    monkeypatch.setattr(_veth, "random_name", lambda *a: next(names, None) or real_name(*a))
+    real_exists = pn.Handle.link_exists
 
     def taken_then_broken(host, name):
-        assert real_taken(host, name)
+        assert real_exists(host, name)
         raise RuntimeError("bug after a name clash")
-    monkeypatch.setattr(pn.bulk, "_host_name_taken", taken_then_broken)
+    monkeypatch.setattr(pn.Handle, "link_exists", taken_then_broken)
     with pytest.raises(RuntimeError, match="name clash"):
         run_setup(ns, [pn.bulk.Container(net(i), netns=c.path) for i, c in enumerate(cs)])
     assert "vethtaken" in ns.link_names()

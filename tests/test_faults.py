@@ -18,6 +18,11 @@ from pynetlink._core import K, Request, ffi, lib
 from pynetlink.batch import OK, SKIPPED, UNKNOWN
 
 
+def get(name: str) -> Request:
+    """The RTM_GETLINK of ``get_link(name)``."""
+    return Request("get_link", (name,), name, links.get(name), reads=True)
+
+
 def getlink_without_ack(name: bytes) -> Request:
     """A request the kernel answers with data but never ACKs (no NLM_F_ACK)."""
     def encode(buf, seq):
@@ -66,7 +71,7 @@ def test_socket_works_after_a_timed_out_request(sock):
     with pytest.raises(OSError):
         sock.exchange([getlink_without_ack(b"lo")])
     from pynetlink import links
-    [reply] = sock.exchange([links.get("lo")])
+    [reply] = sock.exchange([get("lo")])
     assert reply.errno == 0 and reply.link["name"] == "lo"
 
 
@@ -110,7 +115,7 @@ def test_overflow_reports_which_replies_are_unknown_and_the_handle_recovers(ns):
     names = make_bridges(ns, 64)
     with pn.Handle(netns=ns.path, rcvbuf=16384) as h:
         with pytest.raises(OSError) as info:
-            h._run([links.get(n) for n in names])
+            h.socket.exchange([get(n) for n in names])
         assert info.value.errno == errno.ENOBUFS
         replies = info.value.replies
         assert len(replies) == 64 and None in replies
@@ -178,7 +183,7 @@ def test_many_replies_larger_than_the_receive_buffer_in_one_exchange(ns, small_r
 
     def read():
         with pn.Handle(netns=ns.path) as h:
-            return [r.link["name"] for r in h._run([links.get(n) for n in names])]
+            return [r.link["name"] for r in h.socket.exchange([get(n) for n in names])]
     assert in_thread(read) == names
 
 
