@@ -11,7 +11,7 @@ from pynetlink import _core, links
 from pynetlink._core import Request
 
 
-def veth(name1: str, name2: str) -> Request:
+def veth_pair(name1: str, name2: str) -> Request:
     return Request("create_veth_pair", (name1, name2), name1,
                    links.create_veth_pair(*links.veth_fields(name1, name2)))
 
@@ -25,7 +25,7 @@ def get(name: str) -> Request:
 
 
 def test_exchange_returns_one_reply_per_request_in_order(ns, handle):
-    requests = [veth(f"x{i}", f"y{i}") for i in range(150)]
+    requests = [veth_pair(f"x{i}", f"y{i}") for i in range(150)]
     replies = handle.socket.exchange(requests)
     assert [r.errno for r in replies] == [0] * 150
     assert {f"x{i}" for i in range(150)} <= ns.link_names()
@@ -33,7 +33,7 @@ def test_exchange_returns_one_reply_per_request_in_order(ns, handle):
 
 def test_exchange_goes_on_after_a_failed_request(ns, handle, veth):
     requests = [set_mtu("va", 1400), set_mtu("ghost0", 1400),
-                veth("va", "vz"), set_mtu("vb", 1300)]
+                veth_pair("va", "vz"), set_mtu("vb", 1300)]
     replies = handle.socket.exchange(requests)
     assert [r.errno for r in replies] == [0, errno.ENODEV, errno.EEXIST, 0]
     assert ns.link("va")["mtu"] == 1400 and ns.link("vb")["mtu"] == 1300
@@ -48,7 +48,7 @@ def test_exchange_carries_extended_ack_per_request(ns, handle, veth):
 def test_exchange_larger_than_one_window(ns, handle):
     count = 5 * _core.WINDOW + 3
     names = [f"w{i}" for i in range(count)]
-    handle.socket.exchange([veth(n, n + "p") for n in names])
+    handle.socket.exchange([veth_pair(n, n + "p") for n in names])
     replies = handle.socket.exchange([get(n) for n in names])
     assert [r.link["name"] for r in replies] == names
     indexes = {link["ifname"]: link["ifindex"] for link in ns.ip("link", "show")}
