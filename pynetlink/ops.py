@@ -310,13 +310,14 @@ class Operations(Generic[R]):
 
     def delete_address(self, name: str, cidr: Union[str, v.IPInterface]) -> R:
         """Remove the address CIDR (IPv4 or IPv6) from NAME;
-        EADDRNOTAVAIL if NAME does not have it.
+        EADDRNOTAVAIL if NAME does not have it.  (Not allowed in a
+        transaction: its broadcast, label and lifetimes are not recorded.)
         Equivalent to: ``ip addr del CIDR dev NAME``."""
         v.ifname(name)
         iface = v.cidr(cidr)
         return self._execute(Op("delete_address", (name, cidr), name,
                                 lambda idx: addresses.delete(iface, idx[name]), needs=(name,),
-                                undo=lambda old, idx: addresses.add(iface, idx[name])))
+                                irreversible="the deleted address's attributes are not recorded"))
 
     def add_route(self, dst: Union[str, routes.IPNetwork], iface_name: str,
                   gateway: Union[str, v.IPAddress, None] = None) -> R:
