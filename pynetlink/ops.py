@@ -325,12 +325,8 @@ class Operations(Generic[R]):
         of IFACE_NAME, through GATEWAY if given (scope global), else on-link
         (scope link); main table, proto boot.  EEXIST if there is one.
         Equivalent to: ``ip route add DST [via GATEWAY] dev IFACE_NAME``."""
-        network, via = routes.parse_route(dst, gateway)
-        v.ifname(iface_name)
-        return self._execute(Op(
-            "add_route", _route_args(dst, iface_name, gateway), iface_name,
-            lambda idx: routes.add(network, via, idx[iface_name]), needs=(iface_name,),
-            undo=lambda old, idx: routes.delete(network, via, idx[iface_name])))
+        return self._route("add_route", dst, iface_name, gateway, routes.add,
+                           undo=routes.delete)
 
     def replace_route(self, dst: Union[str, routes.IPNetwork], iface_name: str,
                       gateway: Union[str, v.IPAddress, None] = None) -> R:
@@ -338,12 +334,8 @@ class Operations(Generic[R]):
         route to DST the main table has.  (Not allowed in a transaction: the
         route it replaces is not restored.)
         Equivalent to: ``ip route replace DST [via GATEWAY] dev IFACE_NAME``."""
-        network, via = routes.parse_route(dst, gateway)
-        v.ifname(iface_name)
-        return self._execute(Op(
-            "replace_route", _route_args(dst, iface_name, gateway), iface_name,
-            lambda idx: routes.replace(network, via, idx[iface_name]), needs=(iface_name,),
-            irreversible="the route it replaces is not recorded"))
+        return self._route("replace_route", dst, iface_name, gateway, routes.replace,
+                           irreversible="the route it replaces is not recorded")
 
     def delete_route(self, dst: Union[str, routes.IPNetwork], iface_name: str,
                      gateway: Union[str, v.IPAddress, None] = None) -> R:
@@ -352,16 +344,20 @@ class Operations(Generic[R]):
         is none.  (Not allowed in a transaction: its metric and protocol are
         not recorded.)
         Equivalent to: ``ip route del DST [via GATEWAY] dev IFACE_NAME``."""
+        return self._route("delete_route", dst, iface_name, gateway, routes.delete,
+                           irreversible="the deleted route's attributes are not recorded")
+
+    def _route(self, operation: str, dst: object, iface_name: str, gateway: object,
+               message: Callable, undo: Optional[Callable] = None, irreversible: str = "") -> R:
+        """A route operation on the main table's route to DST out of IFACE_NAME."""
         network, via = routes.parse_route(dst, gateway)
         v.ifname(iface_name)
+        arguments = (dst, iface_name) if gateway is None else (dst, iface_name, gateway)
         return self._execute(Op(
-            "delete_route", _route_args(dst, iface_name, gateway), iface_name,
-            lambda idx: routes.delete(network, via, idx[iface_name]), needs=(iface_name,),
-            irreversible="the deleted route's attributes are not recorded"))
-
-
-def _route_args(dst: object, iface_name: str, gateway: object) -> tuple:
-    return (dst, iface_name) if gateway is None else (dst, iface_name, gateway)
+            operation, arguments, iface_name,
+            lambda idx: message(network, via, idx[iface_name]), needs=(iface_name,),
+            undo=None if undo is None else lambda old, idx: undo(network, via, idx[iface_name]),
+            irreversible=irreversible))
 
 
 _LINK_ATTRS = {"mac_address": "address", "mtu": "mtu", "txqueuelen": "txqlen", "up": "up",
