@@ -147,7 +147,7 @@ class _Run:
         self.built_with: dict = {}          # op index -> the indexes its request used
         self.applied: List[int] = []        # op indexes the kernel applied, in order
         self.failed = False
-        self.lost: Optional[NetlinkError] = None    # the exchange itself failed
+        self.lost: Optional[ExchangeError] = None   # the exchange itself failed
 
     def go(self) -> None:
         for i, op in enumerate(self.ops):
@@ -193,16 +193,19 @@ class _Run:
         if not self.pending and not lookups:
             return []
         sent, self.pending = self.pending, []
+        replies: List[Optional[Reply]]
         try:
-            replies = self.handle.socket.exchange([r for _, _, r in sent] + list(lookups))
+            replies = list(self.handle.socket.exchange([r for _, _, r in sent] + list(lookups)))
         except ExchangeError as e:
             replies, self.lost = e.replies, e       # the batch stops here
         for n, ((kind, i, _), reply) in enumerate(zip(sent, replies)):
             op = self.ops[i]
             if reply is None:                       # never sent: stays None, reported skipped
-                if kind == "op" and n < self.lost.sent:
+                lost = self.lost
+                assert lost is not None
+                if kind == "op" and n < lost.sent:
                     self.done[i] = Result(op.operation, op.arguments, op.interface, UNKNOWN,
-                                          self.lost.errno, self.lost.strerror)
+                                          lost.errno, lost.strerror)
                 self.failed = True
             elif kind == "read":
                 if not reply.errno:
@@ -216,21 +219,26 @@ class _Run:
                 self.applied.append(i)
         return replies[len(sent):]
 
+    def mark(self, i: int, status: str, errno: int = 0, ext_ack: str = "") -> None:
+        """Record what became of applied operation i."""
+        done = self.done[i]
+        assert done is not None
+        self.done[i] = done._replace(status=status, errno=errno, ext_ack=ext_ack)
+
     def roll_back(self) -> None:
         """Undo every applied operation, last first, in one pipelined exchange."""
         undos = []
         for i in reversed(self.applied):
             op = self.ops[i]
             if op.changes and i not in self.before:     # could not read it: cannot restore it
-                self.done[i] = self.done[i]._replace(
-                    status=ROLLBACK_FAILED, errno=_errno.ENODATA,
-                    ext_ack="its state before the change could not be read")
+                self.mark(i, ROLLBACK_FAILED, _errno.ENODATA,
+                          "its state before the change could not be read")
                 continue
-            encode = op.undo(self.before.get(i), self.built_with[i])
+            encode = op.undo(self.before.get(i), self.built_with[i]) if op.undo else None
             if encode is not None:
                 undos.append((i, op.request(encode)))
             else:
-                self.done[i] = self.done[i]._replace(status=ROLLED_BACK)
+                self.mark(i, ROLLED_BACK)
         if not undos:
             return
         try:
@@ -240,9 +248,8 @@ class _Run:
             replies = [reply if reply is not None else Reply(e.errno, f"undo lost: {e.strerror}", None)
                        for reply in known]
         for (i, _), reply in zip(undos, replies):
-            status = ROLLBACK_FAILED if reply.errno else ROLLED_BACK
-            self.done[i] = self.done[i]._replace(status=status, errno=reply.errno,
-                                                 ext_ack=reply.ext_ack)
+            self.mark(i, ROLLBACK_FAILED if reply.errno else ROLLED_BACK, reply.errno,
+                      reply.ext_ack)
 
     def results(self) -> List[Result]:
         return [r if r is not None else Result(op.operation, op.arguments, op.interface, SKIPPED)

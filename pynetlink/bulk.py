@@ -74,7 +74,7 @@ class Setup:
 
     @property
     def states(self) -> List[NetworkState]:
-        return [r.state for r in self.results if r.ok]
+        return [r.state for r in self.results if r.state is not None]
 
 
 @dataclass
@@ -155,7 +155,7 @@ def _open_namespace(p: _Plan, stack: contextlib.ExitStack) -> None:
     try:
         if c.pid is not None:
             p.fd = stack.enter_context(_netns.netns_fd(f"/proc/{c.pid}/ns/net"))
-        else:
+        elif c.netns is not None:
             p.fd = stack.enter_context(_netns.netns_fd(c.netns))
     except OSError as e:
         p.error = e
@@ -213,8 +213,10 @@ def _bridge_indexes(host: Handle, plans: Sequence[_Plan]) -> dict:
     found = dict(zip(names, host.socket.exchange(
         [lookup("create_veth_pair", (), name) for name in names])))
     for p in plans:
-        reply = found.get(p.network.bridge)
-        if not p.error and reply.errno:
+        if p.error:
+            continue
+        reply = found[p.network.bridge]
+        if reply.errno:
             request = lookup("create_veth_pair", (p.network.veth_prefix, DEFAULT_DEVICE),
                              p.network.bridge)
             p.error = failure(request, reply)

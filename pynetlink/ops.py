@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-from typing import Callable, Generic, List, Mapping, Optional, Sequence, TypeVar, Union
+from typing import Any, Callable, Generic, List, Mapping, Optional, Sequence, TypeVar, Union
 
 from . import _validate as v
 from . import addresses, links, netns, routes
@@ -48,7 +48,7 @@ class Op:
     def __init__(self, operation: str, arguments: tuple, interface: Optional[str],
                  build: Callable[[Indexes], Encoder], needs: tuple = (),
                  changes: Optional[str] = None,
-                 undo: Optional[Callable[[Optional[Link], Indexes], Optional[Encoder]]] = None,
+                 undo: Optional[Callable[[Any, Indexes], Optional[Encoder]]] = None,
                  forgets: tuple = (), irreversible: str = "", fds: Optional[List[int]] = None):
         self.operation, self.arguments, self.interface = operation, arguments, interface
         self.build, self.needs, self.changes, self.undo = build, needs, changes, undo
@@ -269,8 +269,8 @@ class Operations(Generic[R]):
         address, MTU and name before the flags.
         Equivalent to: ``ip link set NAME [name NEW] [address MAC] [mtu M]
         [txqueuelen N] [master M] [promisc on|off] [up|down]``."""
-        given = dict(mac_address=mac_address, mtu=mtu, txqueuelen=txqueuelen, up=up,
-                     promisc=promisc)
+        given: dict[str, Any] = dict(mac_address=mac_address, mtu=mtu, txqueuelen=txqueuelen,
+                                     up=up, promisc=promisc)
         fields = links.change_fields(name, **given)
         if new_name is not None:
             renamed = v.ifname(new_name, "new name")
@@ -288,8 +288,8 @@ class Operations(Generic[R]):
 
         def undo(old: Optional[Link], idx: Indexes) -> Encoder:
             assert old is not None
-            was = {key: getattr(old, attr) for key, attr in _LINK_ATTRS.items()
-                   if given[key] is not None}
+            was: dict[str, Any] = {key: getattr(old, attr) for key, attr in _LINK_ATTRS.items()
+                                   if given[key] is not None}
             back = links.change_fields(new_name or name, **was)
             if new_name is not None:
                 back.update(index=old.index, name=v.ifname(name))
