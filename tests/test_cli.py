@@ -2,6 +2,7 @@
 and checked with ``ip -j``."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -165,6 +166,24 @@ def test_help_of_every_command_has_an_example():
         assert "example:\n  pynetlink" in done.stdout, command
 
 
+def leaf_parsers(parser: argparse.ArgumentParser):
+    """Every command's own parser (those with no subcommands)."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield parser
+    for action in subs:
+        for child in action.choices.values():
+            yield from leaf_parsers(child)
+
+
+def test_every_command_names_a_function_of_the_package():
+    from pynetlink.cli import command_for
+    from pynetlink.cli.parser import build_parser
+    targets = [p.get_default("target") for p in leaf_parsers(build_parser())]
+    assert len(targets) == 17 and all(targets)
+    assert all(callable(command_for(t)) for t in targets)
+
+
 def test_version():
     from importlib.metadata import version
     assert ok("--version").stdout.strip() == f"pynetlink {version('pynetlink')}"
@@ -175,6 +194,39 @@ def test_console_script_is_installed():
     assert exe, "pip install puts a pynetlink console script on PATH"
     assert subprocess.run([exe, "--version"], capture_output=True, text=True,
                           timeout=60).stdout.startswith("pynetlink ")
+
+
+# -- what a command imports --------------------------------------------------------------------
+
+LOADED_AFTER = """
+import sys
+from pynetlink.cli import main
+status = main(sys.argv[1:])
+print("LOADED", *sorted(sys.modules))
+sys.exit(status)
+"""
+
+# What ``link show`` has no use for: bulk, the strategies, counters of
+# containers, the other commands and what only they need.
+NOT_FOR_LINK_SHOW = {"pynetlink.bulk", "pynetlink.stats", "pynetlink.strategies",
+                     "pynetlink.cli.demo", "pynetlink.cli.churn", "pynetlink.cli.lab",
+                     "pynetlink.cli.ping", "pynetlink.cli.net", "pynetlink.cli.stats",
+                     "pynetlink.cli.state", "pynetlink.cli.addr", "pynetlink.cli.route",
+                     "statistics", "resource", "socket", "importlib.metadata"}
+
+
+def loaded_by(*args: str) -> set:
+    """The modules a run of ``pynetlink ARGS`` had imported when it ended."""
+    done = subprocess.run([sys.executable, "-c", LOADED_AFTER, *args], capture_output=True,
+                          text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    return set(done.stdout.splitlines()[-1].split()[1:])
+
+
+def test_link_show_imports_neither_bulk_nor_strategies_nor_other_commands(ns, bridge):
+    loaded = loaded_by("link", "show", "--netns", ns.path)
+    assert "pynetlink.cli.link" in loaded
+    assert loaded & NOT_FOR_LINK_SHOW == set()
 
 
 # -- net create / init, stats ---------------------------------------------------------------
