@@ -28,7 +28,7 @@ from .parser import build_parser
 def error_line(e: BaseException) -> str:
     """One line for stderr: operation, interface, errno name, the kernel's text."""
     if isinstance(e, NetlinkError):
-        name = _errno.errorcode.get(e.errno, str(e.errno))
+        name = _errno.errorcode.get(e.errno or 0, str(e.errno))
         where = f" dev {e.interface}" if e.interface else ""
         text = f": {e.ext_ack}" if e.ext_ack else ""
         return f"{PROG}: {e.operation}{where}: {name} ({e.strerror}){text}"

@@ -86,7 +86,7 @@ def _reporter(args: argparse.Namespace) -> Progress:
     live = sys.stderr.isatty() and not args.json
 
     def progress(phase: str, k: int, result: Optional[ChurnRound]) -> None:
-        if phase != "done":
+        if result is None:                  # a phase starts
             if live:
                 sys.stderr.write(f"\r\033[K[{k}/{args.repeat}] {args.containers} containers: "
                                  f"{PHASES[phase]}...")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Callable, List, Sequence
+from typing import Callable, Sequence
 
 from .. import Handle
 
@@ -25,7 +25,7 @@ def emit(args: argparse.Namespace, data: object, human: Callable[[], str]) -> No
             print(text)
 
 
-def table(header: Sequence[str], rows: List[Sequence[object]]) -> str:
+def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """Left-aligned columns under ``header``; None shows as "-"."""
     cells = [list(map(str, header))] + [["-" if c is None else str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
