@@ -207,7 +207,8 @@ sys.exit(status)
 """
 
 # What ``link show`` has no use for: bulk, the strategies, counters of
-# containers, the other commands and what only they need.
+# containers, the other commands and what only they need.  (pynetlink.types
+# is not in it: Link.from_raw still makes each link's counters a NetworkStats.)
 NOT_FOR_LINK_SHOW = {"pynetlink.bulk", "pynetlink.stats", "pynetlink.strategies",
                      "pynetlink.cli.demo", "pynetlink.cli.churn", "pynetlink.cli.lab",
                      "pynetlink.cli.ping", "pynetlink.cli.net", "pynetlink.cli.stats",
@@ -289,6 +290,23 @@ def test_net_create_bad_config_is_a_usage_error(ns, ns2, tmp_path, config, messa
 
 
 # -- demo and churn -------------------------------------------------------------------------
+
+def test_echo_request_carries_a_checksum_that_sums_to_zero():
+    from pynetlink.cli.ping import checksum, echo_request
+    packet = echo_request(0x1234)
+    assert packet[0] == 8 and checksum(packet) == 0         # type 8: echo request (RFC 792)
+
+
+def test_only_our_echo_reply_is_a_reply():
+    from pynetlink.cli.ping import echo_request, is_reply
+    ip_header = bytes([0x45]) + bytes(19)                   # IPv4, IHL 5: 20 bytes
+    reply = bytes([0]) + echo_request(7)[1:]                # type 0: echo reply, same id and seq
+    assert is_reply(ip_header + reply, 7)
+    assert not is_reply(ip_header + reply, 8)               # another identifier
+    assert not is_reply(ip_header + echo_request(7), 7)     # a request, not a reply
+    assert not is_reply(ip_header + reply[:7], 7)           # too short
+
+
 
 def root_state() -> tuple:
     """What the machine's own namespace has: read only, never changed.
