@@ -2,6 +2,7 @@
 and checked with ``ip -j``."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -165,6 +166,24 @@ def test_help_of_every_command_has_an_example():
         assert "example:\n  pynetlink" in done.stdout, command
 
 
+def leaf_parsers(parser: argparse.ArgumentParser):
+    """Every command's own parser (those with no subcommands)."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield parser
+    for action in subs:
+        for child in action.choices.values():
+            yield from leaf_parsers(child)
+
+
+def test_every_command_names_a_function_of_the_package():
+    from pynetlink.cli import command_for
+    from pynetlink.cli.parser import build_parser
+    targets = [p.get_default("target") for p in leaf_parsers(build_parser())]
+    assert all(targets) and len(set(targets)) == len(targets)     # each its own function
+    assert all(callable(command_for(t)) for t in targets)
+
+
 def test_version():
     from importlib.metadata import version
     assert ok("--version").stdout.strip() == f"pynetlink {version('pynetlink')}"
@@ -175,6 +194,40 @@ def test_console_script_is_installed():
     assert exe, "pip install puts a pynetlink console script on PATH"
     assert subprocess.run([exe, "--version"], capture_output=True, text=True,
                           timeout=60).stdout.startswith("pynetlink ")
+
+
+# -- what a command imports --------------------------------------------------------------------
+
+LOADED_AFTER = """
+import sys
+from pynetlink.cli import main
+status = main(sys.argv[1:])
+print("LOADED", *sorted(sys.modules))
+sys.exit(status)
+"""
+
+# What ``link show`` has no use for: bulk, the strategies, counters of
+# containers, the other commands and what only they need.  (pynetlink.types
+# is not in it: Link.from_raw still makes each link's counters a NetworkStats.)
+NOT_FOR_LINK_SHOW = {"pynetlink.bulk", "pynetlink.stats", "pynetlink.strategies",
+                     "pynetlink.cli.demo", "pynetlink.cli.churn", "pynetlink.cli.lab",
+                     "pynetlink.cli.ping", "pynetlink.cli.net", "pynetlink.cli.stats",
+                     "pynetlink.cli.state", "pynetlink.cli.addr", "pynetlink.cli.route",
+                     "statistics", "resource", "socket", "importlib.metadata"}
+
+
+def loaded_by(*args: str) -> set:
+    """The modules a run of ``pynetlink ARGS`` had imported when it ended."""
+    done = subprocess.run([sys.executable, "-c", LOADED_AFTER, *args], capture_output=True,
+                          text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    return set(done.stdout.splitlines()[-1].split()[1:])
+
+
+def test_link_show_imports_neither_bulk_nor_strategies_nor_other_commands(ns, bridge):
+    loaded = loaded_by("link", "show", "--netns", ns.path)
+    assert "pynetlink.cli.link" in loaded
+    assert loaded & NOT_FOR_LINK_SHOW == set()
 
 
 # -- net create / init, stats ---------------------------------------------------------------
@@ -237,6 +290,23 @@ def test_net_create_bad_config_is_a_usage_error(ns, ns2, tmp_path, config, messa
 
 
 # -- demo and churn -------------------------------------------------------------------------
+
+def test_echo_request_carries_a_checksum_that_sums_to_zero():
+    from pynetlink.cli.ping import checksum, echo_request
+    packet = echo_request(0x1234)
+    assert packet[0] == 8 and checksum(packet) == 0         # type 8: echo request (RFC 792)
+
+
+def test_only_our_echo_reply_is_a_reply():
+    from pynetlink.cli.ping import echo_request, is_reply
+    ip_header = bytes([0x45]) + bytes(19)                   # IPv4, IHL 5: 20 bytes
+    reply = bytes([0]) + echo_request(7)[1:]                # type 0: echo reply, same id and seq
+    assert is_reply(ip_header + reply, 7)
+    assert not is_reply(ip_header + reply, 8)               # another identifier
+    assert not is_reply(ip_header + echo_request(7), 7)     # a request, not a reply
+    assert not is_reply(ip_header + reply[:7], 7)           # too short
+
+
 
 def root_state() -> tuple:
     """What the machine's own namespace has: read only, never changed.

@@ -10,7 +10,7 @@ Per container the result is the same for everyone (checked by verify.py):
                      default via 192.0.2.1; lo up
 
 Paths: "in-place" creates the peer directly inside the container's
-namespace; "move" is libcontainer's seed path (create the pair in the host
+namespace; "move" is libcontainer v1.2.0's path (create the pair in the host
 namespace, move the child, configure it inside: rename to eth0 etc.).
 """
 from __future__ import annotations
@@ -42,18 +42,15 @@ except ImportError as e:                 # noqa: F841 - reported as "not availab
     _PYROUTE2_ERROR = f"pyroute2 is not importable ({e}); pip install -e '.[bench]'"
 
 
-def bulk_module():
-    """(module, None) when ``pynetlink.bulk`` imports with the API the
-    benchmark codes against, else (None, why not)."""
+def lab_module():
+    """(``pynetlink.cli.lab``, None) when it imports: the bulk wiring of the
+    ``pynetlink churn`` command, which the pynetlink contenders run; else
+    (None, why not)."""
     try:
         import importlib
-        mod = importlib.import_module("pynetlink.bulk")
-    except Exception as e:                   # noqa: BLE001 - anything: not available yet
-        return None, f"import pynetlink.bulk failed: {type(e).__name__}: {e}"
-    missing = [a for a in ("Container", "setup", "teardown") if not hasattr(mod, a)]
-    if missing:
-        return None, f"pynetlink.bulk has no {', '.join(missing)}"
-    return mod, None
+        return importlib.import_module("pynetlink.cli.lab"), None
+    except Exception as e:                   # noqa: BLE001 - anything: not available
+        return None, f"import pynetlink.cli.lab failed: {type(e).__name__}: {e}"
 
 
 @dataclass(frozen=True)
@@ -362,8 +359,9 @@ class Floor(Contender):
 # -- pynetlink -------------------------------------------------------------------------
 
 def _network(c: Container) -> pn.Network:
-    return pn.Network(type="veth", bridge=BRIDGE, veth_prefix="veth", address=c.cidr,
-                      gateway=GATEWAY, mtu=MTU)
+    """The network ``pynetlink churn`` gives its c.index-th container: the
+    same as every contender's (verify.py checks it)."""
+    return lab_module()[0].container_network(c.index)
 
 
 class PynetlinkStrategies(Contender):
@@ -398,52 +396,39 @@ class PynetlinkStrategies(Contender):
 
 
 class PynetlinkBulk(Contender):
-    """``pynetlink.bulk``: ``setup(containers)`` for all of them at once,
-    ``teardown(setup)`` (one group delete, per-link fallback)."""
+    """``pynetlink.bulk`` as the ``pynetlink churn`` command runs it
+    (``pynetlink.cli.lab.BulkContainers``): ``bulk.setup(containers)`` for all
+    of them at once, every result must be ok; ``bulk.teardown(setup)`` (one
+    group delete, per-link fallback)."""
     id = "pynetlink-bulk"
     path = "in-place"
 
     def __init__(self, path: str = "in-place"):
         assert path == "in-place"
-        self.result = None
-        self.teardown_return = None
+        self.wired = None
 
     @classmethod
     def unavailable(cls):
-        return bulk_module()[1]
+        return lab_module()[1]
 
     def prepare(self, ctx):
-        self.bulk = bulk_module()[0]
-        self.containers = [self.bulk.Container(network=_network(c), netns=c.path)
-                           for c in ctx.containers]
+        self.wired = lab_module()[0].BulkContainers([c.path for c in ctx.containers])
 
     def setup(self, ctx):
-        self.result = self.bulk.setup(self.containers)
-        results = list(self.result.results)
-        if len(results) != len(ctx.containers):
-            raise RuntimeError(f"bulk.setup returned {len(results)} results "
-                               f"for {len(ctx.containers)} containers")
-        failed = [(i, r.error) for i, r in enumerate(results) if not r.ok]
-        if failed:
-            shown = "; ".join(f"container {i}: {err!r}" for i, err in failed[:3])
-            raise RuntimeError(f"bulk.setup: {len(failed)} of {len(results)} failed: {shown}")
+        self.wired.setup()
 
     def teardown(self, ctx):
-        self.teardown_return = self.bulk.teardown(self.result)
+        self.wired.teardown()
 
     def host_names(self, ctx):
-        return [r.state.veth_host for r in self.result.results]
+        return [r.state.veth_host for r in self.wired.done.results]
 
     def group(self, ctx):
-        return self.result.group
+        return self.wired.done.group
 
     def details(self):
-        out = {}
-        if self.result is not None:
-            out["group"] = getattr(self.result, "group", None)
-        if self.teardown_return is not None:
-            out["teardown_returned"] = repr(self.teardown_return)[:500]
-        return out
+        done = self.wired.done if self.wired is not None else None
+        return {} if done is None else {"group": done.group}
 
 
 # -- the list ------------------------------------------------------------------------
@@ -467,7 +452,7 @@ CONTENDERS = [
 UNAVAILABLE_CHECK = {
     "floor": lambda: None,               # decided by compile_floor
     "pynetlink-bulk": PynetlinkBulk.unavailable,
-    "pynetlink": lambda: None,
+    "pynetlink": PynetlinkBulk.unavailable,
     "pyroute2": Pyroute2.unavailable,
     "pyroute2-fork": Pyroute2.unavailable,
     "ip-batch": IpBatch.unavailable,

@@ -1,0 +1,173 @@
+"""The ``pynetlink`` command line: every command's arguments, help and
+example, and the function that runs it, named "MODULE:FUNCTION" within
+``pynetlink.cli`` (``args.target``).  Nothing here imports a command's
+module: ``main`` imports the chosen one on dispatch."""
+from __future__ import annotations
+
+import argparse
+
+from .common import PROG
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("pynetlink")
+    except Exception:                       # running from a source tree
+        return "unknown"
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: looks the version up only when asked (the package
+    metadata costs more to read than a command's whole run)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help="show the version and exit"):
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"{parser.prog} {_version()}")
+        parser.exit()
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
+    return value
+
+
+def _fmt(prog):
+    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
+
+
+def _group(top, name: str, help: str, example: str):
+    """A command group (``link``, ``addr``...): its subcommands' parser."""
+    group = top.add_parser(name, help=help, formatter_class=_fmt, epilog=f"example:\n  {example}")
+    return group.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+
+def _command(sub, name: str, help: str, example: str, target: str, netns_option: bool = True):
+    """A command run by ``target`` ("MODULE:FUNCTION"), with ``--json``,
+    ``--debug`` and (unless it has its own) ``--netns``."""
+    p = sub.add_parser(name, help=help, description=help, formatter_class=_fmt,
+                       epilog=f"example:\n  {example}")
+    p.add_argument("--json", action="store_true", help="print JSON for machines")
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                   help="show the traceback of an error")
+    if netns_option:
+        p.add_argument("--netns", metavar="PATH",
+                       help="act inside that network namespace (e.g. /run/netns/NAME)")
+    p.set_defaults(target=target)
+    return p
+
+
+def _link_commands(top) -> None:
+    ls = _group(top, "link", "links: add, up/down, mtu, master, rename, netns, del, show",
+                "pynetlink link mtu veth0 1400")
+    p = _command(ls, "add-veth", "create a veth pair NAME <-> PEER",
+                 "pynetlink link add-veth veth0 ceth0 --mtu 1450 --master br0 --up",
+                 "link:add_veth")
+    p.add_argument("name")
+    p.add_argument("peer")
+    p.add_argument("--mtu", type=int)
+    p.add_argument("--master", metavar="BRIDGE", help="put NAME on this bridge")
+    p.add_argument("--up", action="store_true", help="bring NAME up")
+    p.add_argument("--peer-netns", metavar="PATH", help="create PEER inside this namespace")
+    p = _command(ls, "add-bridge", "create a bridge", "pynetlink link add-bridge br0 --up",
+                 "link:add_bridge")
+    p.add_argument("name")
+    p.add_argument("--mtu", type=int)
+    p.add_argument("--up", action="store_true")
+    for name, function, help in (("up", "up", "set a link up (IFF_UP only)"),
+                                 ("down", "down", "set a link down (IFF_UP only)"),
+                                 ("del", "delete", "delete a link (a veth takes its peer)")):
+        p = _command(ls, name, help, f"pynetlink link {name} veth0", f"link:{function}")
+        p.add_argument("name")
+    p = _command(ls, "mtu", "set a link's MTU", "pynetlink link mtu veth0 1400", "link:mtu")
+    p.add_argument("name")
+    p.add_argument("mtu", type=int)
+    p = _command(ls, "master", "put a link on a bridge", "pynetlink link master veth0 br0",
+                 "link:master")
+    p.add_argument("name")
+    p.add_argument("bridge")
+    p = _command(ls, "rename", "rename a link", "pynetlink link rename veth1 eth1", "link:rename")
+    p.add_argument("old")
+    p.add_argument("new")
+    p = _command(ls, "netns", "move a link into another network namespace",
+                 "pynetlink link netns veth1 --pid 4242", "link:move")
+    p.add_argument("name")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--pid", type=int, help="the namespace of this process")
+    where.add_argument("--path", help="the namespace at this path (/run/netns/NAME, /proc/PID/ns/net)")
+    p = _command(ls, "show", "show one link, or all", "pynetlink link show --netns /run/netns/ns1",
+                 "link:show")
+    p.add_argument("name", nargs="?")
+
+
+def _addr_route_commands(top) -> None:
+    a = _group(top, "addr", "addresses", "pynetlink addr add eth0 192.0.2.7/24")
+    p = _command(a, "add", "add an address (IPv4 gets its broadcast)",
+                 "pynetlink addr add eth0 192.0.2.7/24", "addr:add")
+    p.add_argument("name")
+    p.add_argument("cidr")
+    r = _group(top, "route", "routes", "pynetlink route default 192.0.2.1 eth0")
+    p = _command(r, "default", "add a default route via GATEWAY out of DEV",
+                 "pynetlink route default 192.0.2.1 eth0", "route:default")
+    p.add_argument("gateway")
+    p.add_argument("dev")
+
+
+def _net_commands(top) -> None:
+    n = _group(top, "net", "container networks from libcontainer JSON",
+               "pynetlink net create --config net.json --pid 4242 --state state.json")
+    p = _command(n, "create", "host side of each network in the config (in order)",
+                 "pynetlink net create --config net.json --netns /run/netns/c1 --state state.json",
+                 "net:create", netns_option=False)
+    p.add_argument("--config", required=True, help="a Network object, or a list of them")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--pid", type=int, help="the container's process")
+    where.add_argument("--netns", metavar="PATH", help="the container's network namespace")
+    p.add_argument("--state", help="write the NetworkState JSON here")
+    p = _command(n, "init", "container side of each network (from outside with --netns)",
+                 "pynetlink net init --config net.json --state state.json --netns /run/netns/c1",
+                 "net:init")
+    p.add_argument("--config", required=True)
+    p.add_argument("--state", required=True, help="the NetworkState JSON `net create` wrote")
+
+
+def _lab_commands(top) -> None:
+    p = _command(top, "stats", "a container's counters (its view: rx is what it received)",
+                 "pynetlink stats --state state.json", "stats:show")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--state", help="the NetworkState JSON of the container")
+    which.add_argument("--host", metavar="VETH", help="the host end of the container's veth")
+    p = _command(top, "demo", "bridge + N containers in a private namespace, ping, counters",
+                 "pynetlink demo --containers 5", "demo:demo", netns_option=False)
+    p.add_argument("--containers", type=_positive, default=5, metavar="N",
+                   help="how many (at most one /24 of addresses)")
+    p = _command(top, "churn", "bulk setup/teardown of N containers in a private namespace",
+                 "pynetlink churn --containers 1000 --repeat 3", "churn:churn", netns_option=False)
+    p.add_argument("--containers", type=_positive, default=100, metavar="N")
+    p.add_argument("--repeat", type=_positive, default=1, metavar="R")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line; ``parse_args`` gives ``target`` and the
+    command's arguments."""
+    parser = argparse.ArgumentParser(
+        prog=PROG, formatter_class=_fmt,
+        description="Container networking over raw rtnetlink (libcontainer's network API).",
+        epilog="example:\n  pynetlink demo --containers 5\n"
+               "  pynetlink link add-veth veth0 veth1 --netns /run/netns/ns1")
+    parser.add_argument("--version", action=_VersionAction)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    top = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _link_commands(top)
+    _addr_route_commands(top)
+    _net_commands(top)
+    _lab_commands(top)
+    return parser
