@@ -265,8 +265,8 @@ def _core_constant_names():
 
 FROM_ELSEWHERE = {"AF_INET": socket.AF_INET, "AF_INET6": socket.AF_INET6, "AF_UNSPEC": socket.AF_UNSPEC,
                   "NLMSG_HDRLEN": w.NLMSG_HDRLEN,
-                  # the core's own: the smallest link message, NLMSG_LENGTH(sizeof(struct ifinfomsg))
-                  "PN_DUMP_LINK_MIN": w.NLMSG_HDRLEN + w.IFINFOMSG.size}
+                  # the core's own: the smallest dump part, NLMSG_LENGTH(sizeof(struct ifaddrmsg))
+                  "PN_DUMP_PART_MIN": w.NLMSG_HDRLEN + w.IFADDRMSG.size}
 
 
 @pytest.mark.parametrize("name", _core_constant_names())
