@@ -86,8 +86,8 @@ int pn_attr_parse(const unsigned char *p, uint32_t len, const uint16_t *minlen,
  * bytes, which is copied to *fixed.  Sets [*attrs, *attrs + *attrs_len) to
  * the attributes after the (aligned) family header.  Returns 0 or -EBADMSG.
  */
-int pn_msg_fixed(const unsigned char *msg, uint32_t len, uint16_t type, void *fixed,
-                 uint32_t fixed_len, const unsigned char **attrs, uint32_t *attrs_len)
+static int msg_fixed(const unsigned char *msg, uint32_t len, uint16_t type, void *fixed,
+                     uint32_t fixed_len, const unsigned char **attrs, uint32_t *attrs_len)
 {
     struct nlmsghdr h;
     uint32_t head = NLMSG_LENGTH(fixed_len);
@@ -102,6 +102,23 @@ int pn_msg_fixed(const unsigned char *msg, uint32_t len, uint16_t type, void *fi
     *attrs = msg + head;
     *attrs_len = h.nlmsg_len > head ? h.nlmsg_len - head : 0;
     return 0;
+}
+
+/*
+ * One message of `type` (header included) of `len` bytes: its family header
+ * of fixed_len bytes copied to *fixed, its attributes parsed into
+ * tb[0 .. maxtype] as pn_attr_parse() does.  Returns 0 or -EBADMSG (another
+ * type, or a length that does not fit).
+ */
+int pn_msg_parse(const unsigned char *msg, uint32_t len, uint16_t type, void *fixed,
+                 uint32_t fixed_len, const uint16_t *minlen, uint16_t maxtype,
+                 struct pn_attr *tb)
+{
+    const unsigned char *attrs;
+    uint32_t alen;
+    int err = msg_fixed(msg, len, type, fixed, fixed_len, &attrs, &alen);
+
+    return err ? err : pn_attr_parse(attrs, alen, minlen, maxtype, tb);
 }
 
 uint32_t pn_get_u32(const struct pn_attr *a)

@@ -65,19 +65,15 @@ int pn_parse_link(const unsigned char *msg, uint32_t len, struct pn_link_info *o
 {
     struct pn_attr tb[IFLA_MAX + 1];
     struct ifinfomsg ifi;
-    const unsigned char *attrs;
-    uint32_t alen;
     int err;
 
     memset(out, 0, sizeof(*out));
     out->hairpin = -1;
-    err = pn_msg_fixed(msg, len, RTM_NEWLINK, &ifi, sizeof(ifi), &attrs, &alen);
+    err = pn_msg_parse(msg, len, RTM_NEWLINK, &ifi, sizeof(ifi), link_min, IFLA_MAX, tb);
     if (err)
         return err;
     out->index = ifi.ifi_index;
     out->flags = ifi.ifi_flags;
-    if ((err = pn_attr_parse(attrs, alen, link_min, IFLA_MAX, tb)))
-        return err;
     if (tb[IFLA_ADDRESS].data && tb[IFLA_ADDRESS].len <= sizeof(out->address)) {
         memcpy(out->address, tb[IFLA_ADDRESS].data, tb[IFLA_ADDRESS].len);
         out->address_len = tb[IFLA_ADDRESS].len;
@@ -110,15 +106,11 @@ int pn_parse_addr(const unsigned char *msg, uint32_t len, struct pn_addr_info *o
 {
     struct pn_attr tb[IFA_MAX + 1];
     struct ifaddrmsg ifa;
-    const unsigned char *attrs;
-    uint32_t alen;
     int err;
 
     memset(out, 0, sizeof(*out));
-    err = pn_msg_fixed(msg, len, RTM_NEWADDR, &ifa, sizeof(ifa), &attrs, &alen);
+    err = pn_msg_parse(msg, len, RTM_NEWADDR, &ifa, sizeof(ifa), addr_min, IFA_MAX, tb);
     if (err)
-        return err;
-    if ((err = pn_attr_parse(attrs, alen, addr_min, IFA_MAX, tb)))
         return err;
     out->index = ifa.ifa_index;
     out->family = ifa.ifa_family;
@@ -154,15 +146,11 @@ int pn_parse_route(const unsigned char *msg, uint32_t len, struct pn_route_info 
 {
     struct pn_attr tb[RTA_MAX + 1];
     struct rtmsg rtm;
-    const unsigned char *attrs;
-    uint32_t alen;
     int err;
 
     memset(out, 0, sizeof(*out));
-    err = pn_msg_fixed(msg, len, RTM_NEWROUTE, &rtm, sizeof(rtm), &attrs, &alen);
+    err = pn_msg_parse(msg, len, RTM_NEWROUTE, &rtm, sizeof(rtm), route_min, RTA_MAX, tb);
     if (err)
-        return err;
-    if ((err = pn_attr_parse(attrs, alen, route_min, RTA_MAX, tb)))
         return err;
     out->family = rtm.rtm_family;
     out->dst_len = rtm.rtm_dst_len;

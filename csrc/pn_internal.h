@@ -42,8 +42,9 @@ typedef int (*pn_msg_fn)(const unsigned char *msg, const struct nlmsghdr *h, voi
 int pn_walk_msgs(const unsigned char *data, uint32_t len, pn_msg_fn fn, void *ctx);
 int pn_attr_parse(const unsigned char *p, uint32_t len, const uint16_t *minlen,
                   uint16_t maxtype, struct pn_attr *tb);
-int pn_msg_fixed(const unsigned char *msg, uint32_t len, uint16_t type, void *fixed,
-                 uint32_t fixed_len, const unsigned char **attrs, uint32_t *attrs_len);
+int pn_msg_parse(const unsigned char *msg, uint32_t len, uint16_t type, void *fixed,
+                 uint32_t fixed_len, const uint16_t *minlen, uint16_t maxtype,
+                 struct pn_attr *tb);
 uint32_t pn_get_u32(const struct pn_attr *a);
 void pn_get_str(char *dst, size_t size, const struct pn_attr *a);
 void pn_get_ip(unsigned char *dst, uint8_t *dst_len, size_t size, const struct pn_attr *a);

@@ -800,12 +800,16 @@ def _u32_of(attrs: Attrs, type_: int) -> Optional[int]:
     return attrs.get(type_).u32() if type_ in attrs else None
 
 
+def _of_type(msg: Message, name: str) -> Tuple[Attrs, object]:
+    if msg.type != C[name]:
+        raise WireError(f"message type {msg.type} is not {name}")
+    return msg.attrs, msg.fixed
+
+
 def addr_info(msg: Message) -> AddrInfo:
     """The address an RTM_NEWADDR (from ``decode``) describes; WireError if
     an attribute is repeated or of the wrong size."""
-    if msg.type != C.RTM_NEWADDR:
-        raise WireError(f"message type {msg.type} is not RTM_NEWADDR")
-    a, f = msg.attrs, msg.fixed
+    a, f = _of_type(msg, "RTM_NEWADDR")
     flags = _u32_of(a, C.IFA_FLAGS)
     cache = None
     if C.IFA_CACHEINFO in a:
@@ -824,9 +828,7 @@ def addr_info(msg: Message) -> AddrInfo:
 def route_info(msg: Message) -> RouteInfo:
     """The route an RTM_NEWROUTE (from ``decode``) describes; WireError if
     an attribute is repeated or of the wrong size."""
-    if msg.type != C.RTM_NEWROUTE:
-        raise WireError(f"message type {msg.type} is not RTM_NEWROUTE")
-    a, f = msg.attrs, msg.fixed
+    a, f = _of_type(msg, "RTM_NEWROUTE")
     table = _u32_of(a, C.RTA_TABLE)
     return RouteInfo(f.family, f.dst_len, f.src_len, f.tos, f.table if table is None else table,
                      f.protocol, f.scope, f.type, f.flags, _payload(a, C.RTA_DST),
