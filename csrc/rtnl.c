@@ -217,7 +217,7 @@ int pn_route_msg(struct pn_buf *b, uint16_t type, uint16_t nlflags, uint32_t seq
     memset(&rtm, 0, sizeof(rtm));
     rtm.rtm_family = r->family;
     rtm.rtm_dst_len = r->dst_len;
-    rtm.rtm_table = r->table < 256 ? (uint8_t)r->table : RT_TABLE_UNSPEC;
+    rtm.rtm_table = r->table <= UINT8_MAX ? (uint8_t)r->table : RT_TABLE_UNSPEC;
     rtm.rtm_protocol = r->protocol;
     rtm.rtm_scope = r->scope;
     rtm.rtm_type = r->type;
@@ -234,7 +234,7 @@ int pn_route_msg(struct pn_buf *b, uint16_t type, uint16_t nlflags, uint32_t seq
         err = pn_attr_put(b, RTA_PREFSRC, r->prefsrc, n);
     if (!err && r->has_priority)
         err = pn_attr_put_u32(b, RTA_PRIORITY, r->priority);
-    if (!err && r->table >= 256)
+    if (!err && r->table > UINT8_MAX)
         err = pn_attr_put_u32(b, RTA_TABLE, r->table);
     if (err)
         return drop(b, start, err);

@@ -11,6 +11,15 @@
 
 #include "pn_internal.h"
 
+/* poll() is given at most this many ms at a time (its timeout is an int);
+ * the deadline, which bounds the whole wait, is looked at after each. */
+#define PN_POLL_SLICE_MS 60000
+
+/* drain() reads at most this many datagrams: a bound on the loop far above
+ * what any receive buffer holds (1 MiB, RCVBUF in _core.py, is some 30000
+ * of the smallest ACKs). */
+#define PN_DRAIN_MAX (1 << 20)
+
 static int setopt(int fd, int level, int name, const void *v, socklen_t n)
 {
     return setsockopt(fd, level, name, v, n) ? -errno : 0;
@@ -142,7 +151,7 @@ static int recv_until(int fd, void *buf, uint32_t len, int flags, int64_t deadli
         n = recvfrom(fd, buf, len, flags | MSG_TRUNC | MSG_DONTWAIT,
                      (struct sockaddr *)&from, &fromlen);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (poll(&pfd, 1, (int)(left < 60000 ? left : 60000)) < 0 && errno != EINTR)
+            if (poll(&pfd, 1, (int)(left < PN_POLL_SLICE_MS ? left : PN_POLL_SLICE_MS)) < 0 && errno != EINTR)
                 return -errno;
             continue;
         }
@@ -226,7 +235,7 @@ static uint32_t drain(int fd, unsigned char *rbuf, uint32_t rcap, uint32_t porti
     uint32_t done = 0;
     int guard;
 
-    for (guard = 0; guard < 1 << 20; guard++) {
+    for (guard = 0; guard < PN_DRAIN_MAX; guard++) {
         struct sockaddr_nl from;
         socklen_t fromlen = sizeof(from);
         ssize_t n = recvfrom(fd, rbuf, rcap, MSG_TRUNC | MSG_DONTWAIT,
