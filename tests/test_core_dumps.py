@@ -16,7 +16,7 @@ import subprocess
 
 import pytest
 
-from conftest import sh
+from conftest import in_thread, sh
 from pynetlink import _core
 from pynetlink._core import Request, Socket
 
@@ -285,3 +285,24 @@ def test_dump_of_many_routes_spans_several_datagrams(net, sock):
                    capture_output=True, timeout=60)
     got = [r for r in route_dump(sock, socket.AF_INET) if r["table"] >= 2000]
     assert len({(r["dst"], r["table"]) for r in got}) == len(got) == 1200
+
+
+def test_dump_of_a_request_that_lists_nothing_is_refused_before_sending(sock):
+    request = Request("add", (), None, _core.addr_encoder(
+        _core.RTM_NEWADDR, _core.NLM_F_CREATE, index=1, family=socket.AF_INET, prefixlen=32,
+        local=v4("192.0.2.200")))
+    with pytest.raises(ValueError):
+        sock.dump(request)
+    assert not [a for a in addr_dump(sock) if a["local"] == "192.0.2.200"]
+
+
+@pytest.mark.parametrize("dump", [addr_dump, route_dump])
+def test_dump_whose_parts_outgrow_the_receive_buffer_grows_it_and_lists_everything(net, sock, dump):
+    def small_buffers_then_dump():
+        b = _core._buffers                          # this thread's own
+        b.rbuf, b.rcap = _core._scratch("unsigned char[]", 256), 256
+        return dump(sock), b.rcap
+
+    got, rcap = in_thread(small_buffers_then_dump)
+    assert rcap > 256
+    assert got == dump(sock)
