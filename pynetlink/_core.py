@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-import socket as _socket
 import sys
 import threading
 from collections import namedtuple
@@ -345,11 +344,11 @@ def _ip(field, length: int) -> Optional[str]:
     if not length:
         return None
     raw = ffi.buffer(field, length)[:]
-    if length == 4:
-        return _socket.inet_ntop(AF_INET, raw)
-    if length == 16:
-        return _socket.inet_ntop(AF_INET6, raw)
-    return raw.hex(":")
+    if length not in (4, 16):
+        return raw.hex(":")
+    # imported here: a short-lived `pynetlink link show` never needs socket
+    from socket import inet_ntop
+    return inet_ntop(AF_INET if length == 4 else AF_INET6, raw)
 
 
 # A decoded struct pn_addr_info: index, family, prefixlen, scope, flags,
