@@ -14,7 +14,7 @@ import pathlib
 from cffi import FFI
 
 HERE = pathlib.Path(__file__).resolve().parent
-SOURCES = ["nlmsg.c", "rtnl.c", "reply.c", "sock.c"]
+SOURCES = ["nlmsg.c", "rtnl.c", "attr.c", "decode.c", "reply.c", "netns.c", "sock.c"]
 
 CFLAGS = ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-fvisibility=hidden"]
 LDFLAGS = []
@@ -30,8 +30,8 @@ ffibuilder.set_source(
     "pynetlink._pynetlink_cffi",
     """
     #include <sys/socket.h>
-    #include <linux/if.h>
     #include "pn_internal.h"
+    #include <linux/if_addr.h>
     """,
     # Relative to the project root, where setuptools runs this script.
     sources=[os.path.relpath(HERE / s) for s in SOURCES],

@@ -51,7 +51,7 @@ int pn_msg_start(struct pn_buf *b, uint16_t type, uint16_t flags, uint32_t seq,
     struct nlmsghdr *h;
     int err;
 
-    if (fixed_len > 0xffff)
+    if (fixed_len > PN_MAX_ATTR)        /* family headers are a few bytes */
         return -EMSGSIZE;
     size = NLMSG_HDRLEN + PN_ALIGN(fixed_len);
     if ((err = room(b, size)))

@@ -7,6 +7,13 @@
  * functions return 0 or a non-negative value on success and a negative errno
  * on failure, and a failed encoder leaves b->len and the bytes it covers as
  * it found them (bytes past b->len are scratch space).
+ *
+ * Array sizes (checked against the kernel's constants in pn_internal.h):
+ *   16  an interface name: IFNAMSIZ, terminator included;
+ *   16  an IP address: sizeof(struct in6_addr) (IPv4 uses the first 4);
+ *   32  a link-layer address: MAX_ADDR_LEN of <linux/netdevice.h>;
+ *   256 extended-ack text: the kernel's messages are string literals, the
+ *       longest well under 200 bytes; longer text is cut and terminated.
  */
 
 /* A caller-owned message buffer.  Encoders append whole netlink messages. */
@@ -56,20 +63,28 @@ struct pn_addr_spec {
     uint8_t has_broadcast;  /* IFA_BROADCAST present (IPv4 only) */
     unsigned char local[16];        /* IFA_LOCAL and IFA_ADDRESS */
     unsigned char broadcast[16];
+    uint32_t flags;         /* IFA_FLAGS (IFA_F_NODAD...), sent only when not 0 */
 };
 
-/* One route (RTM_NEWROUTE/DELROUTE). */
+/* One route (RTM_NEWROUTE/DELROUTE): every field the kernel matches a
+ * route by (fib_table_delete(), ip6_route_del()), so one can be deleted or
+ * replaced exactly. */
 struct pn_route_spec {
     uint8_t family;
     uint8_t dst_len;        /* 0: default route, no RTA_DST */
-    uint8_t table;          /* rtm_table, e.g. RT_TABLE_MAIN */
     uint8_t protocol;       /* rtm_protocol, e.g. RTPROT_BOOT */
     uint8_t scope;          /* rtm_scope */
     uint8_t type;           /* rtm_type, e.g. RTN_UNICAST */
-    uint8_t has_gateway;
+    uint8_t has_gateway;    /* RTA_GATEWAY from .gateway */
+    uint8_t has_prefsrc;    /* RTA_PREFSRC from .prefsrc */
+    uint8_t has_priority;   /* RTA_PRIORITY (the metric) from .priority */
+    uint32_t table;         /* < 256: rtm_table alone; else RTA_TABLE, rtm_table
+                               RT_TABLE_UNSPEC (as iproute2 sends it) */
     int32_t oif;            /* RTA_OIF, 0: none */
+    uint32_t priority;
     unsigned char dst[16];
     unsigned char gateway[16];
+    unsigned char prefsrc[16];
 };
 
 /* What an RTM_NEWLINK reply says of one link. */
@@ -89,10 +104,49 @@ struct pn_link_info {
     uint64_t rx_errors, tx_errors, rx_dropped, tx_dropped;
 };
 
-/* A dump of links being received: the caller owns links[cap]. */
+/* What an RTM_NEWADDR says of one address (`ip addr show`).  An address
+ * attribute's _len is 0 when it is absent (or longer than 16 bytes). */
+struct pn_addr_info {
+    uint32_t index;         /* ifa_index */
+    uint8_t family;         /* ifa_family */
+    uint8_t prefixlen;
+    uint8_t scope;          /* ifa_scope */
+    uint8_t has_label;      /* 1 when IFA_LABEL was present */
+    uint32_t flags;         /* IFA_FLAGS when present, else ifa_flags */
+    uint8_t local_len, address_len, broadcast_len, has_cacheinfo;
+    uint32_t valid_lft;     /* IFA_CACHEINFO, seconds; 0xffffffff: forever */
+    uint32_t preferred_lft;
+    unsigned char local[16];        /* IFA_LOCAL */
+    unsigned char address[16];      /* IFA_ADDRESS (the peer on point-to-point) */
+    unsigned char broadcast[16];    /* IFA_BROADCAST */
+    char label[16];                 /* IFA_LABEL, NUL-terminated */
+};
+
+/* What an RTM_NEWROUTE says of one route (`ip route show`).  An address
+ * attribute's _alen is 0 when it is absent (or longer than 16 bytes). */
+struct pn_route_info {
+    uint8_t family, dst_len, src_len, tos;
+    uint8_t protocol, scope, type;  /* rtm_protocol, rtm_scope, rtm_type */
+    uint8_t has_priority;   /* 1 when RTA_PRIORITY was present */
+    uint32_t table;         /* RTA_TABLE when present, else rtm_table */
+    uint32_t flags;         /* rtm_flags */
+    uint32_t oif;           /* RTA_OIF, 0 if absent */
+    uint32_t priority;      /* RTA_PRIORITY (the metric) */
+    uint8_t dst_alen, src_alen, gateway_alen, prefsrc_alen;
+    uint32_t has_multipath; /* RTA_MULTIPATH was present: its next hops are
+                               not decoded (not in gateway/oif) */
+    unsigned char dst[16], src[16], gateway[16], prefsrc[16];
+};
+
+/* A dump being received: the caller owns the array of its kind, of cap
+ * entries (the arrays of other kinds may be NULL). */
 struct pn_dump {
+    uint32_t type;          /* the parts collected: RTM_NEWLINK (or 0),
+                               RTM_NEWADDR or RTM_NEWROUTE */
     struct pn_link_info *links;
-    uint32_t cap;           /* entries links can hold */
+    struct pn_addr_info *addrs;
+    struct pn_route_info *routes;
+    uint32_t cap;           /* entries each array can hold */
     uint32_t n;             /* entries filled; the caller may reset it to 0 */
     uint32_t done;          /* 1 once NLMSG_DONE (or an error) ended the dump */
     int32_t error;          /* 0 or the negative errno that ended it */
@@ -111,53 +165,123 @@ struct pn_result {
 };
 
 enum pn_limits {
-    PN_PENDING = 1,         /* pn_result.error before any reply */
-    PN_IFNAMSIZ = 16,
-    PN_MAX_ATTR = 65535,    /* largest attribute or nest, header included */
-    PN_MAX_BUF = 0x7ffffffc /* largest pn_buf or datagram: offsets fit an int */
+    PN_PENDING = 1,         /* pn_result.error before any reply: no errno is positive */
+    PN_MAX_ATTR = 65535,    /* largest attribute or nest, header included: rta_len is 16 bits */
+    PN_MAX_BUF = 0x7ffffffc /* largest pn_buf or datagram: offsets are returned as int,
+                               and this is INT32_MAX rounded down to 4-byte alignment */
 };
 
-/* Message building (nlmsg.c): the pieces every encoder is made of. */
+/*
+ * Message building (nlmsg.c): the pieces every encoder is made of.  Each
+ * checks the room left first and fails without writing anything: -ENOSPC
+ * (b->cap too small), -EMSGSIZE (more than a 16-bit length can say),
+ * -EINVAL (b->len/cap or an offset that is not consistent).
+ */
+/* Append a header and the family header fixed[fixed_len] (zero-padded);
+ * returns the message's offset (>= 0) for pn_msg_end(). */
 int pn_msg_start(struct pn_buf *b, uint16_t type, uint16_t flags, uint32_t seq,
                  const void *fixed, uint32_t fixed_len);
+/* Set the length of the message at offset start to cover up to b->len; 0. */
 int pn_msg_end(struct pn_buf *b, uint32_t start);
+/* Append data[len] bare (no attribute header), zero-padded; 0. */
 int pn_put_extra(struct pn_buf *b, const void *data, uint32_t len);
+/* Append one attribute of payload data[len], zero-padded; 0. */
 int pn_attr_put(struct pn_buf *b, uint16_t type, const void *data, uint32_t len);
+/* ... of a native-endian u32; 0. */
 int pn_attr_put_u32(struct pn_buf *b, uint16_t type, uint32_t value);
+/* ... of the NUL-terminated s, terminator included; 0. */
 int pn_attr_put_str(struct pn_buf *b, uint16_t type, const char *s);
+/* Open a nest (an attribute whose payload is attributes); returns its
+ * offset (>= 0) for pn_nest_end(). */
 int pn_nest_start(struct pn_buf *b, uint16_t type);
+/* Close the nest at offset start; 0, or -EMSGSIZE if it grew past
+ * PN_MAX_ATTR (the caller then drops the whole message). */
 int pn_nest_end(struct pn_buf *b, uint32_t start);
 
-/* rtnetlink encoders (rtnl.c): each appends one whole message or nothing.
- * NLM_F_REQUEST and NLM_F_ACK are always added to nlflags. */
+/*
+ * rtnetlink encoders (rtnl.c): each appends one whole message to b and
+ * returns 0, or appends nothing and returns -ENOSPC (no room: send what b
+ * holds and start again), -EINVAL (a spec the kernel could not mean:
+ * unknown family, prefix longer than the address, empty name...) or
+ * -EMSGSIZE.  NLM_F_REQUEST and NLM_F_ACK are always added to nlflags.
+ */
+/* RTM_NEWLINK/SETLINK/DELLINK/GETLINK of one link: `ip link set|del|show`. */
 int pn_link_msg(struct pn_buf *b, uint16_t type, uint16_t nlflags, uint32_t seq,
                 const struct pn_link_spec *link);
+/* RTM_NEWLINK of a veth pair: `ip link add HOST type veth peer name PEER`. */
 int pn_veth_msg(struct pn_buf *b, uint16_t nlflags, uint32_t seq,
                 const struct pn_link_spec *host, const struct pn_link_spec *peer);
+/* RTM_NEWLINK of a link of a kind without options: `ip link add NAME type KIND`. */
 int pn_kind_msg(struct pn_buf *b, uint16_t nlflags, uint32_t seq,
                 const struct pn_link_spec *link, const char *kind);
+/* RTM_NEWADDR/DELADDR: `ip addr add|del LOCAL/PREFIX dev IDX`. */
 int pn_addr_msg(struct pn_buf *b, uint16_t type, uint16_t nlflags, uint32_t seq,
                 const struct pn_addr_spec *addr);
+/* RTM_NEWROUTE/DELROUTE: `ip route add|replace|del ...` (NLM_F_REPLACE in
+ * nlflags replaces). */
 int pn_route_msg(struct pn_buf *b, uint16_t type, uint16_t nlflags, uint32_t seq,
                  const struct pn_route_spec *route);
+/* RTM_NEWLINK setting one u8 option of a bridge port: `ip link set DEV
+ * type bridge_slave hairpin on`. */
 int pn_brport_msg(struct pn_buf *b, uint32_t seq, const struct pn_link_spec *link,
                   uint16_t attr, uint8_t value);
+/* A dump request (NLM_F_DUMP) for every object of one kind in family
+ * (AF_UNSPEC: all): type RTM_GETLINK, RTM_GETADDR (`ip addr show`) or
+ * RTM_GETROUTE (`ip route show table all`), with the family header the
+ * kernel's strict checking expects; -EINVAL for any other type. */
+int pn_dump_msg(struct pn_buf *b, uint16_t type, uint32_t seq, uint8_t family);
 
-/* Reply decoding (reply.c): pure functions over received bytes. */
+/*
+ * Reply decoding (reply.c, decode.c): pure functions over received bytes
+ * that read nothing past len and write only *out / results[0 .. count) /
+ * the dump's array; arbitrary bytes give a result or -EBADMSG.
+ */
+/* Decode one RTM_NEWLINK (header included); 0 or -EBADMSG (other type,
+ * lengths that do not fit).  *out is zeroed first (hairpin -1). */
 int pn_parse_link(const unsigned char *msg, uint32_t len, struct pn_link_info *out);
+/* Decode one RTM_NEWADDR (header included); 0 or -EBADMSG.  *out zeroed first. */
+int pn_parse_addr(const unsigned char *msg, uint32_t len, struct pn_addr_info *out);
+/* Decode one RTM_NEWROUTE (header included); 0 or -EBADMSG.  *out zeroed first. */
+int pn_parse_route(const unsigned char *msg, uint32_t len, struct pn_route_info *out);
+/* Match one datagram's messages to the requests [first_seq, first_seq +
+ * count) of portid; returns how many it completed, or -EBADMSG. */
 int pn_parse_replies(const unsigned char *data, uint32_t len, uint32_t portid,
                      uint32_t first_seq, uint32_t count, struct pn_result *results);
+/* Add one datagram's parts of the dump seq to dump; returns how many, or
+ * -ENOSPC (array full: nothing of the datagram kept), -EBADMSG, -EINVAL. */
 int pn_parse_dump(const unsigned char *data, uint32_t len, uint32_t portid, uint32_t seq,
                   struct pn_dump *dump);
 
-/* The socket (sock.c). */
-int pn_socket_open(int netns_fd, int home_fd, int rcvbuf, uint32_t *portid);
-int pn_socket_close(int fd);
+/*
+ * Network namespaces (netns.c).  Both act on the calling thread only.
+ */
+/* Move the calling thread into the namespace behind netns_fd; 0 or -errno. */
 int pn_setns_net(int netns_fd);
+/* A new empty namespace: returns an fd holding it (the caller closes it),
+ * or -errno; -ENOTRECOVERABLE if the thread could not come back home. */
 int pn_netns_new(void);
+
+/*
+ * The socket (sock.c).
+ */
+/* Open a NETLINK_ROUTE socket in netns_fd (-1: here), returning home_fd
+ * (-1: opened here) after; ext-ack and capped ACKs on, receive buffer
+ * rcvbuf (0: the default), bound.  Returns the fd (the caller closes it
+ * with pn_socket_close()) and sets *portid, or -errno
+ * (-ENOTRECOVERABLE: the thread could not come back home). */
+int pn_socket_open(int netns_fd, int home_fd, int rcvbuf, uint32_t *portid);
+/* close(fd); 0 or -errno. */
+int pn_socket_close(int fd);
+/* Send the whole of b in one datagram; 0 or -errno. */
 int pn_send(int fd, const struct pn_buf *b);
+/* Receive the dump seq into dump until it ends or its array has less room
+ * than one more datagram could fill; 0 or -errno (-EMSGSIZE: the next part
+ * is longer than rcap, dump->truncated says how long; -ETIMEDOUT). */
 int pn_dump_recv(int fd, uint32_t portid, uint32_t seq, int timeout_ms,
                  unsigned char *rbuf, uint32_t rcap, struct pn_dump *dump);
+/* Send the count requests of b window at a time and read every ACK into
+ * results[count]; 0, or (all answered) how many replies did not fit in
+ * rbuf[rcap], or -errno if the exchange itself failed. */
 int pn_transact(int fd, uint32_t portid, const struct pn_buf *b, uint32_t first_seq,
                 uint32_t count, uint32_t window, int timeout_ms,
                 struct pn_result *results, unsigned char *rbuf, uint32_t rcap);

@@ -13,151 +13,18 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <linux/if_link.h>
 
 #include "pn_internal.h"
 
-/* Call fn for each well-formed attribute in [p, p+len); -EBADMSG on a bad
- * length.  Trailing bytes shorter than an attribute header are ignored, as
- * the kernel's own nla_parse does. */
-typedef void (*attr_fn)(uint16_t type, const unsigned char *data, uint32_t len, void *ctx);
-
-static int walk_attrs(const unsigned char *p, uint32_t len, attr_fn fn, void *ctx)
+/* The NLMSGERR_ATTR_MSG of an ACK's TLVs into text[size] ("" if none). */
+static int ext_ack_text(const unsigned char *tlvs, uint32_t len, char *text, size_t size)
 {
-    while (len >= RTA_LENGTH(0)) {
-        struct rtattr a;
-        uint32_t size;
+    struct pn_attr tb[NLMSGERR_ATTR_MAX + 1];
+    int err = pn_attr_parse(tlvs, len, NULL, NLMSGERR_ATTR_MAX, tb);
 
-        memcpy(&a, p, sizeof(a));
-        if (a.rta_len < RTA_LENGTH(0) || a.rta_len > len)
-            return -EBADMSG;
-        fn((uint16_t)(a.rta_type & NLA_TYPE_MASK), p + RTA_LENGTH(0),
-           (uint32_t)(a.rta_len - RTA_LENGTH(0)), ctx);
-        size = PN_ALIGN(a.rta_len);
-        if (size >= len)
-            break;
-        p += size;
-        len -= size;
-    }
-    return 0;
-}
-
-static void get_u32(uint32_t *out, const unsigned char *data, uint32_t len)
-{
-    if (len >= sizeof(*out))
-        memcpy(out, data, sizeof(*out));
-}
-
-/* Copy a string attribute into dst[size], always NUL-terminated. */
-static void get_str(char *dst, size_t size, const unsigned char *data, uint32_t len)
-{
-    size_t n = strnlen((const char *)data, len);
-
-    if (n >= size)
-        n = size - 1;
-    memcpy(dst, data, n);
-    dst[n] = '\0';
-}
-
-/* IFLA_INFO_SLAVE_DATA of a bridge port: IFLA_BRPORT_MODE is hairpin. */
-static void brport_attr(uint16_t type, const unsigned char *data, uint32_t len, void *ctx)
-{
-    if (type == IFLA_BRPORT_MODE && len >= 1)
-        ((struct pn_link_info *)ctx)->hairpin = data[0] ? 1 : 0;
-}
-
-struct linkinfo { int bridge_port; const unsigned char *slave_data; uint32_t slave_len; };
-
-static void linkinfo_attr(uint16_t type, const unsigned char *data, uint32_t len, void *ctx)
-{
-    struct linkinfo *li = ctx;
-
-    if (type == IFLA_INFO_SLAVE_KIND)
-        li->bridge_port = len >= 7 && !memcmp(data, "bridge", 7);
-    else if (type == IFLA_INFO_SLAVE_DATA) {
-        li->slave_data = data;
-        li->slave_len = len;
-    }
-}
-
-static void link_attr(uint16_t type, const unsigned char *data, uint32_t len, void *ctx)
-{
-    struct pn_link_info *out = ctx;
-    struct rtnl_link_stats64 st;
-    struct linkinfo li = { 0, NULL, 0 };
-
-    switch (type) {
-    case IFLA_ADDRESS:
-        if (len <= sizeof(out->address)) {
-            memcpy(out->address, data, len);
-            out->address_len = len;
-        }
-        break;
-    case IFLA_LINKINFO:
-        /* malformed nests are ignored: the link itself is still described */
-        if (walk_attrs(data, len, linkinfo_attr, &li) == 0 && li.bridge_port && li.slave_data)
-            walk_attrs(li.slave_data, li.slave_len, brport_attr, out);
-        break;
-    case IFLA_IFNAME:
-        get_str(out->name, sizeof(out->name), data, len);
-        break;
-    case IFLA_MTU:
-        get_u32(&out->mtu, data, len);
-        break;
-    case IFLA_MASTER:
-        get_u32(&out->master, data, len);
-        break;
-    case IFLA_GROUP:
-        get_u32(&out->group, data, len);
-        break;
-    case IFLA_TXQLEN:
-        get_u32(&out->txqlen, data, len);
-        break;
-    case IFLA_STATS64:
-        if (len < offsetof(struct rtnl_link_stats64, tx_dropped) + sizeof(st.tx_dropped))
-            break;
-        memset(&st, 0, sizeof(st));
-        memcpy(&st, data, len < sizeof(st) ? len : sizeof(st));
-        out->rx_packets = st.rx_packets;
-        out->tx_packets = st.tx_packets;
-        out->rx_bytes = st.rx_bytes;
-        out->tx_bytes = st.tx_bytes;
-        out->rx_errors = st.rx_errors;
-        out->tx_errors = st.tx_errors;
-        out->rx_dropped = st.rx_dropped;
-        out->tx_dropped = st.tx_dropped;
-        out->has_stats = 1;
-        break;
-    }
-}
-
-/* Decode one RTM_NEWLINK message (header included) of `len` bytes. */
-int pn_parse_link(const unsigned char *msg, uint32_t len, struct pn_link_info *out)
-{
-    struct nlmsghdr h;
-    struct ifinfomsg ifi;
-    uint32_t fixed = NLMSG_LENGTH(sizeof(ifi));
-
-    memset(out, 0, sizeof(*out));
-    out->hairpin = -1;
-    if (len < fixed || len > PN_MAX_BUF)
-        return -EBADMSG;
-    memcpy(&h, msg, sizeof(h));
-    if (h.nlmsg_type != RTM_NEWLINK || h.nlmsg_len < fixed || h.nlmsg_len > len)
-        return -EBADMSG;
-    memcpy(&ifi, msg + NLMSG_HDRLEN, sizeof(ifi));
-    out->index = ifi.ifi_index;
-    out->flags = ifi.ifi_flags;
-    if (h.nlmsg_len <= NLMSG_ALIGN(fixed))
-        return 0;
-    return walk_attrs(msg + NLMSG_ALIGN(fixed), h.nlmsg_len - NLMSG_ALIGN(fixed),
-                      link_attr, out);
-}
-
-static void ext_ack_attr(uint16_t type, const unsigned char *data, uint32_t len, void *ctx)
-{
-    if (type == NLMSGERR_ATTR_MSG)
-        get_str(ctx, sizeof(((struct pn_result *)0)->ext_msg), data, len);
+    if (!err && tb[NLMSGERR_ATTR_MSG].data)
+        pn_get_str(text, size, &tb[NLMSGERR_ATTR_MSG]);
+    return err;
 }
 
 /* Decode an NLMSG_ERROR message (header included) into r; r is written only
@@ -190,41 +57,12 @@ static int parse_ack(const unsigned char *msg, uint32_t len, struct pn_result *r
         }
         if (tlvs > len)
             return -EBADMSG;
-        err = walk_attrs(msg + tlvs, len - tlvs, ext_ack_attr, text);
+        err = ext_ack_text(msg + tlvs, len - tlvs, text, sizeof(text));
         if (err)
             return err;
     }
     r->error = e.error <= 0 ? e.error : -EPROTO;
     memcpy(r->ext_msg, text, sizeof(text));
-    return 0;
-}
-
-/* Call fn for each message of a datagram, its header checked against the
- * bytes actually there first; fn returns 0 to go on, 1 to stop, or -errno.
- * Returns 0 or the first -errno (-EBADMSG for a bad header). */
-typedef int (*msg_fn)(const unsigned char *msg, const struct nlmsghdr *h, void *ctx);
-
-static int walk_msgs(const unsigned char *data, uint32_t len, msg_fn fn, void *ctx)
-{
-    if (len > PN_MAX_BUF)
-        return -EBADMSG;
-    while (len >= NLMSG_HDRLEN) {
-        struct nlmsghdr h;
-        uint32_t size;
-        int rc;
-
-        memcpy(&h, data, sizeof(h));
-        if (h.nlmsg_len < NLMSG_HDRLEN || h.nlmsg_len > len)
-            return -EBADMSG;
-        rc = fn(data, &h, ctx);
-        if (rc)
-            return rc < 0 ? rc : 0;
-        size = NLMSG_ALIGN(h.nlmsg_len);
-        if (size >= len)
-            break;
-        data += size;
-        len -= size;
-    }
     return 0;
 }
 
@@ -268,7 +106,7 @@ int pn_parse_replies(const unsigned char *data, uint32_t len, uint32_t portid,
                      uint32_t first_seq, uint32_t count, struct pn_result *results)
 {
     struct replies rs = { portid, first_seq, count, results, 0 };
-    int err = walk_msgs(data, len, reply_msg, &rs);
+    int err = pn_walk_msgs(data, len, reply_msg, &rs);
 
     return err ? err : rs.done;
 }
@@ -277,6 +115,48 @@ struct dump_walk {
     uint32_t portid, seq;
     struct pn_dump *dump;
 };
+
+/* The kind of part a dump collects (0 is RTM_NEWLINK, as before kinds). */
+static uint32_t dump_type(const struct pn_dump *dump)
+{
+    return dump->type ? dump->type : RTM_NEWLINK;
+}
+
+/* Is the array for this dump's kind there? */
+static int dump_kind_ok(const struct pn_dump *dump)
+{
+    switch (dump_type(dump)) {
+    case RTM_NEWLINK:
+        return dump->links != NULL;
+    case RTM_NEWADDR:
+        return dump->addrs != NULL;
+    case RTM_NEWROUTE:
+        return dump->routes != NULL;
+    }
+    return 0;
+}
+
+/* Decode one part (of the dump's kind) into the next entry of its array. */
+static int dump_part(const unsigned char *msg, uint32_t len, struct pn_dump *dump)
+{
+    int err;
+
+    if (dump->n == dump->cap)
+        return -ENOSPC;
+    switch (dump_type(dump)) {
+    case RTM_NEWADDR:
+        err = pn_parse_addr(msg, len, &dump->addrs[dump->n]);
+        break;
+    case RTM_NEWROUTE:
+        err = pn_parse_route(msg, len, &dump->routes[dump->n]);
+        break;
+    default:
+        err = pn_parse_link(msg, len, &dump->links[dump->n]);
+    }
+    if (!err)
+        dump->n++;
+    return err;
+}
 
 static int dump_msg(const unsigned char *msg, const struct nlmsghdr *h, void *ctx)
 {
@@ -294,11 +174,8 @@ static int dump_msg(const unsigned char *msg, const struct nlmsghdr *h, void *ct
             dump->done = 1;
             dump->error = r.error;
         }
-    } else if (h->nlmsg_type == RTM_NEWLINK) {
-        err = dump->n == dump->cap ? -ENOSPC
-                                   : pn_parse_link(msg, h->nlmsg_len, &dump->links[dump->n]);
-        if (!err)
-            dump->n++;
+    } else if (h->nlmsg_type == dump_type(dump)) {
+        err = dump_part(msg, h->nlmsg_len, dump);
     }
     if (err)
         return err;
@@ -308,11 +185,13 @@ static int dump_msg(const unsigned char *msg, const struct nlmsghdr *h, void *ct
 }
 
 /*
- * Collect the RTM_NEWLINK parts of one datagram of the dump `seq` into
- * dump->links.  Returns the number of links added, -ENOSPC if links[] is
- * full (nothing of this datagram is kept then), or -EBADMSG.  The end of
- * the dump (NLMSG_DONE, or NLMSG_ERROR if the kernel refused it) sets
- * dump->done and dump->error.
+ * Collect the parts of one datagram of the dump `seq` that are of the
+ * dump's kind (dump->type) into its array (links, addrs or routes).
+ * Returns the number of entries added, -ENOSPC if the array is full
+ * (nothing of this datagram is kept then), -EBADMSG, or -EINVAL for a
+ * dump whose kind is unknown or whose array is NULL.  The end of the dump
+ * (NLMSG_DONE, or NLMSG_ERROR if the kernel refused it) sets dump->done
+ * and dump->error.
  */
 int pn_parse_dump(const unsigned char *data, uint32_t len, uint32_t portid, uint32_t seq,
                   struct pn_dump *dump)
@@ -323,9 +202,11 @@ int pn_parse_dump(const unsigned char *data, uint32_t len, uint32_t portid, uint
 
     if (len > PN_MAX_BUF || dump->n > dump->cap)
         return -EBADMSG;
+    if (!dump_kind_ok(dump))
+        return -EINVAL;
     if (dump->done)
         return 0;
-    err = walk_msgs(data, len, dump_msg, &w);
+    err = pn_walk_msgs(data, len, dump_msg, &w);
     if (err) {                                      /* keep nothing of this datagram */
         dump->n = first;
         dump->done = 0;

@@ -168,7 +168,9 @@ static uint32_t addr_size(uint8_t family)
     return family == AF_INET ? 4 : family == AF_INET6 ? 16 : 0;
 }
 
-/* RTM_NEWADDR / DELADDR: `ip addr add|del LOCAL/PREFIX [broadcast BRD] dev IDX`. */
+/* RTM_NEWADDR / DELADDR: `ip addr add|del LOCAL/PREFIX [broadcast BRD] dev IDX
+ * [nodad ...]`: IFA_FLAGS only when flags are given (the kernel takes it
+ * over ifa_flags). */
 int pn_addr_msg(struct pn_buf *b, uint16_t type, uint16_t nlflags, uint32_t seq,
                 const struct pn_addr_spec *a)
 {
@@ -192,12 +194,17 @@ int pn_addr_msg(struct pn_buf *b, uint16_t type, uint16_t nlflags, uint32_t seq,
         err = pn_attr_put(b, IFA_ADDRESS, a->local, n);
     if (!err && a->has_broadcast)
         err = pn_attr_put(b, IFA_BROADCAST, a->broadcast, n);
+    if (!err && a->flags)
+        err = pn_attr_put_u32(b, IFA_FLAGS, a->flags);
     if (err)
         return drop(b, start, err);
     return pn_msg_end(b, (uint32_t)start);
 }
 
-/* RTM_NEWROUTE / DELROUTE: `ip route add DST/LEN [via GW] [dev OIF]`. */
+/* RTM_NEWROUTE / DELROUTE: `ip route add|replace|del DST/LEN [via GW]
+ * [dev OIF] [src PREFSRC] [metric PRIORITY] [table TABLE]`.  A table that
+ * does not fit rtm_table's 8 bits goes in RTA_TABLE, rtm_table then
+ * RT_TABLE_UNSPEC, as iproute2 sends it. */
 int pn_route_msg(struct pn_buf *b, uint16_t type, uint16_t nlflags, uint32_t seq,
                  const struct pn_route_spec *r)
 {
@@ -210,7 +217,7 @@ int pn_route_msg(struct pn_buf *b, uint16_t type, uint16_t nlflags, uint32_t seq
     memset(&rtm, 0, sizeof(rtm));
     rtm.rtm_family = r->family;
     rtm.rtm_dst_len = r->dst_len;
-    rtm.rtm_table = r->table;
+    rtm.rtm_table = r->table <= UINT8_MAX ? (uint8_t)r->table : RT_TABLE_UNSPEC;
     rtm.rtm_protocol = r->protocol;
     rtm.rtm_scope = r->scope;
     rtm.rtm_type = r->type;
@@ -223,6 +230,12 @@ int pn_route_msg(struct pn_buf *b, uint16_t type, uint16_t nlflags, uint32_t seq
         err = pn_attr_put(b, RTA_GATEWAY, r->gateway, n);
     if (!err && r->oif)
         err = pn_attr_put_u32(b, RTA_OIF, (uint32_t)r->oif);
+    if (!err && r->has_prefsrc)
+        err = pn_attr_put(b, RTA_PREFSRC, r->prefsrc, n);
+    if (!err && r->has_priority)
+        err = pn_attr_put_u32(b, RTA_PRIORITY, r->priority);
+    if (!err && r->table > UINT8_MAX)
+        err = pn_attr_put_u32(b, RTA_TABLE, r->table);
     if (err)
         return drop(b, start, err);
     return pn_msg_end(b, (uint32_t)start);
@@ -256,5 +269,44 @@ int pn_brport_msg(struct pn_buf *b, uint32_t seq, const struct pn_link_spec *lin
         err = pn_nest_end(b, (uint32_t)info);
     if (err)
         return drop(b, start, err);
+    return pn_msg_end(b, (uint32_t)start);
+}
+
+/*
+ * A dump request: RTM_GETLINK, RTM_GETADDR or RTM_GETROUTE with NLM_F_DUMP
+ * for every object of family (AF_UNSPEC: every family), its family header
+ * whole and zero apart from the family (what the kernel's strict checking,
+ * NETLINK_GET_STRICT_CHK, wants; `ip addr show` / `ip route show table all`).
+ */
+int pn_dump_msg(struct pn_buf *b, uint16_t type, uint32_t seq, uint8_t family)
+{
+    union {
+        struct ifinfomsg ifi;
+        struct ifaddrmsg ifa;
+        struct rtmsg rtm;
+    } fixed;
+    uint32_t size;
+    int start;
+
+    memset(&fixed, 0, sizeof(fixed));
+    switch (type) {
+    case RTM_GETLINK:
+        fixed.ifi.ifi_family = family;
+        size = sizeof(fixed.ifi);
+        break;
+    case RTM_GETADDR:
+        fixed.ifa.ifa_family = family;
+        size = sizeof(fixed.ifa);
+        break;
+    case RTM_GETROUTE:
+        fixed.rtm.rtm_family = family;
+        size = sizeof(fixed.rtm);
+        break;
+    default:
+        return -EINVAL;
+    }
+    start = pn_msg_start(b, type, NLM_F_DUMP | PN_REQ, seq, &fixed, size);
+    if (start < 0)
+        return start;
     return pn_msg_end(b, (uint32_t)start);
 }

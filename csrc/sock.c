@@ -2,10 +2,7 @@
  * sock.c - the rtnetlink socket: open it (optionally inside another network
  * namespace), send a run of requests, read and match every ACK.
  */
-#define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
-#include <sched.h>
 #include <string.h>
 #include <unistd.h>
 #include <poll.h>
@@ -14,39 +11,14 @@
 
 #include "pn_internal.h"
 
-/* Move the calling thread (only) into the network namespace behind fd. */
-int pn_setns_net(int netns_fd)
-{
-    return setns(netns_fd, CLONE_NEWNET) ? -errno : 0;
-}
+/* poll() is given at most this many ms at a time (its timeout is an int);
+ * the deadline, which bounds the whole wait, is looked at after each. */
+#define PN_POLL_SLICE_MS 60000
 
-/*
- * Make a new, empty network namespace and return an fd that holds it; the
- * namespace lives while that fd (or anything inside it) does.  The calling
- * thread unshares into it and comes straight back.  -ENOTRECOVERABLE as in
- * pn_socket_open().
- */
-int pn_netns_new(void)
-{
-    int self, fd = -1, err = 0;
-
-    self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (self < 0)
-        return -errno;
-    if (unshare(CLONE_NEWNET)) {
-        err = -errno;
-    } else {
-        fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            err = -errno;
-        if (setns(self, CLONE_NEWNET))
-            err = -ENOTRECOVERABLE;
-    }
-    close(self);
-    if (err && fd >= 0)
-        close(fd);
-    return err ? err : fd;
-}
+/* drain() reads at most this many datagrams: a bound on the loop far above
+ * what any receive buffer holds (1 MiB, RCVBUF in _core.py, is some 30000
+ * of the smallest ACKs). */
+#define PN_DRAIN_MAX (1 << 20)
 
 static int setopt(int fd, int level, int name, const void *v, socklen_t n)
 {
@@ -86,27 +58,15 @@ static int configure(int fd, int rcvbuf, uint32_t *portid)
  */
 int pn_socket_open(int netns_fd, int home_fd, int rcvbuf, uint32_t *portid)
 {
-    int self = home_fd, fd, err = 0;
+    int home = -1, fd, err = 0;
 
-    if (netns_fd >= 0) {
-        if (self < 0 && (self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) < 0)
-            return -errno;
-        if (setns(netns_fd, CLONE_NEWNET)) {
-            err = -errno;
-            if (self != home_fd)
-                close(self);
-            return err;
-        }
-    }
+    if (netns_fd >= 0 && (err = pn_netns_enter(netns_fd, home_fd, &home)))
+        return err;
     fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
     if (fd < 0)
         err = -errno;
-    if (netns_fd >= 0) {
-        if (setns(self, CLONE_NEWNET))
-            err = -ENOTRECOVERABLE;
-        if (self != home_fd)
-            close(self);
-    }
+    if (netns_fd >= 0 && pn_netns_leave(home, home_fd))
+        err = -ENOTRECOVERABLE;
     if (!err)
         err = configure(fd, rcvbuf, portid);
     if (err && fd >= 0)
@@ -191,7 +151,7 @@ static int recv_until(int fd, void *buf, uint32_t len, int flags, int64_t deadli
         n = recvfrom(fd, buf, len, flags | MSG_TRUNC | MSG_DONTWAIT,
                      (struct sockaddr *)&from, &fromlen);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (poll(&pfd, 1, (int)(left < 60000 ? left : 60000)) < 0 && errno != EINTR)
+            if (poll(&pfd, 1, (int)(left < PN_POLL_SLICE_MS ? left : PN_POLL_SLICE_MS)) < 0 && errno != EINTR)
                 return -errno;
             continue;
         }
@@ -275,7 +235,7 @@ static uint32_t drain(int fd, unsigned char *rbuf, uint32_t rcap, uint32_t porti
     uint32_t done = 0;
     int guard;
 
-    for (guard = 0; guard < 1 << 20; guard++) {
+    for (guard = 0; guard < PN_DRAIN_MAX; guard++) {
         struct sockaddr_nl from;
         socklen_t fromlen = sizeof(from);
         ssize_t n = recvfrom(fd, rbuf, rcap, MSG_TRUNC | MSG_DONTWAIT,
@@ -364,8 +324,8 @@ int pn_send(int fd, const struct pn_buf *b)
 }
 
 /*
- * Receive the dump `seq` into dump->links until it ends or links[] has
- * less room than one more datagram could fill; the caller empties links[]
+ * Receive the dump `seq` into the dump's array until it ends or the array
+ * has less room than one more datagram could fill; the caller empties it
  * (dump->n = 0) and calls again while !dump->done.  Returns 0 or -errno;
  * -EMSGSIZE when the next part of the dump would not fit in rbuf: it is
  * left queued and dump->truncated says its length (call again with a
@@ -375,7 +335,7 @@ int pn_send(int fd, const struct pn_buf *b)
 int pn_dump_recv(int fd, uint32_t portid, uint32_t seq, int timeout_ms,
                  unsigned char *rbuf, uint32_t rcap, struct pn_dump *dump)
 {
-    uint32_t most = rcap / PN_DUMP_LINK_MIN + 1;    /* links one datagram can hold */
+    uint32_t most = rcap / PN_DUMP_PART_MIN + 1;    /* parts one datagram can hold */
     int64_t deadline = now_ms() + timeout_ms;
 
     if (timeout_ms <= 0 || rcap > PN_MAX_BUF || dump->n > dump->cap || dump->cap < most)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno as _errno
 import os
+import sys
 import threading
 from collections import namedtuple
 from typing import Callable, Dict, Optional, Sequence
@@ -17,7 +18,92 @@ from typing import Callable, Dict, Optional, Sequence
 from ._pynetlink_cffi import ffi, lib
 from .errors import ExchangeError, NetlinkError, error_for
 
-# Kernel constants, straight from the system headers at build time.
+# Kernel constants, straight from the system headers at build time
+# (csrc/pn_constants.cdef): one module-level name each, for the package to
+# import by name.
+RTM_NEWLINK = lib.RTM_NEWLINK
+RTM_DELLINK = lib.RTM_DELLINK
+RTM_GETLINK = lib.RTM_GETLINK
+RTM_SETLINK = lib.RTM_SETLINK
+RTM_NEWADDR = lib.RTM_NEWADDR
+RTM_DELADDR = lib.RTM_DELADDR
+RTM_GETADDR = lib.RTM_GETADDR
+RTM_NEWROUTE = lib.RTM_NEWROUTE
+RTM_DELROUTE = lib.RTM_DELROUTE
+RTM_GETROUTE = lib.RTM_GETROUTE
+RTM_F_CLONED = lib.RTM_F_CLONED         # rtm_flags of a cached (cloned) route
+
+NLMSG_HDRLEN = lib.NLMSG_HDRLEN
+NLM_F_REQUEST = lib.NLM_F_REQUEST
+NLM_F_ACK = lib.NLM_F_ACK
+NLM_F_DUMP = lib.NLM_F_DUMP
+NLM_F_CREATE = lib.NLM_F_CREATE
+NLM_F_EXCL = lib.NLM_F_EXCL
+NLM_F_REPLACE = lib.NLM_F_REPLACE
+NLM_F_APPEND = lib.NLM_F_APPEND
+NLM_F_ECHO = lib.NLM_F_ECHO
+
+IFF_UP = lib.IFF_UP
+IFF_BROADCAST = lib.IFF_BROADCAST
+IFF_LOOPBACK = lib.IFF_LOOPBACK
+IFF_RUNNING = lib.IFF_RUNNING
+IFF_NOARP = lib.IFF_NOARP
+IFF_MULTICAST = lib.IFF_MULTICAST
+IFF_PROMISC = lib.IFF_PROMISC
+IFF_LOWER_UP = lib.IFF_LOWER_UP
+IFNAMSIZ = lib.IFNAMSIZ
+IFLA_IFNAME = lib.IFLA_IFNAME
+IFLA_BRPORT_MODE = lib.IFLA_BRPORT_MODE
+
+AF_UNSPEC = lib.AF_UNSPEC
+AF_INET = lib.AF_INET
+AF_INET6 = lib.AF_INET6
+
+RT_TABLE_UNSPEC = lib.RT_TABLE_UNSPEC
+RT_TABLE_DEFAULT = lib.RT_TABLE_DEFAULT
+RT_TABLE_MAIN = lib.RT_TABLE_MAIN
+RT_TABLE_LOCAL = lib.RT_TABLE_LOCAL
+
+RTPROT_UNSPEC = lib.RTPROT_UNSPEC
+RTPROT_REDIRECT = lib.RTPROT_REDIRECT
+RTPROT_KERNEL = lib.RTPROT_KERNEL
+RTPROT_BOOT = lib.RTPROT_BOOT
+RTPROT_STATIC = lib.RTPROT_STATIC
+RTPROT_RA = lib.RTPROT_RA
+RTPROT_DHCP = lib.RTPROT_DHCP
+
+RT_SCOPE_UNIVERSE = lib.RT_SCOPE_UNIVERSE
+RT_SCOPE_SITE = lib.RT_SCOPE_SITE
+RT_SCOPE_LINK = lib.RT_SCOPE_LINK
+RT_SCOPE_HOST = lib.RT_SCOPE_HOST
+RT_SCOPE_NOWHERE = lib.RT_SCOPE_NOWHERE
+
+RTN_UNSPEC = lib.RTN_UNSPEC
+RTN_UNICAST = lib.RTN_UNICAST
+RTN_LOCAL = lib.RTN_LOCAL
+RTN_BROADCAST = lib.RTN_BROADCAST
+RTN_ANYCAST = lib.RTN_ANYCAST
+RTN_MULTICAST = lib.RTN_MULTICAST
+RTN_BLACKHOLE = lib.RTN_BLACKHOLE
+RTN_UNREACHABLE = lib.RTN_UNREACHABLE
+RTN_PROHIBIT = lib.RTN_PROHIBIT
+RTN_THROW = lib.RTN_THROW
+
+IFA_F_SECONDARY = lib.IFA_F_SECONDARY
+IFA_F_NODAD = lib.IFA_F_NODAD
+IFA_F_OPTIMISTIC = lib.IFA_F_OPTIMISTIC
+IFA_F_DADFAILED = lib.IFA_F_DADFAILED
+IFA_F_HOMEADDRESS = lib.IFA_F_HOMEADDRESS
+IFA_F_DEPRECATED = lib.IFA_F_DEPRECATED
+IFA_F_TENTATIVE = lib.IFA_F_TENTATIVE
+IFA_F_PERMANENT = lib.IFA_F_PERMANENT
+IFA_F_MANAGETEMPADDR = lib.IFA_F_MANAGETEMPADDR
+IFA_F_NOPREFIXROUTE = lib.IFA_F_NOPREFIXROUTE
+IFA_F_MCAUTOJOIN = lib.IFA_F_MCAUTOJOIN
+IFA_F_STABLE_PRIVACY = lib.IFA_F_STABLE_PRIVACY
+
+# The whole compiled module under its old name, until every caller imports
+# the names above.
 K = lib
 
 SEND_BUFFER = 64 * 1024     # bytes of requests per exchange window
@@ -25,7 +111,7 @@ RECV_BUFFER = 64 * 1024     # receive buffer to start with: grown for a reply th
 MAX_RECV_BUFFER = 64 << 20  # ... up to this
 RCVBUF = 1 << 20            # socket receive buffer: room for a window of ACKs
 WINDOW = 64                 # requests per send before reading their ACKs
-DUMP_CAP = 4096             # links decoded per cffi call while receiving a dump
+DUMP_CAP = 4096             # dump entries decoded per cffi call while receiving a dump
 DUMP_RETRIES = 3            # a dump the kernel marks interrupted is redone this often
 
 Encoder = Callable[[object, int], int]
@@ -33,6 +119,11 @@ Encoder = Callable[[object, int], int]
 # For buffers the C core writes before it reads them (send, receive, results):
 # no point zero-filling them.
 _scratch = ffi.new_allocator(should_clear_after_alloc=False)
+
+
+# The arrays of a struct pn_dump, one per kind of dump.
+_DUMP_ARRAYS = (("links", "struct pn_link_info[]"), ("addrs", "struct pn_addr_info[]"),
+                ("routes", "struct pn_route_info[]"))
 
 
 class _Buffers(threading.local):
@@ -46,8 +137,16 @@ class _Buffers(threading.local):
         self.results = _scratch("struct pn_result[]", WINDOW)
         self.rbuf = _scratch("unsigned char[]", RECV_BUFFER)
         self.rcap = RECV_BUFFER
-        self.dump_links = _scratch("struct pn_link_info[]", DUMP_CAP)
-        self.dump = ffi.new("struct pn_dump *", {"links": self.dump_links, "cap": DUMP_CAP})
+        self.dump = ffi.new("struct pn_dump *")
+        self._dump_arrays(DUMP_CAP)
+
+    def _dump_arrays(self, cap: int) -> None:
+        """One array of ``cap`` entries per kind of dump (pages never
+        written are never touched: the kinds not dumped cost no memory)."""
+        self.dump_storage = [_scratch(ctype, cap) for _, ctype in _DUMP_ARRAYS]
+        for (field, _), array in zip(_DUMP_ARRAYS, self.dump_storage):
+            setattr(self.dump, field, array)
+        self.dump.cap = cap
 
     def grow(self, needed: int) -> None:
         """Make the receive buffer hold a datagram of ``needed`` bytes."""
@@ -58,10 +157,9 @@ class _Buffers(threading.local):
             raise error_for(_errno.EMSGSIZE, "receive", (), None,
                             f"a {needed}-byte netlink reply is too large")
         self.rbuf, self.rcap = _scratch("unsigned char[]", size), size
-        cap = max(DUMP_CAP, size // lib.PN_DUMP_LINK_MIN + 1)     # what pn_dump_recv needs
+        cap = max(DUMP_CAP, size // lib.PN_DUMP_PART_MIN + 1)    # what pn_dump_recv needs
         if cap > self.dump.cap:
-            self.dump_links = _scratch("struct pn_link_info[]", cap)
-            self.dump.links, self.dump.cap = self.dump_links, cap
+            self._dump_arrays(cap)
 
 
 _buffers = _Buffers()
@@ -166,10 +264,20 @@ def _put_ip(field, value: bytes, what: str) -> None:
     field[0:len(value)] = value                         # bounds-checked by cffi
 
 
+def _u32(value: int, what: str) -> int:
+    if not 0 <= value <= 0xFFFFFFFF:
+        raise ValueError(f"{what} must be 0 to 4294967295, not {value}")
+    return value
+
+
 def addr_encoder(msg_type: int, nlflags: int, *, index: int, family: int, prefixlen: int,
-                 local: bytes, broadcast: Optional[bytes] = None, scope: int = 0) -> Encoder:
+                 local: bytes, broadcast: Optional[bytes] = None, scope: int = 0,
+                 flags: int = 0) -> Encoder:
+    """RTM_NEWADDR/DELADDR of one address; ``flags`` (IFA_F_NODAD...) go in
+    IFA_FLAGS, which is left out when 0."""
     spec = ffi.new("struct pn_addr_spec *")
     spec.index, spec.family, spec.prefixlen, spec.scope = index, family, prefixlen, scope
+    spec.flags = _u32(flags, "address flags")
     _put_ip(spec.local, local, "local address")
     if broadcast is not None:
         spec.has_broadcast = 1
@@ -179,16 +287,45 @@ def addr_encoder(msg_type: int, nlflags: int, *, index: int, family: int, prefix
 
 def route_encoder(msg_type: int, nlflags: int, *, family: int, dst: Optional[bytes] = None,
                   dst_len: int = 0, gateway: Optional[bytes] = None, oif: int = 0,
-                  table: int, protocol: int, scope: int, rtype: int) -> Encoder:
+                  table: int, protocol: int, scope: int, rtype: int,
+                  priority: Optional[int] = None, prefsrc: Optional[bytes] = None) -> Encoder:
+    """RTM_NEWROUTE/DELROUTE of one route, as exact as the kernel matches
+    it: ``table`` up to 2**32-1 (RTA_TABLE past 255), ``priority`` the
+    metric (RTA_PRIORITY), ``prefsrc`` (RTA_PREFSRC); NLM_F_REPLACE in
+    ``nlflags`` replaces."""
     spec = ffi.new("struct pn_route_spec *")
     spec.family, spec.dst_len, spec.oif = family, dst_len, oif
-    spec.table, spec.protocol, spec.scope, spec.type = table, protocol, scope, rtype
+    spec.table = _u32(table, "table")
+    spec.protocol, spec.scope, spec.type = protocol, scope, rtype
     if dst is not None:
         _put_ip(spec.dst, dst, "destination")
     if gateway is not None:
         spec.has_gateway = 1
         _put_ip(spec.gateway, gateway, "gateway")
+    if priority is not None:
+        spec.has_priority, spec.priority = 1, _u32(priority, "metric")
+    if prefsrc is not None:
+        spec.has_prefsrc = 1
+        _put_ip(spec.prefsrc, prefsrc, "preferred source")
     return lambda buf, seq: lib.pn_route_msg(buf, msg_type, nlflags, seq, spec)
+
+
+def _dump_encoder(msg_type: int, family: int) -> Encoder:
+    if family not in (AF_UNSPEC, AF_INET, AF_INET6):
+        raise ValueError(f"family must be AF_UNSPEC, AF_INET or AF_INET6, not {family}")
+    return lambda buf, seq: lib.pn_dump_msg(buf, msg_type, seq, family)
+
+
+def addr_dump_encoder(family: int) -> Encoder:
+    """RTM_GETADDR with NLM_F_DUMP: every address of ``family`` (AF_UNSPEC:
+    both), as ``ip addr show`` asks; for ``Socket.dump``."""
+    return _dump_encoder(RTM_GETADDR, family)
+
+
+def route_dump_encoder(family: int) -> Encoder:
+    """RTM_GETROUTE with NLM_F_DUMP: every route of ``family`` (AF_UNSPEC:
+    all) in every table, as ``ip route show table all`` asks; for ``Socket.dump``."""
+    return _dump_encoder(RTM_GETROUTE, family)
 
 
 # -- replies -----------------------------------------------------------------
@@ -202,6 +339,57 @@ def _raw_link(c) -> RawLink:
             "stats": {k: getattr(c, k) for k in STATS} if c.has_stats else None}
 
 
+def _ip(field, length: int) -> Optional[str]:
+    """An address attribute as text (inet_ntop, as ``ip`` prints it), None if absent."""
+    if not length:
+        return None
+    raw = ffi.buffer(field, length)[:]
+    if length not in (4, 16):
+        return raw.hex(":")
+    # imported here: a short-lived `pynetlink link show` never needs socket
+    from socket import inet_ntop
+    return inet_ntop(AF_INET if length == 4 else AF_INET6, raw)
+
+
+# A decoded struct pn_addr_info: index, family, prefixlen, scope, flags,
+# local, address, broadcast (str or None), label (str or None), valid_lft,
+# preferred_lft (seconds, 0xffffffff forever; None without IFA_CACHEINFO).
+RawAddr = Dict[str, object]
+
+
+def _raw_addr(c) -> RawAddr:
+    cache = c.has_cacheinfo
+    return {"index": c.index, "family": c.family, "prefixlen": c.prefixlen, "scope": c.scope,
+            "flags": c.flags, "local": _ip(c.local, c.local_len),
+            "address": _ip(c.address, c.address_len),
+            "broadcast": _ip(c.broadcast, c.broadcast_len),
+            "label": ffi.string(c.label).decode("utf-8", "surrogateescape") if c.has_label else None,
+            "valid_lft": c.valid_lft if cache else None,
+            "preferred_lft": c.preferred_lft if cache else None}
+
+
+# A decoded struct pn_route_info: family, dst, dst_len, src, src_len,
+# gateway, prefsrc (str or None), oif (0: none), priority (None: absent),
+# table, protocol, scope, type, flags (rtm_flags), tos.  RTA_MULTIPATH
+# next hops are not decoded.
+RawRoute = Dict[str, object]
+
+
+def _raw_route(c) -> RawRoute:
+    return {"family": c.family, "dst": _ip(c.dst, c.dst_alen), "dst_len": c.dst_len,
+            "src": _ip(c.src, c.src_alen), "src_len": c.src_len,
+            "gateway": _ip(c.gateway, c.gateway_alen), "prefsrc": _ip(c.prefsrc, c.prefsrc_alen),
+            "oif": c.oif, "priority": c.priority if c.has_priority else None,
+            "table": c.table, "protocol": c.protocol, "scope": c.scope, "type": c.type,
+            "flags": c.flags, "tos": c.tos}
+
+
+# What a dump request (by its nlmsg_type) lists: the kind of part it
+# collects, the struct pn_dump array holding them, and their raw dict.
+_DUMP_KINDS = {RTM_GETLINK: (RTM_NEWLINK, "links", _raw_link),
+               RTM_GETADDR: (RTM_NEWADDR, "addrs", _raw_addr),
+               RTM_GETROUTE: (RTM_NEWROUTE, "routes", _raw_route)}
+
 _ACK = Reply(0, "", None)
 
 
@@ -214,6 +402,17 @@ def _reply(r, index_only: bool = False) -> Reply:
         link = {"index": r.link.index} if index_only else _raw_link(r.link)
     text = ffi.string(r.ext_msg).decode("utf-8", "replace") if r.ext_msg[0] else ""
     return Reply(-r.error, text, link)
+
+
+def _dump_kind(buf) -> tuple:
+    """What the dump request just encoded in ``buf`` lists (its nlmsg_type
+    is the u16 after nlmsg_len): see _DUMP_KINDS."""
+    msg_type = int.from_bytes(ffi.buffer(buf.data, 6)[4:6], sys.byteorder)
+    try:
+        return _DUMP_KINDS[msg_type]
+    except KeyError:
+        raise ValueError(f"message type {msg_type} is not a dump of links, addresses "
+                         "or routes") from None
 
 
 # -- namespaces ----------------------------------------------------------------
@@ -313,43 +512,53 @@ class Socket:
                             replies=replies + known + [None] * (len(requests) - sent)) from None
         return replies
 
-    def dump_links(self, request: Request) -> list[RawLink]:
-        """Run a link dump request (RTM_GETLINK with NLM_F_DUMP) and return
-        every link it lists; redone if the kernel says the dump was
-        interrupted by a concurrent change."""
+    def dump(self, request: Request) -> list[dict]:
+        """Run a dump request (RTM_GETLINK, RTM_GETADDR or RTM_GETROUTE with
+        NLM_F_DUMP) and return a raw dict (RawLink, RawAddr, RawRoute) for
+        everything it lists; redone if the kernel says the dump was
+        interrupted by a concurrent change (``DUMP_RETRIES`` times)."""
         with self._lock:
             self._check_usable(request.operation)
             for _ in range(DUMP_RETRIES + 1):
-                links, interrupted = self._dump_once(request)
+                items, interrupted = self._dump_once(request)
                 if not interrupted:
-                    return links
+                    return items
         raise request.error(_errno.EAGAIN, f"the dump was interrupted {DUMP_RETRIES + 1} times "
                             "by concurrent changes")
 
-    def _dump_once(self, request: Request) -> tuple[list[RawLink], bool]:
+    def dump_links(self, request: Request) -> list[RawLink]:
+        """``dump`` of a link dump request."""
+        return self.dump(request)
+
+    def _dump_once(self, request: Request) -> tuple[list[dict], bool]:
         b = _buffers
         buf, dump = b.buf, b.dump
         seq = self._next_seq()
         self._seq = seq + 1
         buf.len = 0
-        err = request.encode(buf, seq) or lib.pn_send(self.fd, buf)
+        err = request.encode(buf, seq)
         if err:
             raise request.error(-err)
+        part, array, convert = _dump_kind(buf)
+        err = lib.pn_send(self.fd, buf)
+        if err:
+            raise request.error(-err)
+        dump.type = part
         dump.n = dump.done = dump.error = dump.interrupted = dump.truncated = 0
-        links: list[RawLink] = []
+        items: list[dict] = []
         while not dump.done:
             err = lib.pn_dump_recv(self.fd, self.portid, seq, self.timeout_ms, b.rbuf, b.rcap, dump)
-            links.extend(_raw_link(dump.links[i]) for i in range(dump.n))
+            entries = getattr(dump, array)
+            items.extend(convert(entries[i]) for i in range(dump.n))
             dump.n = 0
             if err == -_errno.EMSGSIZE and dump.truncated:
                 b.grow(dump.truncated)              # the next part is bigger: make room, go on
-                buf, dump = b.buf, b.dump
                 dump.truncated = 0
             elif err:
                 raise request.error(-err, "the dump did not complete")
         if dump.error:
             raise request.error(-dump.error)
-        return links, bool(dump.interrupted)
+        return items, bool(dump.interrupted)
 
     def _exchange_window(self, requests: Sequence[Request], start: int,
                          replies: list[Reply]) -> int:

@@ -12,9 +12,12 @@ never from pynetlink's C core, so the two can check each other:
   inconsistency.  It knows the family headers ifinfomsg, ifaddrmsg, rtmsg and
   nlmsgerr, attributes, nests, and the veth peer nest (a bare ifinfomsg
   followed by attributes).
-* ``ack``, ``newlink``, ``stats64`` ... build what the kernel would send back
-  (``netlink_ack()`` with and without ``NLM_F_CAPPED``/``NLM_F_ACK_TLVS``,
-  ``rtnl_fill_ifinfo()`` replies), for decoder tests.
+* ``ack``, ``newlink``, ``newaddr``, ``newroute``, ``stats64`` ... build what
+  the kernel would send back (``netlink_ack()`` with and without
+  ``NLM_F_CAPPED``/``NLM_F_ACK_TLVS``, ``rtnl_fill_ifinfo()``,
+  ``inet_fill_ifaddr()``/``inet6_fill_ifaddr()``, ``fib_dump_info()``/
+  ``rt6_fill_node()`` replies), and ``addr_info``/``route_info`` read what
+  such a message says of its address or route, for decoder tests.
 """
 from __future__ import annotations
 
@@ -31,6 +34,8 @@ __all__ = [
     "HeaderError", "WireError", "Constants", "C", "parse_header_text", "header_struct",
     "decode", "decode_one", "Attr", "Attrs", "Message", "IfInfo", "IfAddr", "RtMsg", "NlmsgErr",
     "linkinfo", "veth_peer", "rtattr", "nlmsg", "ifinfomsg", "ack", "done", "newlink", "stats64",
+    "ifaddrmsg", "rtmsg", "cacheinfo", "newaddr", "newroute", "AddrInfo", "RouteInfo",
+    "addr_info", "route_info",
 ]
 
 INCLUDE_DIR = os.environ.get("NLWIRE_INCLUDE", "/usr/include")
@@ -323,6 +328,8 @@ NLMSG_HDRLEN = align(NLMSGHDR.size)
 RTA_HDRLEN = align(RTATTR.size)
 STATS64_FIELDS: Tuple[str, ...] = tuple(f for f, _ in header_struct("rtnl_link_stats64"))
 STATS64 = struct.Struct("=" + "".join(c for _, c in header_struct("rtnl_link_stats64")))
+CACHEINFO_FIELDS: Tuple[str, ...] = tuple(f for f, _ in header_struct("ifa_cacheinfo"))
+CACHEINFO = struct.Struct("=" + "".join(c for _, c in header_struct("ifa_cacheinfo")))
 
 NLA_F_NESTED = C.NLA_F_NESTED
 NLA_F_NET_BYTEORDER = C.NLA_F_NET_BYTEORDER
@@ -425,13 +432,18 @@ class Attrs(tuple):
         return any(a.type == type_ for a in self)
 
 
-def parse_attrs(data: bytes) -> Attrs:
+def parse_attrs(data: bytes, strict: bool = True) -> Attrs:
     """Attributes filling ``data`` exactly: each rta_len >= 4 and within
-    bounds, padding present and zero, nothing left over."""
+    bounds, padding present and zero, nothing left over.  ``strict=False``
+    reads as the kernel's nla_parse() does: lengths are still checked
+    against the bytes there, but missing or non-zero padding and trailing
+    bytes shorter than an attribute header are let pass."""
     out = []
     off = 0
     while off < len(data):
         if len(data) - off < RTATTR.size:
+            if not strict:
+                break
             raise WireError(f"{len(data) - off} trailing bytes after attributes")
         rta_len, rta_type = RTATTR.unpack_from(data, off)
         if rta_len < RTA_HDRLEN:
@@ -439,9 +451,9 @@ def parse_attrs(data: bytes) -> Attrs:
         if rta_len > len(data) - off:
             raise WireError(f"rta_len {rta_len} runs past the {len(data) - off} bytes left")
         end = off + align(rta_len)
-        if end > len(data):
+        if strict and end > len(data):
             raise WireError(f"padding of attribute {rta_type} (rta_len {rta_len}) missing")
-        if any(data[off + rta_len:end]):
+        if strict and any(data[off + rta_len:end]):
             raise WireError(f"non-zero padding after attribute {rta_type}")
         out.append(Attr(rta_type & NLA_TYPE_MASK, rta_type & ~NLA_TYPE_MASK & 0xFFFF,
                         bytes(data[off + RTA_HDRLEN:off + rta_len])))
@@ -487,7 +499,7 @@ def _decode_ifinfo(body: bytes) -> IfInfo:
     return IfInfo(*IFINFOMSG.unpack_from(body))
 
 
-def _decode_body(h: Header, body: bytes):
+def _decode_body(h: Header, body: bytes, strict: bool = True):
     if h.type == C.NLMSG_ERROR:
         if len(body) < NLMSGERR.size:
             raise WireError(f"NLMSG_ERROR of {len(body)} bytes is shorter than nlmsgerr")
@@ -511,38 +523,43 @@ def _decode_body(h: Header, body: bytes):
         return NlmsgErr(error, orig_h, payload), attrs
     layout, kind = _fixed_layout(h.type)
     if layout is None:
-        return None, parse_attrs(body)
+        return None, parse_attrs(body, strict)
     if len(body) < layout.size:
         raise WireError(f"message type {h.type} of {len(body)} bytes lacks its {layout.size}-byte header")
     if layout is IFINFOMSG:
         fixed = _decode_ifinfo(body)
     else:
         fixed = kind(*layout.unpack_from(body))
-    return fixed, parse_attrs(body[align(layout.size):])
+    return fixed, parse_attrs(body[align(layout.size):], strict)
 
 
-def decode(buf: bytes) -> List[Message]:
+def decode(buf: bytes, strict: bool = True) -> List[Message]:
     """Every message in ``buf``; raises WireError unless ``buf`` is exactly a
-    sequence of well-formed, 4-byte aligned messages."""
+    sequence of well-formed, 4-byte aligned messages.  ``strict=False``
+    reads as the kernel does (netlink_rcv_skb(), nla_parse()): every length
+    is still checked against the bytes there, but alignment, padding and
+    trailing scraps shorter than a header are let pass."""
     buf = bytes(buf)
-    if len(buf) % ALIGNTO:
+    if strict and len(buf) % ALIGNTO:
         raise WireError(f"buffer of {len(buf)} bytes is not 4-byte aligned")
     out = []
     off = 0
     while off < len(buf):
         if len(buf) - off < NLMSGHDR.size:
+            if not strict:
+                break
             raise WireError(f"{len(buf) - off} trailing bytes after messages")
         h = Header(*NLMSGHDR.unpack_from(buf, off))
         if h.len < NLMSG_HDRLEN:
             raise WireError(f"nlmsg_len {h.len} shorter than the header")
         if h.len > len(buf) - off:
             raise WireError(f"nlmsg_len {h.len} runs past the {len(buf) - off} bytes left")
-        if h.len % ALIGNTO:
+        if strict and h.len % ALIGNTO:
             raise WireError(f"nlmsg_len {h.len} is not 4-byte aligned")
         raw = buf[off:off + h.len]
-        fixed, attrs = _decode_body(h, raw[NLMSG_HDRLEN:])
+        fixed, attrs = _decode_body(h, raw[NLMSG_HDRLEN:], strict)
         out.append(Message(h, fixed, attrs, raw))
-        off += h.len
+        off += align(h.len)
     return out
 
 
@@ -684,3 +701,137 @@ def newlink(seq: int, pid: int, index: int = 1, flags: int = 0, *, name: Optiona
         body += rtattr(C.IFLA_STATS64, stats)
     body += bytes(extra)
     return nlmsg(C.RTM_NEWLINK, msg_flags, seq, pid, body)
+
+
+def ifaddrmsg(family: int = socket.AF_INET, prefixlen: int = 0, flags: int = 0, scope: int = 0,
+              index: int = 0) -> bytes:
+    return IFADDRMSG.pack(family, prefixlen, flags, scope, index)
+
+
+def rtmsg(family: int = socket.AF_INET, dst_len: int = 0, src_len: int = 0, tos: int = 0,
+          table: int = 0, protocol: int = 0, scope: int = 0, type_: int = 0,
+          flags: int = 0) -> bytes:
+    return RTMSG.pack(family, dst_len, src_len, tos, table, protocol, scope, type_, flags)
+
+
+def cacheinfo(preferred: int, valid: int, cstamp: int = 0, tstamp: int = 0) -> bytes:
+    """A struct ifa_cacheinfo (lifetimes in seconds, stamps in 1/100 s)."""
+    values = {"ifa_prefered": preferred, "ifa_valid": valid, "cstamp": cstamp, "tstamp": tstamp}
+    return CACHEINFO.pack(*(values[f] for f in CACHEINFO_FIELDS))
+
+
+def _present(*attrs: Tuple[int, Optional[bytes]]) -> bytes:
+    return b"".join(rtattr(t, p) for t, p in attrs if p is not None)
+
+
+def newaddr(seq: int, pid: int, *, family: int = socket.AF_INET, prefixlen: int = 24,
+            ifa_flags: int = 0, scope: int = 0, index: int = 1, address: Optional[bytes] = None,
+            local: Optional[bytes] = None, label: Optional[bytes] = None,
+            broadcast: Optional[bytes] = None, cache: Optional[bytes] = None,
+            flags: Optional[int] = None, extra: bytes = b"", msg_flags: int = 0) -> bytes:
+    """An RTM_NEWADDR as ``inet_fill_ifaddr()`` / ``inet6_fill_ifaddr()``
+    send it: the attributes given, in the kernel's order (IFA_FLAGS last)."""
+    body = ifaddrmsg(family, prefixlen, ifa_flags, scope, index)
+    body += _present((C.IFA_ADDRESS, address), (C.IFA_LOCAL, local),
+                     (C.IFA_LABEL, None if label is None else bytes(label) + b"\0"),
+                     (C.IFA_BROADCAST, broadcast), (C.IFA_CACHEINFO, cache),
+                     (C.IFA_FLAGS, None if flags is None else U32.pack(flags)))
+    return nlmsg(C.RTM_NEWADDR, msg_flags, seq, pid, body + bytes(extra))
+
+
+def newroute(seq: int, pid: int, *, family: int = socket.AF_INET, dst_len: int = 0,
+             src_len: int = 0, tos: int = 0, rtm_table: int = 0, protocol: int = 0,
+             scope: int = 0, type_: int = 0, rtm_flags: int = 0, table: Optional[int] = None,
+             dst: Optional[bytes] = None, src: Optional[bytes] = None,
+             oif: Optional[int] = None, gateway: Optional[bytes] = None,
+             priority: Optional[int] = None, prefsrc: Optional[bytes] = None,
+             multipath: Optional[bytes] = None, extra: bytes = b"", msg_flags: int = 0) -> bytes:
+    """An RTM_NEWROUTE as ``fib_dump_info()`` / ``rt6_fill_node()`` send it:
+    the attributes given, in the kernel's order."""
+    body = rtmsg(family, dst_len, src_len, tos, rtm_table, protocol, scope, type_, rtm_flags)
+    u32 = (lambda v: None if v is None else U32.pack(v))
+    body += _present((C.RTA_TABLE, u32(table)), (C.RTA_DST, dst), (C.RTA_SRC, src),
+                     (C.RTA_PRIORITY, u32(priority)), (C.RTA_PREFSRC, prefsrc),
+                     (C.RTA_OIF, u32(oif)), (C.RTA_GATEWAY, gateway),
+                     (C.RTA_MULTIPATH, multipath))
+    return nlmsg(C.RTM_NEWROUTE, msg_flags, seq, pid, body + bytes(extra))
+
+
+class AddrInfo(NamedTuple):
+    """What an RTM_NEWADDR says of its address (None: attribute absent)."""
+    index: int
+    family: int
+    prefixlen: int
+    scope: int
+    flags: int                  # IFA_FLAGS when present, else ifa_flags
+    local: Optional[bytes]
+    address: Optional[bytes]
+    broadcast: Optional[bytes]
+    label: Optional[bytes]
+    valid_lft: Optional[int]
+    preferred_lft: Optional[int]
+
+
+class RouteInfo(NamedTuple):
+    """What an RTM_NEWROUTE says of its route (None: attribute absent)."""
+    family: int
+    dst_len: int
+    src_len: int
+    tos: int
+    table: int                  # RTA_TABLE when present, else rtm_table
+    protocol: int
+    scope: int
+    type: int
+    flags: int
+    dst: Optional[bytes]
+    src: Optional[bytes]
+    gateway: Optional[bytes]
+    prefsrc: Optional[bytes]
+    oif: Optional[int]
+    priority: Optional[int]
+    multipath: bool
+
+
+def _payload(attrs: Attrs, type_: int) -> Optional[bytes]:
+    return attrs.get(type_).payload if type_ in attrs else None
+
+
+def _u32_of(attrs: Attrs, type_: int) -> Optional[int]:
+    return attrs.get(type_).u32() if type_ in attrs else None
+
+
+def _of_type(msg: Message, name: str) -> Tuple[Attrs, object]:
+    if msg.type != C[name]:
+        raise WireError(f"message type {msg.type} is not {name}")
+    return msg.attrs, msg.fixed
+
+
+def addr_info(msg: Message) -> AddrInfo:
+    """The address an RTM_NEWADDR (from ``decode``) describes; WireError if
+    an attribute is repeated or of the wrong size."""
+    a, f = _of_type(msg, "RTM_NEWADDR")
+    flags = _u32_of(a, C.IFA_FLAGS)
+    cache = None
+    if C.IFA_CACHEINFO in a:
+        payload = a.get(C.IFA_CACHEINFO).payload
+        if len(payload) != CACHEINFO.size:
+            raise WireError(f"IFA_CACHEINFO of {len(payload)} bytes")
+        cache = dict(zip(CACHEINFO_FIELDS, CACHEINFO.unpack(payload)))
+    return AddrInfo(f.index, f.family, f.prefixlen, f.scope, f.flags if flags is None else flags,
+                    _payload(a, C.IFA_LOCAL), _payload(a, C.IFA_ADDRESS),
+                    _payload(a, C.IFA_BROADCAST),
+                    a.get(C.IFA_LABEL).string() if C.IFA_LABEL in a else None,
+                    None if cache is None else cache["ifa_valid"],
+                    None if cache is None else cache["ifa_prefered"])
+
+
+def route_info(msg: Message) -> RouteInfo:
+    """The route an RTM_NEWROUTE (from ``decode``) describes; WireError if
+    an attribute is repeated or of the wrong size."""
+    a, f = _of_type(msg, "RTM_NEWROUTE")
+    table = _u32_of(a, C.RTA_TABLE)
+    return RouteInfo(f.family, f.dst_len, f.src_len, f.tos, f.table if table is None else table,
+                     f.protocol, f.scope, f.type, f.flags, _payload(a, C.RTA_DST),
+                     _payload(a, C.RTA_SRC), _payload(a, C.RTA_GATEWAY),
+                     _payload(a, C.RTA_PREFSRC), _u32_of(a, C.RTA_OIF),
+                     _u32_of(a, C.RTA_PRIORITY), C.RTA_MULTIPATH in a)

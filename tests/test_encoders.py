@@ -160,9 +160,11 @@ def link_fields(attrs: w.Attrs) -> dict:
     return out
 
 
-def addr_spec(index=1, family=socket.AF_INET, prefixlen=24, scope=0, local=b"", broadcast=None):
+def addr_spec(index=1, family=socket.AF_INET, prefixlen=24, scope=0, local=b"", broadcast=None,
+              flags=0):
     spec = ffi.new("struct pn_addr_spec *")
     spec.index, spec.family, spec.prefixlen, spec.scope = index, family, prefixlen, scope
+    spec.flags = flags
     ffi.memmove(spec.local, local, len(local))
     if broadcast is not None:
         spec.has_broadcast = 1
@@ -171,8 +173,13 @@ def addr_spec(index=1, family=socket.AF_INET, prefixlen=24, scope=0, local=b"", 
 
 
 def route_spec(family=socket.AF_INET, dst=b"", dst_len=0, gateway=None, oif=0,
-               table=0, protocol=0, scope=0, rtype=0):
+               table=0, protocol=0, scope=0, rtype=0, prefsrc=None, priority=None):
     spec = ffi.new("struct pn_route_spec *")
+    if prefsrc is not None:
+        spec.has_prefsrc = 1
+        ffi.memmove(spec.prefsrc, prefsrc, len(prefsrc))
+    if priority is not None:
+        spec.has_priority, spec.priority = 1, priority
     spec.family, spec.dst_len, spec.oif = family, dst_len, oif
     spec.table, spec.protocol, spec.scope, spec.type = table, protocol, scope, rtype
     ffi.memmove(spec.dst, dst, len(dst))
@@ -265,8 +272,8 @@ def _core_constant_names():
 
 FROM_ELSEWHERE = {"AF_INET": socket.AF_INET, "AF_INET6": socket.AF_INET6, "AF_UNSPEC": socket.AF_UNSPEC,
                   "NLMSG_HDRLEN": w.NLMSG_HDRLEN,
-                  # the core's own: the smallest link message, NLMSG_LENGTH(sizeof(struct ifinfomsg))
-                  "PN_DUMP_LINK_MIN": w.NLMSG_HDRLEN + w.IFINFOMSG.size}
+                  # the core's own: the smallest dump part, NLMSG_LENGTH(sizeof(struct ifaddrmsg))
+                  "PN_DUMP_PART_MIN": w.NLMSG_HDRLEN + w.IFADDRMSG.size}
 
 
 @pytest.mark.parametrize("name", _core_constant_names())
@@ -885,6 +892,161 @@ def test_route_msg_invalid_spec_is_einval_and_appends_nothing(kw):
 def test_route_msg_without_room_is_enospc_and_leaves_buffer_unchanged():
     assert_enospc_leaves_buffer(route_msg(family=socket.AF_INET6, dst=b"\x20" * 16, dst_len=64,
                                           gateway=b"\xfe" * 16, oif=3))
+
+
+# -- the fields that make a route exact, and address flags ----------------------
+
+@FAST
+@given(fam=families, data=st.data(), table=st.integers(0, 255), priority=U32, oif=st.integers(1, 2**31 - 1),
+       nlflags=st.sampled_from([CREATE, C.NLM_F_CREATE | C.NLM_F_REPLACE, 0]), seq=SEQ)
+def test_route_msg_with_metric_prefsrc_and_small_table_is_byte_exact(fam, data, table, priority,
+                                                                    oif, nlflags, seq):
+    family, n = fam
+    dst, gw, src = (data.draw(st.binary(min_size=n, max_size=n)) for _ in range(3))
+    got = encode(route_msg(C.RTM_NEWROUTE, nlflags, seq, family=family, dst=dst, dst_len=8,
+                           gateway=gw, oif=oif, table=table, protocol=C.RTPROT_BOOT,
+                           rtype=C.RTN_UNICAST, prefsrc=src, priority=priority))
+    body = (w.rtmsg(family, 8, 0, 0, table, C.RTPROT_BOOT, 0, C.RTN_UNICAST, 0)
+            + w.rtattr(C.RTA_DST, dst) + w.rtattr(C.RTA_GATEWAY, gw) + w.u32_attr(C.RTA_OIF, oif)
+            + w.rtattr(C.RTA_PREFSRC, src) + w.u32_attr(C.RTA_PRIORITY, priority))
+    assert got == w.nlmsg(C.RTM_NEWROUTE, nlflags | REQ, seq, 0, body)
+
+
+@FAST
+@given(table=st.integers(256, 0xFFFFFFFF), seq=SEQ)
+def test_route_msg_table_past_255_goes_in_rta_table_with_rtm_table_unspec(table, seq):
+    got = encode(route_msg(C.RTM_DELROUTE, 0, seq, family=socket.AF_INET, dst=b"\xcb\0\x71\0",
+                           dst_len=24, table=table))
+    body = (w.rtmsg(socket.AF_INET, 24, 0, 0, C.RT_TABLE_UNSPEC) + w.rtattr(C.RTA_DST, b"\xcb\0\x71\0")
+            + w.u32_attr(C.RTA_TABLE, table))
+    assert got == w.nlmsg(C.RTM_DELROUTE, REQ, seq, 0, body)
+
+
+@pytest.mark.parametrize("table", [0, 1, 254, 255])
+def test_route_msg_table_up_to_255_is_rtm_table_alone(table):
+    m = one(route_msg(family=socket.AF_INET, table=table))
+    assert (m.fixed.table, C.RTA_TABLE in m.attrs) == (table, False)
+
+
+def test_route_msg_metric_zero_is_sent_when_given():
+    m = one(route_msg(family=socket.AF_INET, priority=0))
+    assert m.attrs.get(C.RTA_PRIORITY).u32() == 0
+
+
+def test_route_msg_without_metric_or_prefsrc_sends_neither():
+    m = one(route_msg(family=socket.AF_INET6, gateway=b"\xfe" * 16))
+    assert m.attrs.types() == [C.RTA_GATEWAY]
+
+
+def test_route_msg_with_every_field_without_room_is_enospc_and_leaves_buffer_unchanged():
+    assert_enospc_leaves_buffer(route_msg(family=socket.AF_INET6, dst=b"\x20" * 16, dst_len=64,
+                                          gateway=b"\xfe" * 16, oif=3, table=1000, priority=9,
+                                          prefsrc=b"\x20" * 16))
+
+
+@FAST
+@given(flags=st.integers(1, 0xFFFFFFFF), local=st.binary(min_size=16, max_size=16), seq=SEQ)
+def test_addr_msg_flags_go_in_ifa_flags_after_the_addresses(flags, local, seq):
+    got = encode(addr_msg(C.RTM_NEWADDR, CREATE, seq, index=4, family=socket.AF_INET6,
+                          prefixlen=64, local=local, flags=flags))
+    body = (w.ifaddrmsg(socket.AF_INET6, 64, 0, 0, 4) + w.rtattr(C.IFA_LOCAL, local)
+            + w.rtattr(C.IFA_ADDRESS, local) + w.u32_attr(C.IFA_FLAGS, flags))
+    assert got == w.nlmsg(C.RTM_NEWADDR, CREATE | REQ, seq, 0, body)
+
+
+def test_addr_msg_without_flags_sends_no_ifa_flags():
+    m = one(addr_msg(family=socket.AF_INET, local=b"\xc0\0\2\1", broadcast=b"\xc0\0\2\xff"))
+    assert m.attrs.types() == [C.IFA_LOCAL, C.IFA_ADDRESS, C.IFA_BROADCAST]
+
+
+# ===============================================================================
+# pn_dump_msg
+# ===============================================================================
+
+DUMP_HEADERS = {C.RTM_GETLINK: lambda f: w.ifinfomsg(family=f),
+                C.RTM_GETADDR: lambda f: w.ifaddrmsg(family=f),
+                C.RTM_GETROUTE: lambda f: w.rtmsg(family=f)}
+
+
+@FAST
+@given(type_=st.sampled_from(sorted(DUMP_HEADERS)), seq=SEQ,
+       family=st.sampled_from([socket.AF_UNSPEC, socket.AF_INET, socket.AF_INET6]))
+def test_dump_msg_is_a_dump_request_with_its_whole_family_header(type_, seq, family):
+    got = encode(lambda p: lib.pn_dump_msg(p, type_, seq, family))
+    assert got == w.nlmsg(type_, REQ | C.NLM_F_DUMP, seq, 0, DUMP_HEADERS[type_](family))
+
+
+@pytest.mark.parametrize("type_", ["RTM_NEWADDR", "RTM_GETRULE", "RTM_GETNEIGH", "NLMSG_DONE"])
+def test_dump_msg_of_another_type_is_einval_and_appends_nothing(type_):
+    assert_fails_unchanged(lambda p: lib.pn_dump_msg(p, C[type_], 1, 0), errno.EINVAL)
+
+
+@pytest.mark.parametrize("type_", sorted(DUMP_HEADERS))
+def test_dump_msg_without_room_is_enospc_and_leaves_buffer_unchanged(type_):
+    assert_enospc_leaves_buffer(lambda p: lib.pn_dump_msg(p, type_, 5, socket.AF_INET))
+
+
+# -- the _core encoders for them -----------------------------------------------------
+
+@pytest.mark.parametrize("encoder, type_", [(core.addr_dump_encoder, C.RTM_GETADDR),
+                                            (core.route_dump_encoder, C.RTM_GETROUTE)])
+@pytest.mark.parametrize("family", [socket.AF_UNSPEC, socket.AF_INET, socket.AF_INET6])
+def test_core_dump_encoders_send_the_dump_request_of_their_kind(encoder, type_, family):
+    got = encode(lambda p: encoder(family)(p, 77))
+    assert got == w.nlmsg(type_, REQ | C.NLM_F_DUMP, 77, 0, DUMP_HEADERS[type_](family))
+
+
+@pytest.mark.parametrize("encoder", [core.addr_dump_encoder, core.route_dump_encoder])
+@pytest.mark.parametrize("family", [socket.AF_PACKET, -1, 256])
+def test_core_dump_encoders_refuse_other_families(encoder, family):
+    with pytest.raises(ValueError):
+        encoder(family)
+
+
+def core_route(**kw):
+    fields = dict(family=socket.AF_INET, dst=b"\xcb\0\x71\0", dst_len=24, table=C.RT_TABLE_MAIN,
+                  protocol=C.RTPROT_BOOT, scope=0, rtype=C.RTN_UNICAST)
+    fields.update(kw)
+    return core.route_encoder(C.RTM_NEWROUTE, C.NLM_F_CREATE | C.NLM_F_REPLACE, **fields)
+
+
+def test_core_route_encoder_sends_metric_prefsrc_table_and_replace():
+    m = w.decode_one(encode(lambda p: core_route(priority=5, prefsrc=b"\xc0\0\2\1",
+                                                 table=2**32 - 1)(p, 1)))
+    assert m.flags == C.NLM_F_CREATE | C.NLM_F_REPLACE | REQ
+    assert (m.fixed.table, m.attrs.get(C.RTA_TABLE).u32()) == (C.RT_TABLE_UNSPEC, 2**32 - 1)
+    assert m.attrs.get(C.RTA_PRIORITY).u32() == 5
+    assert m.attrs.get(C.RTA_PREFSRC).payload == b"\xc0\0\2\1"
+
+
+def test_core_route_encoder_without_metric_or_prefsrc_is_as_before():
+    m = w.decode_one(encode(lambda p: core_route()(p, 1)))
+    assert m.attrs.types() == [C.RTA_DST]
+
+
+@pytest.mark.parametrize("kw", [dict(table=2**32), dict(table=-1), dict(priority=2**32),
+                                dict(priority=-1), dict(prefsrc=b""), dict(prefsrc=b"\1" * 17)])
+def test_core_route_encoder_refuses_values_out_of_range(kw):
+    with pytest.raises(ValueError):
+        core_route(**kw)
+
+
+def test_core_addr_encoder_sends_flags_in_ifa_flags():
+    enc = core.addr_encoder(C.RTM_NEWADDR, CREATE, index=2, family=socket.AF_INET6, prefixlen=64,
+                            local=b"\x20" * 16, flags=C.IFA_F_NODAD)
+    assert w.decode_one(encode(lambda p: enc(p, 1))).attrs.get(C.IFA_FLAGS).u32() == C.IFA_F_NODAD
+
+
+@pytest.mark.parametrize("flags", [-1, 2**32])
+def test_core_addr_encoder_refuses_flags_out_of_range(flags):
+    with pytest.raises(ValueError):
+        core.addr_encoder(C.RTM_NEWADDR, CREATE, index=2, family=socket.AF_INET, prefixlen=24,
+                          local=b"\1" * 4, flags=flags)
+
+
+@pytest.mark.parametrize("name", [n for n in _core_constant_names() if not n.startswith("PN_")])
+def test_every_kernel_constant_has_a_module_level_name_in_core(name):
+    assert getattr(core, name) == getattr(lib, name)
 
 
 # ===============================================================================

@@ -1,0 +1,176 @@
+/*
+ * decode.c - what the kernel says of one link, address or route: the
+ * RTM_NEWLINK / RTM_NEWADDR / RTM_NEWROUTE messages of replies and dumps,
+ * decoded into caller-owned structs with pn_attr_parse() (attr.c).
+ * Attributes shorter than their type needs are ignored, as if absent.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+#include <linux/if_addr.h>
+#include <linux/if_link.h>
+
+#include "pn_internal.h"
+
+/* The eight counters pn_link_info carries come first in every version of
+ * struct rtnl_link_stats64: an older or newer kernel's struct is read up
+ * to tx_dropped. */
+#define PN_STATS64_MIN (offsetof(struct rtnl_link_stats64, tx_dropped) + sizeof(uint64_t))
+
+static const uint16_t link_min[IFLA_MAX + 1] = {
+    [IFLA_MTU] = 4, [IFLA_MASTER] = 4, [IFLA_GROUP] = 4, [IFLA_TXQLEN] = 4,
+    [IFLA_STATS64] = PN_STATS64_MIN,
+};
+
+/* IFLA_LINKINFO { IFLA_INFO_SLAVE_KIND "bridge" IFLA_INFO_SLAVE_DATA {
+ * IFLA_BRPORT_MODE u8 } }: the hairpin mode of a bridge port.  A malformed
+ * nest is ignored: the link itself is still described. */
+static void link_hairpin(const struct pn_attr *linkinfo, struct pn_link_info *out)
+{
+    static const uint16_t brport_min[IFLA_BRPORT_MAX + 1] = { [IFLA_BRPORT_MODE] = 1 };
+    struct pn_attr info[IFLA_INFO_MAX + 1], port[IFLA_BRPORT_MAX + 1];
+    const struct pn_attr *kind, *data;
+
+    if (pn_attr_parse(linkinfo->data, linkinfo->len, NULL, IFLA_INFO_MAX, info))
+        return;
+    kind = &info[IFLA_INFO_SLAVE_KIND];
+    data = &info[IFLA_INFO_SLAVE_DATA];
+    if (!kind->data || kind->len < sizeof("bridge") || memcmp(kind->data, "bridge", sizeof("bridge")) ||
+        !data->data)
+        return;
+    if (pn_attr_parse(data->data, data->len, brport_min, IFLA_BRPORT_MAX, port) == 0 &&
+        port[IFLA_BRPORT_MODE].data)
+        out->hairpin = port[IFLA_BRPORT_MODE].data[0] ? 1 : 0;
+}
+
+static void link_stats(const struct pn_attr *a, struct pn_link_info *out)
+{
+    struct rtnl_link_stats64 st;
+
+    memset(&st, 0, sizeof(st));
+    memcpy(&st, a->data, a->len < sizeof(st) ? a->len : sizeof(st));
+    out->rx_packets = st.rx_packets;
+    out->tx_packets = st.tx_packets;
+    out->rx_bytes = st.rx_bytes;
+    out->tx_bytes = st.tx_bytes;
+    out->rx_errors = st.rx_errors;
+    out->tx_errors = st.tx_errors;
+    out->rx_dropped = st.rx_dropped;
+    out->tx_dropped = st.tx_dropped;
+    out->has_stats = 1;
+}
+
+/* Decode one RTM_NEWLINK message (header included) of `len` bytes. */
+int pn_parse_link(const unsigned char *msg, uint32_t len, struct pn_link_info *out)
+{
+    struct pn_attr tb[IFLA_MAX + 1];
+    struct ifinfomsg ifi;
+    int err;
+
+    memset(out, 0, sizeof(*out));
+    out->hairpin = -1;
+    err = pn_msg_parse(msg, len, RTM_NEWLINK, &ifi, sizeof(ifi), link_min, IFLA_MAX, tb);
+    if (err)
+        return err;
+    out->index = ifi.ifi_index;
+    out->flags = ifi.ifi_flags;
+    if (tb[IFLA_ADDRESS].data && tb[IFLA_ADDRESS].len <= sizeof(out->address)) {
+        memcpy(out->address, tb[IFLA_ADDRESS].data, tb[IFLA_ADDRESS].len);
+        out->address_len = tb[IFLA_ADDRESS].len;
+    }
+    if (tb[IFLA_IFNAME].data)
+        pn_get_str(out->name, sizeof(out->name), &tb[IFLA_IFNAME]);
+    if (tb[IFLA_MTU].data)
+        out->mtu = pn_get_u32(&tb[IFLA_MTU]);
+    if (tb[IFLA_MASTER].data)
+        out->master = pn_get_u32(&tb[IFLA_MASTER]);
+    if (tb[IFLA_GROUP].data)
+        out->group = pn_get_u32(&tb[IFLA_GROUP]);
+    if (tb[IFLA_TXQLEN].data)
+        out->txqlen = pn_get_u32(&tb[IFLA_TXQLEN]);
+    if (tb[IFLA_STATS64].data)
+        link_stats(&tb[IFLA_STATS64], out);
+    if (tb[IFLA_LINKINFO].data)
+        link_hairpin(&tb[IFLA_LINKINFO], out);
+    return 0;
+}
+
+static const uint16_t addr_min[IFA_MAX + 1] = {
+    [IFA_FLAGS] = 4,
+    [IFA_CACHEINFO] = offsetof(struct ifa_cacheinfo, ifa_valid) + sizeof(uint32_t),
+};
+
+/* Decode one RTM_NEWADDR message (header included) of `len` bytes:
+ * `ip addr show` of one address. */
+int pn_parse_addr(const unsigned char *msg, uint32_t len, struct pn_addr_info *out)
+{
+    struct pn_attr tb[IFA_MAX + 1];
+    struct ifaddrmsg ifa;
+    int err;
+
+    memset(out, 0, sizeof(*out));
+    err = pn_msg_parse(msg, len, RTM_NEWADDR, &ifa, sizeof(ifa), addr_min, IFA_MAX, tb);
+    if (err)
+        return err;
+    out->index = ifa.ifa_index;
+    out->family = ifa.ifa_family;
+    out->prefixlen = ifa.ifa_prefixlen;
+    out->scope = ifa.ifa_scope;
+    out->flags = tb[IFA_FLAGS].data ? pn_get_u32(&tb[IFA_FLAGS]) : ifa.ifa_flags;
+    pn_get_ip(out->local, &out->local_len, sizeof(out->local), &tb[IFA_LOCAL]);
+    pn_get_ip(out->address, &out->address_len, sizeof(out->address), &tb[IFA_ADDRESS]);
+    pn_get_ip(out->broadcast, &out->broadcast_len, sizeof(out->broadcast), &tb[IFA_BROADCAST]);
+    if (tb[IFA_LABEL].data) {
+        pn_get_str(out->label, sizeof(out->label), &tb[IFA_LABEL]);
+        out->has_label = 1;
+    }
+    if (tb[IFA_CACHEINFO].data) {
+        struct ifa_cacheinfo ci;
+
+        memcpy(&ci, tb[IFA_CACHEINFO].data, addr_min[IFA_CACHEINFO]);
+        out->preferred_lft = ci.ifa_prefered;
+        out->valid_lft = ci.ifa_valid;
+        out->has_cacheinfo = 1;
+    }
+    return 0;
+}
+
+static const uint16_t route_min[RTA_MAX + 1] = {
+    [RTA_TABLE] = 4, [RTA_OIF] = 4, [RTA_PRIORITY] = 4,
+};
+
+/* Decode one RTM_NEWROUTE message (header included) of `len` bytes:
+ * `ip route show` of one route.  RTA_MULTIPATH is not decoded: has_multipath
+ * says it was there (the next hops are then not in gateway/oif). */
+int pn_parse_route(const unsigned char *msg, uint32_t len, struct pn_route_info *out)
+{
+    struct pn_attr tb[RTA_MAX + 1];
+    struct rtmsg rtm;
+    int err;
+
+    memset(out, 0, sizeof(*out));
+    err = pn_msg_parse(msg, len, RTM_NEWROUTE, &rtm, sizeof(rtm), route_min, RTA_MAX, tb);
+    if (err)
+        return err;
+    out->family = rtm.rtm_family;
+    out->dst_len = rtm.rtm_dst_len;
+    out->src_len = rtm.rtm_src_len;
+    out->tos = rtm.rtm_tos;
+    out->protocol = rtm.rtm_protocol;
+    out->scope = rtm.rtm_scope;
+    out->type = rtm.rtm_type;
+    out->flags = rtm.rtm_flags;
+    out->table = tb[RTA_TABLE].data ? pn_get_u32(&tb[RTA_TABLE]) : rtm.rtm_table;
+    pn_get_ip(out->dst, &out->dst_alen, sizeof(out->dst), &tb[RTA_DST]);
+    pn_get_ip(out->src, &out->src_alen, sizeof(out->src), &tb[RTA_SRC]);
+    pn_get_ip(out->gateway, &out->gateway_alen, sizeof(out->gateway), &tb[RTA_GATEWAY]);
+    pn_get_ip(out->prefsrc, &out->prefsrc_alen, sizeof(out->prefsrc), &tb[RTA_PREFSRC]);
+    if (tb[RTA_OIF].data)
+        out->oif = pn_get_u32(&tb[RTA_OIF]);
+    if (tb[RTA_PRIORITY].data) {
+        out->priority = pn_get_u32(&tb[RTA_PRIORITY]);
+        out->has_priority = 1;
+    }
+    out->has_multipath = tb[RTA_MULTIPATH].data != NULL;
+    return 0;
+}
