@@ -14,7 +14,9 @@ from .errors import NetlinkError
 from .errors import BatchError, ExchangeError
 from .handle import Handle, default_handle
 from .handle import default as _default
+from .addresses import Address
 from .links import Link
+from .routes import Route
 
 # Imported on first use (PEP 562), so that a short-lived process — a CNI
 # plugin runs once per pod — pays only for what it uses.
@@ -71,6 +73,10 @@ __all__ = [
     "link_index",
     "link_exists",
     "list_links",
+    "list_addresses",
+    "list_routes",
+    "Address",
+    "Route",
     "Network", "NetworkState", "NetworkStats", "get_stats", "get_stats_many",
     "NetworkStrategy", "Loopback", "Veth", "NetNS", "NotValidStrategyType", "get_strategy",
 ]
@@ -103,3 +109,5 @@ get_link = _default.get_link
 link_index = _default.link_index
 link_exists = _default.link_exists
 list_links = _default.list_links
+list_addresses = _default.list_addresses
+list_routes = _default.list_routes

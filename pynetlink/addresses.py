@@ -7,7 +7,7 @@ from collections import namedtuple
 from typing import Optional
 
 from . import _validate as v
-from ._core import K, Encoder, addr_encoder
+from ._core import K, Encoder, addr_dump_encoder, addr_encoder
 
 CREATE = K.NLM_F_CREATE | K.NLM_F_EXCL
 
@@ -91,3 +91,9 @@ def add(iface: v.IPInterface, index: int) -> Encoder:
 def delete(iface: v.IPInterface, index: int) -> Encoder:
     """``ip addr del ADDR/PREFIX dev INDEX``."""
     return _encoder(K.RTM_DELADDR, 0, iface, index)
+
+
+def dump(family: int) -> Encoder:
+    """``ip addr show``: RTM_GETADDR with NLM_F_DUMP, every address of
+    ``family`` (AF_UNSPEC: both) in the namespace."""
+    return addr_dump_encoder(family)

@@ -403,4 +403,49 @@ class Reads:
         """Every link of the namespace, with its counters, in one dump.
         Equivalent to: ``ip -s link show``."""
         request = Request("list_links", (), None, links.dump(), reads=True)
-        return [Link.from_raw(raw) for raw in self._socket().dump_links(request)]
+        return [Link.from_raw(raw) for raw in self._socket().dump(request)]
+
+    def list_addresses(self, name: Optional[str] = None,
+                       family: Optional[int] = None) -> List[Address]:
+        """Every address of the namespace, or of link NAME (ENODEV if there
+        is none), of both families or of ``family`` (4 or 6): one address
+        dump (and a link dump for the link names when NAME is not given).
+        Equivalent to: ``ip -j [-4|-6] addr show [dev NAME]``."""
+        af = addresses.family_number(family)
+        if name is not None:
+            v.ifname(name)
+        sock = self._socket()
+        arguments = tuple(a for a in (name, family) if a is not None)
+        request = Request("list_addresses", arguments, name, addresses.dump(af), reads=True)
+        if name is not None:
+            index = self.link_index(name)
+            return [Address.from_raw(raw, name) for raw in sock.dump(request)
+                    if raw["index"] == index]
+        names = self._link_names()
+        return [Address.from_raw(raw, names.get(raw["index"], "")) for raw in sock.dump(request)]
+
+    def list_routes(self, table: Union[int, str] = "main", family: Optional[int] = None,
+                    oif: Optional[str] = None) -> List[Route]:
+        """The routes of ``table`` (a number, "main", "local", "default" or
+        "all"), of both families or of ``family`` (4 or 6), out of link
+        ``oif`` if given: one route dump and one link dump (for ``dev``).
+        Cached (cloned) routes are left out, as ``ip route show`` does.
+        Equivalent to: ``ip -j [-4|-6] route show [table T] [dev OIF]``."""
+        number = routes.table_number(table)
+        af = addresses.family_number(family)
+        if oif is not None:
+            v.ifname(oif, "oif")
+        arguments = tuple(a for a in (table, family, oif) if a is not None)
+        request = Request("list_routes", arguments, oif, routes.dump(af), reads=True)
+        index = self.link_index(oif) if oif is not None else None
+        names = self._link_names()
+        return [Route.from_raw(raw, names.get(raw["oif"]) if raw["oif"] else None)
+                for raw in self._socket().dump(request)
+                if (number is None or raw["table"] == number)
+                and (index is None or raw["oif"] == index)
+                and not raw["flags"] & routes.CLONED]
+
+    def _link_names(self) -> dict:
+        """ifindex -> name of every link of the namespace (one link dump)."""
+        request = Request("list_links", (), None, links.dump(), reads=True)
+        return {raw["index"]: raw["name"] for raw in self._socket().dump(request)}

@@ -7,11 +7,12 @@ from collections import namedtuple
 from typing import Optional, Union
 
 from . import _validate as v
-from ._core import K, Encoder, route_encoder
+from ._core import K, Encoder, route_dump_encoder, route_encoder
 from .addresses import FAMILIES, SCOPES
 
 CREATE = K.NLM_F_CREATE | K.NLM_F_EXCL
 REPLACE = K.NLM_F_CREATE | K.NLM_F_REPLACE
+CLONED = K.RTM_F_CLONED         # rtm_flags of a cached route, not one of the table
 
 IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
@@ -87,11 +88,14 @@ def parse_route(dst: object, gateway: object) -> tuple:
     return network, via
 
 
-def table_number(table: Union[int, str]) -> int:
-    """A routing table: a number, or "main", "local", "default"."""
+def table_number(table: Union[int, str]) -> Optional[int]:
+    """A routing table: a number, or "main", "local", "default"; "all": None."""
     if isinstance(table, str):
+        if table == "all":
+            return None
         if table not in TABLES:
-            raise ValueError(f"table must be a number or one of {', '.join(TABLES)}, not {table!r}")
+            raise ValueError(f"table must be a number, all, or one of {', '.join(TABLES)}, "
+                             f"not {table!r}")
         return TABLES[table]
     return v.integer(table, "table", 1, 2**32 - 1)
 
@@ -135,3 +139,9 @@ def replace(network: IPNetwork, via: Optional[v.IPAddress], index: int) -> Encod
 def delete(network: IPNetwork, via: Optional[v.IPAddress], index: int) -> Encoder:
     """``ip route del DST [via GATEWAY] dev INDEX``."""
     return _route(K.RTM_DELROUTE, 0, network, via, index)
+
+
+def dump(family: int) -> Encoder:
+    """``ip route show table all``: RTM_GETROUTE with NLM_F_DUMP, every
+    route of ``family`` (AF_UNSPEC: both) in every table."""
+    return route_dump_encoder(family)
