@@ -102,9 +102,6 @@ IFA_F_NOPREFIXROUTE = lib.IFA_F_NOPREFIXROUTE
 IFA_F_MCAUTOJOIN = lib.IFA_F_MCAUTOJOIN
 IFA_F_STABLE_PRIVACY = lib.IFA_F_STABLE_PRIVACY
 
-# The whole compiled module under its old name, until every caller imports
-# the names above.
-K = lib
 
 SEND_BUFFER = 64 * 1024     # bytes of requests per exchange window
 RECV_BUFFER = 64 * 1024     # receive buffer to start with: grown for a reply that does not fit

@@ -7,14 +7,17 @@ from collections import namedtuple
 from typing import Optional
 
 from . import _validate as v
-from ._core import K, Encoder, addr_dump_encoder, addr_encoder
+from ._core import (AF_INET, AF_INET6, AF_UNSPEC, Encoder, IFA_F_DADFAILED, IFA_F_PERMANENT,
+                    IFA_F_TENTATIVE, NLM_F_CREATE, NLM_F_EXCL, RTM_DELADDR, RTM_NEWADDR,
+                    RT_SCOPE_HOST, RT_SCOPE_LINK, RT_SCOPE_NOWHERE, RT_SCOPE_SITE,
+                    RT_SCOPE_UNIVERSE, addr_dump_encoder, addr_encoder)
 
-CREATE = K.NLM_F_CREATE | K.NLM_F_EXCL
+CREATE = NLM_F_CREATE | NLM_F_EXCL
 
 # ip's names of scopes and families (``ip -j`` prints these)
-SCOPES = {K.RT_SCOPE_UNIVERSE: "global", K.RT_SCOPE_SITE: "site", K.RT_SCOPE_LINK: "link",
-          K.RT_SCOPE_HOST: "host", K.RT_SCOPE_NOWHERE: "nowhere"}
-FAMILIES = {K.AF_INET: "inet", K.AF_INET6: "inet6"}
+SCOPES = {RT_SCOPE_UNIVERSE: "global", RT_SCOPE_SITE: "site", RT_SCOPE_LINK: "link",
+          RT_SCOPE_HOST: "host", RT_SCOPE_NOWHERE: "nowhere"}
+FAMILIES = {AF_INET: "inet", AF_INET6: "inet6"}
 INFINITY = 0xFFFFFFFF           # a lifetime that never ends ("forever")
 
 
@@ -38,16 +41,16 @@ class Address(namedtuple("Address", "ifindex ifname family local prefixlen addre
     @property
     def tentative(self) -> bool:
         """Duplicate address detection still running (IPv6): not yet usable."""
-        return bool(self.flags & K.IFA_F_TENTATIVE)
+        return bool(self.flags & IFA_F_TENTATIVE)
 
     @property
     def dadfailed(self) -> bool:
-        return bool(self.flags & K.IFA_F_DADFAILED)
+        return bool(self.flags & IFA_F_DADFAILED)
 
     @property
     def permanent(self) -> bool:
         """Configured, not learnt (``ip`` omits "dynamic" for these)."""
-        return bool(self.flags & K.IFA_F_PERMANENT)
+        return bool(self.flags & IFA_F_PERMANENT)
 
     @classmethod
     def from_raw(cls, raw: dict, ifname: str) -> "Address":
@@ -62,10 +65,10 @@ class Address(namedtuple("Address", "ifindex ifname family local prefixlen addre
 def family_number(family: Optional[int]) -> int:
     """AF_* for a family given as None (both), 4 or 6."""
     if family is None:
-        return K.AF_UNSPEC
+        return AF_UNSPEC
     if isinstance(family, bool) or family not in (4, 6):
         raise ValueError(f"family must be 4, 6 or None, not {family!r}")
-    return K.AF_INET if family == 4 else K.AF_INET6
+    return AF_INET if family == 4 else AF_INET6
 
 
 def _encoder(msg_type: int, nlflags: int, iface: v.IPInterface, index: int) -> Encoder:
@@ -76,21 +79,21 @@ def _encoder(msg_type: int, nlflags: int, iface: v.IPInterface, index: int) -> E
     if isinstance(iface, ipaddress.IPv4Interface):
         host_bits = (1 << (32 - prefixlen)) - 1
         broadcast = (int(iface) | host_bits).to_bytes(4, "big") if prefixlen < 31 else None
-        return addr_encoder(msg_type, nlflags, index=index, family=K.AF_INET, prefixlen=prefixlen,
+        return addr_encoder(msg_type, nlflags, index=index, family=AF_INET, prefixlen=prefixlen,
                             local=local, broadcast=broadcast,
-                            scope=K.RT_SCOPE_HOST if local[0] == 127 else K.RT_SCOPE_UNIVERSE)
-    return addr_encoder(msg_type, nlflags, index=index, family=K.AF_INET6, prefixlen=prefixlen,
-                        local=local, scope=K.RT_SCOPE_UNIVERSE)
+                            scope=RT_SCOPE_HOST if local[0] == 127 else RT_SCOPE_UNIVERSE)
+    return addr_encoder(msg_type, nlflags, index=index, family=AF_INET6, prefixlen=prefixlen,
+                        local=local, scope=RT_SCOPE_UNIVERSE)
 
 
 def add(iface: v.IPInterface, index: int) -> Encoder:
     """``ip addr add ADDR/PREFIX [broadcast BRD] dev INDEX``."""
-    return _encoder(K.RTM_NEWADDR, CREATE, iface, index)
+    return _encoder(RTM_NEWADDR, CREATE, iface, index)
 
 
 def delete(iface: v.IPInterface, index: int) -> Encoder:
     """``ip addr del ADDR/PREFIX dev INDEX``."""
-    return _encoder(K.RTM_DELADDR, 0, iface, index)
+    return _encoder(RTM_DELADDR, 0, iface, index)
 
 
 def dump(family: int) -> Encoder:

@@ -13,10 +13,11 @@ from collections import namedtuple
 from typing import Optional
 
 from . import _validate as v
-from ._core import K, RawLink, brport_encoder, kind_encoder, link_encoder, veth_encoder
-from ._core import Encoder
+from ._core import (IFF_PROMISC, IFF_UP, IFLA_BRPORT_MODE, NLM_F_CREATE, NLM_F_DUMP,
+                    NLM_F_EXCL, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK, Encoder, RawLink,
+                    brport_encoder, kind_encoder, link_encoder, veth_encoder)
 
-CREATE = K.NLM_F_CREATE | K.NLM_F_EXCL
+CREATE = NLM_F_CREATE | NLM_F_EXCL
 
 Fields = dict       # link_spec fields: name (bytes), mtu, master, group, ...
 
@@ -33,14 +34,14 @@ class Link(namedtuple("Link", "index name flags mtu master group txqlen address 
     @property
     def up(self) -> bool:
         """Administratively up (``IFF_UP``)."""
-        return bool(self.flags & K.IFF_UP)
+        return bool(self.flags & IFF_UP)
 
     @property
     def promisc(self) -> bool:
         """Promiscuous mode asked for by a user (``ip link set DEV promisc on``);
         the kernel does not report in ``ifi_flags`` the promiscuity that a
         bridge or a packet socket gives its ports."""
-        return bool(self.flags & K.IFF_PROMISC)
+        return bool(self.flags & IFF_PROMISC)
 
     @classmethod
     def from_raw(cls, raw: RawLink) -> "Link":
@@ -59,7 +60,7 @@ def _up_flags(up: Optional[bool]) -> Fields:
         return {}
     if not isinstance(up, bool):
         raise TypeError(f"up must be a bool or None, not {type(up).__name__}")
-    return {"flags": K.IFF_UP if up else 0, "change": K.IFF_UP}
+    return {"flags": IFF_UP if up else 0, "change": IFF_UP}
 
 
 def _promisc_flags(fields: Fields, promisc: Optional[bool]) -> None:
@@ -70,8 +71,8 @@ def _promisc_flags(fields: Fields, promisc: Optional[bool]) -> None:
         return
     if not isinstance(promisc, bool):
         raise TypeError(f"promisc must be a bool or None, not {type(promisc).__name__}")
-    fields["flags"] = fields.get("flags", 0) | (K.IFF_PROMISC if promisc else 0)
-    fields["change"] = fields.get("change", 0) | K.IFF_PROMISC
+    fields["flags"] = fields.get("flags", 0) | (IFF_PROMISC if promisc else 0)
+    fields["change"] = fields.get("change", 0) | IFF_PROMISC
 
 
 def new_link_fields(name: str, mtu: Optional[int], up: bool, what: str = "interface name") -> Fields:
@@ -159,7 +160,7 @@ def set_link(fields: Fields) -> Encoder:
     [master M] [promisc on|off] [up|down]``: one RTM_SETLINK; the kernel
     applies the address, MTU and name before the flags.  A rename names the
     link by ``index`` and carries the new name."""
-    return link_encoder(K.RTM_SETLINK, 0, **fields)
+    return link_encoder(RTM_SETLINK, 0, **fields)
 
 
 def set_flags(name: str, up: bool) -> Encoder:
@@ -197,27 +198,27 @@ def set_netns_fd(name: str, fd: int) -> Encoder:
 def set_hairpin(name: str, on: bool) -> Encoder:
     """``ip link set NAME type bridge_slave hairpin on|off``: a bridge port
     option (IFLA_BRPORT_MODE); NAME must be a bridge port."""
-    return brport_encoder(K.IFLA_BRPORT_MODE, int(check_hairpin(on)), name=v.ifname(name))
+    return brport_encoder(IFLA_BRPORT_MODE, int(check_hairpin(on)), name=v.ifname(name))
 
 
 def delete(name: str) -> Encoder:
     """``ip link del NAME``: RTM_DELLINK (a veth takes its peer with it)."""
-    return link_encoder(K.RTM_DELLINK, 0, name=v.ifname(name))
+    return link_encoder(RTM_DELLINK, 0, name=v.ifname(name))
 
 
 def delete_group(group: int) -> Encoder:
     """``ip link delete group GROUP``: RTM_DELLINK with IFLA_GROUP and no
     name or index deletes every link of that group at once."""
-    return link_encoder(K.RTM_DELLINK, 0, group=check_group(group))
+    return link_encoder(RTM_DELLINK, 0, group=check_group(group))
 
 
 def get(name: str) -> Encoder:
     """``ip -s link show NAME``: one RTM_GETLINK for that name, never a dump.
     (The reply always carries the counters: RTEXT_FILTER_SKIP_STATS only
     skips those of SR-IOV VFs.)"""
-    return link_encoder(K.RTM_GETLINK, 0, name=v.ifname(name))
+    return link_encoder(RTM_GETLINK, 0, name=v.ifname(name))
 
 
 def dump() -> Encoder:
     """``ip -s link show``: RTM_GETLINK with NLM_F_DUMP, every link of the namespace."""
-    return link_encoder(K.RTM_GETLINK, K.NLM_F_DUMP)
+    return link_encoder(RTM_GETLINK, NLM_F_DUMP)

@@ -7,23 +7,29 @@ from collections import namedtuple
 from typing import Optional, Union
 
 from . import _validate as v
-from ._core import K, Encoder, route_dump_encoder, route_encoder
+from ._core import (AF_INET, AF_INET6, Encoder, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE,
+                    RTM_DELROUTE, RTM_F_CLONED, RTM_NEWROUTE, RTN_ANYCAST, RTN_BLACKHOLE,
+                    RTN_BROADCAST, RTN_LOCAL, RTN_MULTICAST, RTN_PROHIBIT, RTN_THROW, RTN_UNICAST,
+                    RTN_UNREACHABLE, RTN_UNSPEC, RTPROT_BOOT, RTPROT_DHCP, RTPROT_KERNEL,
+                    RTPROT_RA, RTPROT_REDIRECT, RTPROT_STATIC, RTPROT_UNSPEC, RT_SCOPE_LINK,
+                    RT_SCOPE_NOWHERE, RT_SCOPE_UNIVERSE, RT_TABLE_DEFAULT, RT_TABLE_LOCAL,
+                    RT_TABLE_MAIN, route_dump_encoder, route_encoder)
 from .addresses import FAMILIES, SCOPES
 
-CREATE = K.NLM_F_CREATE | K.NLM_F_EXCL
-REPLACE = K.NLM_F_CREATE | K.NLM_F_REPLACE
-CLONED = K.RTM_F_CLONED         # rtm_flags of a cached route, not one of the table
+CREATE = NLM_F_CREATE | NLM_F_EXCL
+REPLACE = NLM_F_CREATE | NLM_F_REPLACE
+CLONED = RTM_F_CLONED         # rtm_flags of a cached route, not one of the table
 
 IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 # ip's names (iproute2's rt_protos, rt_tables and route types), as ``ip -j`` prints them
-PROTOCOLS = {K.RTPROT_UNSPEC: "unspec", K.RTPROT_REDIRECT: "redirect", K.RTPROT_KERNEL: "kernel",
-             K.RTPROT_BOOT: "boot", K.RTPROT_STATIC: "static", K.RTPROT_RA: "ra",
-             K.RTPROT_DHCP: "dhcp"}
-TABLES = {"main": K.RT_TABLE_MAIN, "local": K.RT_TABLE_LOCAL, "default": K.RT_TABLE_DEFAULT}
-TYPES = {K.RTN_UNICAST: "unicast", K.RTN_LOCAL: "local", K.RTN_BROADCAST: "broadcast",
-         K.RTN_ANYCAST: "anycast", K.RTN_MULTICAST: "multicast", K.RTN_BLACKHOLE: "blackhole",
-         K.RTN_UNREACHABLE: "unreachable", K.RTN_PROHIBIT: "prohibit", K.RTN_THROW: "throw"}
+PROTOCOLS = {RTPROT_UNSPEC: "unspec", RTPROT_REDIRECT: "redirect", RTPROT_KERNEL: "kernel",
+             RTPROT_BOOT: "boot", RTPROT_STATIC: "static", RTPROT_RA: "ra",
+             RTPROT_DHCP: "dhcp"}
+TABLES = {"main": RT_TABLE_MAIN, "local": RT_TABLE_LOCAL, "default": RT_TABLE_DEFAULT}
+TYPES = {RTN_UNICAST: "unicast", RTN_LOCAL: "local", RTN_BROADCAST: "broadcast",
+         RTN_ANYCAST: "anycast", RTN_MULTICAST: "multicast", RTN_BLACKHOLE: "blackhole",
+         RTN_UNREACHABLE: "unreachable", RTN_PROHIBIT: "prohibit", RTN_THROW: "throw"}
 
 
 class Route(namedtuple("Route", "family dst gateway dev oif prefsrc metric table protocol "
@@ -46,7 +52,7 @@ class Route(namedtuple("Route", "family dst gateway dev oif prefsrc metric table
 
     @classmethod
     def from_raw(cls, raw: dict, dev: Optional[str]) -> "Route":
-        full = 32 if raw["family"] == K.AF_INET else 128
+        full = 32 if raw["family"] == AF_INET else 128
         if not raw["dst_len"]:
             dst = "default"
         elif raw["dst_len"] == full:
@@ -112,33 +118,33 @@ def _route(msg_type: int, nlflags: int, network: IPNetwork, via: Optional[v.IPAd
     """Main table, proto boot, unicast; scope global through a gateway, link
     without one (as ``ip route add`` chooses).  A deletion matches any
     protocol and scope, as ``ip route del`` does."""
-    family = K.AF_INET if network.version == 4 else K.AF_INET6
-    if msg_type == K.RTM_DELROUTE:
-        protocol, scope, rtype = K.RTPROT_UNSPEC, K.RT_SCOPE_NOWHERE, K.RTN_UNSPEC
+    family = AF_INET if network.version == 4 else AF_INET6
+    if msg_type == RTM_DELROUTE:
+        protocol, scope, rtype = RTPROT_UNSPEC, RT_SCOPE_NOWHERE, RTN_UNSPEC
     else:
-        protocol, rtype = K.RTPROT_BOOT, K.RTN_UNICAST
-        scope = K.RT_SCOPE_UNIVERSE if via is not None else K.RT_SCOPE_LINK
+        protocol, rtype = RTPROT_BOOT, RTN_UNICAST
+        scope = RT_SCOPE_UNIVERSE if via is not None else RT_SCOPE_LINK
     return route_encoder(msg_type, nlflags, family=family,
                          dst=network.network_address.packed if network.prefixlen else None,
                          dst_len=network.prefixlen, gateway=None if via is None else via.packed,
-                         oif=index, table=K.RT_TABLE_MAIN, protocol=protocol, scope=scope,
+                         oif=index, table=RT_TABLE_MAIN, protocol=protocol, scope=scope,
                          rtype=rtype)
 
 
 def add(network: IPNetwork, via: Optional[v.IPAddress], index: int) -> Encoder:
     """``ip route add DST [via GATEWAY] dev INDEX`` in the main table."""
-    return _route(K.RTM_NEWROUTE, CREATE, network, via, index)
+    return _route(RTM_NEWROUTE, CREATE, network, via, index)
 
 
 def replace(network: IPNetwork, via: Optional[v.IPAddress], index: int) -> Encoder:
     """``ip route replace DST [via GATEWAY] dev INDEX``: added, or put in
     place of the route to DST (same table, metric and type)."""
-    return _route(K.RTM_NEWROUTE, REPLACE, network, via, index)
+    return _route(RTM_NEWROUTE, REPLACE, network, via, index)
 
 
 def delete(network: IPNetwork, via: Optional[v.IPAddress], index: int) -> Encoder:
     """``ip route del DST [via GATEWAY] dev INDEX``."""
-    return _route(K.RTM_DELROUTE, 0, network, via, index)
+    return _route(RTM_DELROUTE, 0, network, via, index)
 
 
 def dump(family: int) -> Encoder:

@@ -23,7 +23,7 @@ import nlwire as w
 from nlwire import C
 from pynetlink import addresses, links, routes
 from pynetlink import _core as core
-from pynetlink._core import K, ffi, lib
+from pynetlink._core import ffi, lib
 
 FAST = settings(deadline=None)            # examples: the hypothesis profile (conftest)
 
@@ -279,15 +279,15 @@ FROM_ELSEWHERE = {"AF_INET": socket.AF_INET, "AF_INET6": socket.AF_INET6, "AF_UN
 @pytest.mark.parametrize("name", _core_constant_names())
 def test_header_constants_agree_with_compiled_core(name):
     expected = FROM_ELSEWHERE[name] if name in FROM_ELSEWHERE else C[name]
-    assert getattr(K, name) == expected
+    assert getattr(lib, name) == expected
 
 
 def test_header_hdrlen_agrees_with_compiled_core():
-    assert w.NLMSG_HDRLEN == K.NLMSG_HDRLEN
+    assert w.NLMSG_HDRLEN == lib.NLMSG_HDRLEN
 
 
 def test_address_families_agree_with_compiled_core():
-    assert (socket.AF_INET, socket.AF_INET6) == (K.AF_INET, K.AF_INET6)
+    assert (socket.AF_INET, socket.AF_INET6) == (lib.AF_INET, lib.AF_INET6)
 
 
 @pytest.mark.parametrize("layout, name", [
@@ -1422,13 +1422,13 @@ def test_create_veth_pair_refuses_two_peer_namespaces():
 
 OVERSIZED = {
     # builder call with one address one byte longer than its 16-byte spec field
-    "addr-local": "addr_encoder(K.RTM_NEWADDR, 0, index=1, family=K.AF_INET6, prefixlen=64, "
+    "addr-local": "addr_encoder(lib.RTM_NEWADDR, 0, index=1, family=lib.AF_INET6, prefixlen=64, "
                   "local=bytes(17))",
-    "addr-broadcast": "addr_encoder(K.RTM_NEWADDR, 0, index=1, family=K.AF_INET, prefixlen=24, "
+    "addr-broadcast": "addr_encoder(lib.RTM_NEWADDR, 0, index=1, family=lib.AF_INET, prefixlen=24, "
                       "local=bytes(4), broadcast=bytes(17))",
-    "route-dst": "route_encoder(K.RTM_NEWROUTE, 0, family=K.AF_INET6, dst=bytes(17), dst_len=64, "
+    "route-dst": "route_encoder(lib.RTM_NEWROUTE, 0, family=lib.AF_INET6, dst=bytes(17), dst_len=64, "
                  "table=254, protocol=3, scope=0, rtype=1)",
-    "route-gateway": "route_encoder(K.RTM_NEWROUTE, 0, family=K.AF_INET6, gateway=bytes(17), "
+    "route-gateway": "route_encoder(lib.RTM_NEWROUTE, 0, family=lib.AF_INET6, gateway=bytes(17), "
                      "table=254, protocol=3, scope=0, rtype=1)",
 }
 
@@ -1436,7 +1436,7 @@ OVERSIZED = {
 @pytest.mark.parametrize("call", sorted(OVERSIZED))
 def test_encoder_builders_refuse_addresses_longer_than_their_field(call):
     # in a child process: the overrun may corrupt the heap
-    code = ("from pynetlink._core import K, addr_encoder, route_encoder\n"
+    code = ("from pynetlink._core import lib, addr_encoder, route_encoder\n"
             f"try:\n    {OVERSIZED[call]}\nexcept (ValueError, TypeError, IndexError):\n"
             "    raise SystemExit(3)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)

@@ -14,7 +14,7 @@ import pytest
 import pynetlink as pn
 from conftest import in_thread
 from pynetlink import _core, links
-from pynetlink._core import K, Request, ffi, lib
+from pynetlink._core import Request, ffi, lib
 from pynetlink.batch import OK, SKIPPED, UNKNOWN
 
 
@@ -27,10 +27,10 @@ def getlink_without_ack(name: bytes) -> Request:
     """A request the kernel answers with data but never ACKs (no NLM_F_ACK)."""
     def encode(buf, seq):
         ifi = struct.pack("=BxHiII", 0, 0, 0, 0, 0)
-        start = lib.pn_msg_start(buf, K.RTM_GETLINK, K.NLM_F_REQUEST, seq, ifi, len(ifi))
+        start = lib.pn_msg_start(buf, lib.RTM_GETLINK, lib.NLM_F_REQUEST, seq, ifi, len(ifi))
         if start < 0:
             return start
-        return lib.pn_attr_put_str(buf, K.IFLA_IFNAME, name) or lib.pn_msg_end(buf, start)
+        return lib.pn_attr_put_str(buf, lib.IFLA_IFNAME, name) or lib.pn_msg_end(buf, start)
     return Request("raw_getlink", (name,), None, encode)
 
 
@@ -76,7 +76,7 @@ def test_socket_works_after_a_timed_out_request(sock):
 
 
 def test_a_dump_request_completes_at_its_done_message(sock):
-    encode = _core.link_encoder(K.RTM_GETLINK, K.NLM_F_DUMP)
+    encode = _core.link_encoder(lib.RTM_GETLINK, lib.NLM_F_DUMP)
     [reply] = sock.exchange([Request("dump", (), None, encode)])
     assert reply.errno == 0
 
