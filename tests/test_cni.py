@@ -735,9 +735,9 @@ def test_a_1_1_0_add_with_a_1_1_0_ipam_plugin(runtime, host, container, tmp_path
 
 def test_results_render_in_the_configs_version():
     import ipaddress as ipa
-    result = cni.Result([{"name": "eth0", "mac": "02:00:00:00:00:01", "sandbox": "/x"}],
+    result = cni.CNIResult([{"name": "eth0", "mac": "02:00:00:00:00:01", "sandbox": "/x"}],
                         [cni.IPConfig(ipa.ip_interface("192.0.2.2/24"), ipa.ip_address("192.0.2.1"), 0)],
-                        [cni.Route(ipa.ip_network("0.0.0.0/0"), ipa.ip_address("192.0.2.1"))])
+                        [cni.CNIRoute(ipa.ip_network("0.0.0.0/0"), ipa.ip_address("192.0.2.1"))])
     old, new = cni.render_result(result, "0.4.0"), cni.render_result(result, "1.0.0")
     assert old["ips"] == [{"version": "4", "interface": 0, "address": "192.0.2.2/24",
                            "gateway": "192.0.2.1"}]
