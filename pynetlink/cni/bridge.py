@@ -27,7 +27,7 @@ from .. import Handle, netns
 from .delegate import release, start_ipam
 from .kernel import delete_quietly, fail_on, has_link, open_container
 from .netconf import BridgeConf
-from .result import CNIResult, CNIRoute, parse_result, render_result
+from .result import CNIResult, CNIRoute, IPAddress, parse_result, render_result
 from .spec import E_DECODE, E_KERNEL, E_TRY_AGAIN, E_UNSUPPORTED_FIELD, PLUGIN, CNIError, Env
 from .sysctl import sysctl, sysctl_on
 
@@ -151,7 +151,7 @@ def configure_container(cont: Handle, netns_fd: int, ifname: str, result: CNIRes
     first gateway of its family; a route already there is skipped.  One
     pipelined exchange."""
     container_sysctls(netns_fd, ifname, ipv6=any(ip.address.version == 6 for ip in result.ips))
-    first_gw = {}
+    first_gw: dict[int, IPAddress] = {}
     for ipc in result.ips:
         if ipc.gateway is not None:
             first_gw.setdefault(ipc.gateway.version, ipc.gateway)
