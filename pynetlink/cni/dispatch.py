@@ -24,8 +24,8 @@ from typing import Any, Callable, Mapping, Optional
 
 from ..errors import NetlinkError
 from .netconf import BridgeConf, is_loopback
-from .spec import (E_INCOMPATIBLE_VERSION, E_INTERNAL, E_INVALID_ENV, E_IO, E_KERNEL, E_TRY_AGAIN,
-                   ENV_REQUIRED, MAX_STDIN, E_DECODE, CNIError, Env, check_common, config_version,
+from .spec import (E_DECODE, E_INCOMPATIBLE_VERSION, E_INTERNAL, E_INVALID_ENV, E_IO, E_KERNEL,
+                   E_TRY_AGAIN, ENV_REQUIRED, MAX_STDIN, CNIError, Env, check_common, config_version,
                    decode_config, error_version, version_info)
 
 # The handler of each command, as (module, function) of this package; the
