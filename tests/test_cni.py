@@ -731,13 +731,13 @@ def test_a_1_1_0_add_with_a_1_1_0_ipam_plugin(runtime, host, container, tmp_path
     assert host_veths(host) == [] and container.link_names() == {"lo"}
 
 
-# -- the plugin module itself (no kernel) -----------------------------------------------------------------
+# -- the plugin package itself (no kernel) ----------------------------------------------------------------
 
 def test_results_render_in_the_configs_version():
     import ipaddress as ipa
-    result = cni.Result([{"name": "eth0", "mac": "02:00:00:00:00:01", "sandbox": "/x"}],
-                        [cni.IPConfig(ipa.ip_interface("192.0.2.2/24"), ipa.ip_address("192.0.2.1"), 0)],
-                        [cni.Route(ipa.ip_network("0.0.0.0/0"), ipa.ip_address("192.0.2.1"))])
+    result = cni.CNIResult([{"name": "eth0", "mac": "02:00:00:00:00:01", "sandbox": "/x"}],
+                           [cni.IPConfig(ipa.ip_interface("192.0.2.2/24"), ipa.ip_address("192.0.2.1"), 0)],
+                           [cni.CNIRoute(ipa.ip_network("0.0.0.0/0"), ipa.ip_address("192.0.2.1"))])
     old, new = cni.render_result(result, "0.4.0"), cni.render_result(result, "1.0.0")
     assert old["ips"] == [{"version": "4", "interface": 0, "address": "192.0.2.2/24",
                            "gateway": "192.0.2.1"}]
@@ -745,3 +745,82 @@ def test_results_render_in_the_configs_version():
     for doc, version in ((old, "0.4.0"), (new, "1.0.0")):
         validate_result(doc, version)
         assert cni.render_result(cni.parse_result(doc, "test"), version) == doc
+
+
+@pytest.mark.parametrize("old, new", [("Result", "CNIResult"), ("Route", "CNIRoute"), ("cli", "install_main")])
+def test_old_names_are_deprecated_aliases(old, new):
+    with pytest.warns(DeprecationWarning, match=f"pynetlink.cni.{old} is deprecated; use pynetlink.cni.{new}"):
+        value = getattr(cni, old)
+    assert value is getattr(cni, new)
+
+
+def test_an_unknown_name_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="Nothing"):
+        cni.Nothing
+
+
+# -- one command as a function (what a resident process calls) ---------------------------------------
+
+def test_run_answers_version_without_touching_process_state(capsys):
+    environ = dict(os.environ)
+    out, code = cni.run({"CNI_COMMAND": "VERSION"}, b'{"cniVersion": "0.4.0"}')
+    assert (json.loads(out), code) == ({"cniVersion": "0.4.0",
+                                        "supportedVersions": ["0.4.0", "1.0.0", "1.1.0"]}, 0)
+    assert out.endswith(b"\n")
+    assert capsys.readouterr() == ("", "") and dict(os.environ) == environ
+
+
+def test_run_returns_an_error_document_and_exit_code_1(capsys):
+    out, code = cni.run({"CNI_COMMAND": "DEL", "CNI_PATH": "/nonexistent"},
+                        b'{"cniVersion": "1.0.0", "name": "n", "type": "pynetlink-cni"}')
+    assert code == 1
+    assert json.loads(out) == {"cniVersion": "1.0.0", "code": 4,
+                               "msg": "CNI_CONTAINERID is required for DEL"}
+    assert capsys.readouterr() == ("", "")
+
+
+def test_run_adds_loopback_in_process_with_the_environment_it_is_given(container, capsys):
+    conf = {"cniVersion": "1.0.0", "name": "pntest-lo", "type": PLUGIN, "loopback": True}
+    environ = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "pntest-ctr1", "CNI_NETNS": container.path,
+               "CNI_IFNAME": "lo", "CNI_PATH": "/nonexistent"}
+    out, code = cni.run(environ, json.dumps(conf).encode())
+    assert code == 0, out
+    result = json.loads(out)
+    validate_result(result, "1.0.0")
+    assert result["interfaces"] == [{"name": "lo", "mac": "00:00:00:00:00:00", "sandbox": container.path}]
+    assert "UP" in container.link("lo")["flags"]
+    assert capsys.readouterr() == ("", "")
+
+
+# -- start-up: each command imports what it needs ------------------------------------------------------
+
+LOADED = """
+import json, sys
+from pynetlink.cni import run
+out, code = run(json.loads(sys.argv[1]), sys.argv[2].encode())
+assert code == 0, out
+print(json.dumps(sorted(m for m in sys.modules if m.startswith("pynetlink.cni") or m == "subprocess")))
+"""
+
+
+def modules_loaded_by(environ: dict, conf: str) -> set:
+    """The plugin's modules (and subprocess) a fresh interpreter has loaded
+    after answering one command in-process."""
+    proc = subprocess.run([sys.executable, "-c", LOADED, json.dumps(environ), conf],
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          capture_output=True, text=True, timeout=60, check=True)
+    return set(json.loads(proc.stdout))
+
+
+def test_version_loads_no_command_module():
+    loaded = modules_loaded_by({"CNI_COMMAND": "VERSION"}, "")
+    assert loaded == {"pynetlink.cni", "pynetlink.cni.dispatch", "pynetlink.cni.spec",
+                      "pynetlink.cni.netconf"}
+
+
+def test_loopback_del_loads_no_ipam_or_result_code():
+    conf = json.dumps({"cniVersion": "1.0.0", "name": "n", "type": PLUGIN, "loopback": True})
+    loaded = modules_loaded_by({"CNI_COMMAND": "DEL", "CNI_CONTAINERID": "c1", "CNI_IFNAME": "lo",
+                                "CNI_PATH": "/nonexistent"}, conf)
+    assert loaded == {"pynetlink.cni", "pynetlink.cni.dispatch", "pynetlink.cni.spec",
+                      "pynetlink.cni.netconf", "pynetlink.cni.loopback", "pynetlink.cni.kernel"}

@@ -1,0 +1,205 @@
+"""Bridge mode, ADD (the reference's ``plugins/main/bridge`` cmdAdd), in the
+host's namespace (where the plugin runs) and the container's (``CNI_NETNS``):
+
+- the bridge (``bridge``, default ``cni0``) is created if missing, with
+  ``mtu``, ``promiscMode``, IPv6 router advertisements ignored, and up;
+- a veth pair: ``CNI_IFNAME`` is born inside the container with ``mtu``,
+  its host end (``veth`` + 8 hex digits) on the bridge with ``mtu``, up,
+  ``hairpinMode`` — one RTM_NEWLINK, no namespace move;
+- IPAM by delegation: ``<CNI_PATH>/<ipam.type>`` runs with the same stdin
+  and environment (while the links are being made); its addresses and
+  routes go on ``CNI_IFNAME`` (up; DAD off, ``arp_notify`` on, as the
+  reference does), ``isGateway`` puts each gateway on the bridge (forwarding
+  on), ``isDefaultGateway`` adds a default route per family;
+- if any step fails, what this ADD made is removed (the veth, the IPAM
+  allocation by the IPAM plugin's DEL) before the error is reported.  The
+  bridge and the gateway addresses on it are shared by every container and
+  stay, as with the reference plugin (which never deletes them).
+"""
+from __future__ import annotations
+
+import errno
+import ipaddress
+import os
+from typing import Callable
+
+from .. import Handle, netns
+from .delegate import release, start_ipam
+from .kernel import delete_quietly, fail_on, has_link, open_container
+from .netconf import BridgeConf
+from .result import CNIResult, CNIRoute, IPAddress, parse_result, render_result
+from .spec import E_DECODE, E_KERNEL, E_TRY_AGAIN, E_UNSUPPORTED_FIELD, PLUGIN, CNIError, Env
+from .sysctl import sysctl, sysctl_on
+
+VETH_ATTEMPTS = 3               # fresh host-end names tried on a name clash
+VETH_TXQLEN = 0                 # both veth ends, as the reference plugin leaves them
+
+
+def add(env: Env, raw: bytes, conf: dict, bc: BridgeConf) -> dict:
+    """ADD: bridge, veth, IPAM, addresses and routes; the result.  Anything
+    made is removed again if a later step fails."""
+    netns_fd, cont = open_container(env.netns)
+    try:
+        with cont, Handle() as host:
+            undo: list[Callable[[], None]] = []
+            try:
+                result = build_network(host, cont, netns_fd, env, raw, bc, undo)
+            except BaseException:
+                for step in reversed(undo):
+                    step()
+                raise
+    finally:
+        os.close(netns_fd)
+    return render_result(result, conf["cniVersion"])
+
+
+def build_network(host: Handle, cont: Handle, netns_fd: int, env: Env, raw: bytes, bc: BridgeConf,
+                  undo: list) -> CNIResult:
+    """The steps of ADD; each thing made puts its removal on ``undo``.  The
+    IPAM plugin runs while the links are made."""
+    ipam = start_ipam(bc.ipam_type, env, raw, "ADD")
+    if ipam:
+        undo.append(lambda: release(ipam))
+    host_veth = create_port(host, cont, bc, env.ifname, netns_fd)
+    undo.append(lambda: delete_quietly(host, host_veth))
+    result = CNIResult()
+    if ipam:
+        result = parse_result(ipam.wait(), f"the result of {bc.ipam_type}")
+        apply_ipam(host, cont, netns_fd, bc, env.ifname, result)
+    else:
+        cont.set_link(env.ifname, mac_address=bc.mac or None, txqueuelen=VETH_TXQLEN, up=True)
+    result.interfaces = interfaces(host, cont, bc.bridge, host_veth, env)
+    if bc.dns:
+        result.dns = bc.dns
+    return result
+
+
+def create_port(host: Handle, cont: Handle, bc: BridgeConf, ifname: str, netns_fd: int) -> str:
+    """The bridge (made if missing: MTU, promiscuous mode, up) and a veth
+    pair whose end ``ifname`` is born inside the container and whose host
+    end is on the bridge and up, in one pipelined exchange.  Returns the
+    host end's name."""
+    for _ in range(VETH_ATTEMPTS):
+        name = "veth" + os.urandom(4).hex()
+        b = host.batch()
+        b.create_bridge(bc.bridge, mtu=bc.mtu or None)
+        b.set_link(bc.bridge, up=True, promisc=True if bc.promisc else None)
+        b.create_veth_pair(name, ifname, peer_netns=netns_fd, master=bc.bridge, up=True,
+                           mtu=bc.mtu or None, peer_mtu=bc.mtu or None, txqueuelen=VETH_TXQLEN)
+        results = b.run()
+        if results[2].ok and not all(r.ok or (i == 0 and r.errno == errno.EEXIST)
+                                     for i, r in enumerate(results[:2])):
+            delete_quietly(host, name)                  # the bridge failed: no veth stays
+        fail_on(results[:2], lambda i, r: i == 0 and r.errno == errno.EEXIST)
+        sysctl(f"net/ipv6/conf/{bc.bridge}/accept_ra", "0", quiet=True)   # we own its routes
+        if results[2].errno == errno.EEXIST and not has_link(cont, ifname):
+            continue                                    # the random host name was taken
+        if results[2].errno == errno.EEXIST:
+            raise CNIError(E_KERNEL, f"the container already has an interface named {ifname}")
+        fail_on(results[2:])
+        if bc.hairpin:
+            try:
+                host.set_hairpin(name, True)
+            except OSError:
+                delete_quietly(host, name)
+                raise
+        return name
+    raise CNIError(E_TRY_AGAIN, f"no free host interface name after {VETH_ATTEMPTS} attempts")
+
+
+def apply_ipam(host: Handle, cont: Handle, netns_fd: int, bc: BridgeConf, ifname: str,
+               result: CNIResult) -> None:
+    """The IPAM result on the container end (and the gateways on the bridge)."""
+    if not result.ips:
+        raise CNIError(E_DECODE, f"the result of {bc.ipam_type} has no IP address")
+    extras = sorted({k for r in result.routes for k in r.extra})
+    if extras:
+        raise CNIError(E_UNSUPPORTED_FIELD, f"route fields {', '.join(extras)} from {bc.ipam_type} "
+                                            f"are not supported by {PLUGIN}")
+    gateways = calc_gateways(result, bc)
+    configure_container(cont, netns_fd, ifname, result, bc.mac)
+    if bc.is_gateway:
+        configure_gateways(host, bc.bridge, gateways)
+
+
+def calc_gateways(result: CNIResult, bc: BridgeConf) -> list:
+    """What the reference's calcGateways does: every IP is the container
+    interface's (index 2); with ``isGateway`` a missing gateway is the
+    subnet's first address and each gateway (with the IP's prefix) goes on
+    the bridge; with ``isDefaultGateway`` a default route via it is added
+    per family unless one with a gateway is there.  Returns the bridge's
+    addresses."""
+    gateways, have_default = [], set()
+    for ipc in result.ips:
+        ipc.interface = 2
+        family = ipc.address.version
+        if ipc.gateway is None and bc.is_gateway:
+            ipc.gateway = ipc.address.network.network_address + 1
+        if bc.is_default_gateway and family not in have_default:
+            default = ipaddress.ip_network("0.0.0.0/0" if family == 4 else "::/0")
+            if not any(r.gw is not None and r.dst == default for r in result.routes):
+                result.routes.append(CNIRoute(default, ipc.gateway))
+            have_default.add(family)
+        if bc.is_gateway:
+            gateways.append(ipaddress.ip_interface(f"{ipc.gateway}/{ipc.address.network.prefixlen}"))
+    return gateways
+
+
+def configure_container(cont: Handle, netns_fd: int, ifname: str, result: CNIResult, mac: str) -> None:
+    """As the reference's ConfigureIface: the link up (with ``mac``), its
+    addresses, then the routes — a route without a gateway goes via the
+    first gateway of its family; a route already there is skipped.  One
+    pipelined exchange."""
+    container_sysctls(netns_fd, ifname, ipv6=any(ip.address.version == 6 for ip in result.ips))
+    first_gw: dict[int, IPAddress] = {}
+    for ipc in result.ips:
+        if ipc.gateway is not None:
+            first_gw.setdefault(ipc.gateway.version, ipc.gateway)
+    b = cont.batch()
+    b.set_link(ifname, mac_address=mac or None, txqueuelen=VETH_TXQLEN, up=True)
+    for ipc in result.ips:
+        b.set_interface_ip(ifname, ipc.address)
+    routes_from = len(b)
+    for r in result.routes:
+        b.add_route(r.dst, ifname, r.gw or first_gw.get(r.dst.version))
+    fail_on(b.run(), lambda i, r: i >= routes_from and r.errno == errno.EEXIST)
+
+
+def container_sysctls(netns_fd: int, ifname: str, ipv6: bool) -> None:
+    """Inside the container, as the reference: no DAD on ``ifname`` (its
+    address is ours), gratuitous ARP on changes, and IPv6 enabled on lo and
+    ``ifname`` when an IPv6 address is coming."""
+    with netns.entered(netns_fd):
+        sysctl(f"net/ipv6/conf/{ifname}/accept_dad", "0", quiet=True)
+        sysctl(f"net/ipv4/conf/{ifname}/arp_notify", "1", quiet=True)
+        if ipv6:
+            for dev in ("lo", ifname):
+                if sysctl(f"net/ipv6/conf/{dev}/disable_ipv6", quiet=True) not in (None, "0"):
+                    sysctl(f"net/ipv6/conf/{dev}/disable_ipv6", "0")
+
+
+def configure_gateways(host: Handle, bridge: str, gateways: list) -> None:
+    """The gateways on the bridge (one there already is fine); when one was
+    added, the bridge's MAC address is pinned to its current value, so that
+    it stops following its ports as they come and go (the reference does
+    the same); forwarding on for each family with a gateway."""
+    b = host.batch()
+    for gw in gateways:
+        b.set_interface_ip(bridge, gw)
+    results = b.run()
+    fail_on(results, lambda i, r: r.errno == errno.EEXIST)
+    if any(r.ok for r in results):
+        host.set_link(bridge, mac_address=host.get_link(bridge).address)
+    families = {gw.version for gw in gateways}
+    if 4 in families:
+        sysctl_on("net/ipv4/ip_forward")
+    if 6 in families:
+        sysctl_on("net/ipv6/conf/all/forwarding")
+
+
+def interfaces(host: Handle, cont: Handle, bridge: str, host_veth: str, env: Env) -> list:
+    """The result's interfaces: bridge, host end, container end (in that
+    order: IPs name the container end as index 2), MACs as they are now."""
+    return [{"name": bridge, "mac": host.get_link(bridge).address},
+            {"name": host_veth, "mac": host.get_link(host_veth).address},
+            {"name": env.ifname, "mac": cont.get_link(env.ifname).address, "sandbox": env.netns}]

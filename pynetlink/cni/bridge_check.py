@@ -1,0 +1,113 @@
+"""Bridge mode, CHECK (the reference's cmdCheck): the IPAM plugin's CHECK,
+then the kernel against ``prevResult``; every difference is reported in
+one error (102)."""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+from .. import Handle, Link
+from . import observe
+from .delegate import start_ipam
+from .kernel import open_container
+from .netconf import BridgeConf
+from .result import CNIResult, parse_result
+from .spec import E_CHECK, E_INVALID_CONFIG, CNIError, Env
+
+
+def check(env: Env, raw: bytes, conf: dict, bc: BridgeConf) -> None:
+    """CHECK: the IPAM plugin's CHECK, then the kernel against prevResult —
+    bridge (MAC, promiscuous mode), host end (on the bridge, peer of the
+    container end, MAC), container end (a veth, MAC), every address and
+    route.  All differences are reported in one error (102)."""
+    prev = conf.get("prevResult")
+    if prev is None:
+        raise CNIError(E_INVALID_CONFIG, "CHECK needs prevResult")
+    result = parse_result(prev, "prevResult")
+    netns_fd, cont = open_container(env.netns)
+    ipam = start_ipam(bc.ipam_type, env, raw, "CHECK")
+    try:
+        with cont, Handle() as host:
+            problems = check_links(host, netns_fd, bc, env, result)
+    finally:
+        os.close(netns_fd)
+    if ipam:
+        ipam.wait()
+    if problems:
+        raise CNIError(E_CHECK, f"CHECK: {problems[0]}", "; ".join(problems))
+
+
+def check_links(host: Handle, netns_fd: int, bc: BridgeConf, env: Env, result: CNIResult) -> list:
+    """The differences between the kernel and ``result``, as sentences."""
+    problems: list[str] = []
+    bridge = expect_interface(result, bc.bridge, None, problems)
+    container = expect_interface(result, env.ifname, env.netns, problems)
+    link = observe.link(netns_fd, env.ifname)
+    br = host_link(host, bc.bridge, problems)
+    if br is not None and bridge is not None:
+        compare_mac(bridge, br.address, problems)
+        if br.promisc != bc.promisc:
+            problems.append(f"bridge {bc.bridge} promiscuous mode is {br.promisc}, configured {bc.promisc}")
+    if link is None:
+        problems.append(f"interface {env.ifname} not found in {env.netns}")
+    else:
+        if link.kind != "veth":
+            problems.append(f"interface {env.ifname} is a {link.kind or 'device'} link, not a veth")
+        if container is not None:
+            compare_mac(container, link.address, problems)
+        if br is not None:
+            check_host_end(host, result, br, link, env.ifname, {bc.bridge, env.ifname}, problems)
+    problems += missing_addresses(netns_fd, env.ifname, result)
+    problems += missing_routes(netns_fd, result)
+    return problems
+
+
+def expect_interface(result: CNIResult, name: str, sandbox: Optional[str], problems: list) -> Optional[dict]:
+    for iface in result.interfaces:
+        if iface.get("name") == name and (sandbox is None or iface.get("sandbox") == sandbox):
+            return iface
+    where = f" in sandbox {sandbox}" if sandbox else ""
+    problems.append(f"prevResult lists no interface {name}{where}")
+    return None
+
+
+def host_link(host: Handle, name: str, problems: list) -> Optional[Link]:
+    try:
+        return host.get_link(name)
+    except OSError as e:
+        problems.append(f"{name} not found on the host ({e.strerror})")
+        return None
+
+
+def compare_mac(expected: dict, actual: str, problems: list) -> None:
+    mac = expected.get("mac")
+    if mac and mac.lower() != actual.lower():
+        problems.append(f"interface {expected.get('name')} has MAC {actual}, prevResult says {mac}")
+
+
+def check_host_end(host: Handle, result: CNIResult, br: Link, link: observe.LinkFacts, ifname: str,
+                   skip: set, problems: list) -> None:
+    """Some host interface of prevResult is the container end's peer and on the bridge."""
+    for iface in result.interfaces:
+        if iface.get("name") in skip or iface.get("sandbox"):
+            continue
+        try:
+            peer = host.get_link(iface["name"])
+        except OSError:
+            continue
+        if peer.index == link.peer_index and peer.master == br.index:
+            compare_mac(iface, peer.address, problems)
+            return
+    problems.append(f"no host veth of prevResult is the peer of {ifname} on bridge {br.name}")
+
+
+def missing_addresses(netns_fd: int, ifname: str, result: CNIResult) -> list:
+    have = observe.addresses(netns_fd, ifname)
+    return [f"address {ip.address} not found on {ifname}" for ip in result.ips
+            if (ip.address.ip, ip.address.network.prefixlen) not in have]
+
+
+def missing_routes(netns_fd: int, result: CNIResult) -> list:
+    have = observe.routes(netns_fd)
+    return [f"route to {r.dst}{f' via {r.gw}' if r.gw else ''} not found" for r in result.routes
+            if not any(dst == r.dst and (r.gw is None or gw == r.gw) for dst, gw in have)]

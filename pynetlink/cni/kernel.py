@@ -1,0 +1,52 @@
+"""The plugin's use of the library (the reference's ``pkg/ns`` and its
+netlink calls): a Handle on the container's namespace, batch failures as
+errors, link existence."""
+from __future__ import annotations
+
+import errno
+import os
+from typing import Callable, Iterable
+
+from .. import Handle
+from .spec import E_KERNEL, E_UNKNOWN_CONTAINER, CNIError, warn
+
+
+def open_container(netns_path: str) -> tuple[int, Handle]:
+    """(fd, Handle) of the container's namespace; error 3 if there is none.
+    The caller closes both."""
+    try:
+        fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise CNIError(E_UNKNOWN_CONTAINER,
+                       f"cannot open the network namespace {netns_path}: {e.strerror}") from None
+    try:
+        return fd, Handle(netns=fd)
+    except OSError as e:
+        os.close(fd)
+        raise CNIError(E_UNKNOWN_CONTAINER, f"{netns_path} is not a network namespace", str(e)) from None
+
+
+def fail_on(results: Iterable, allowed: Callable = lambda i, r: False) -> None:
+    """Raise the first failure of a batch's results that ``allowed`` does not excuse."""
+    for i, r in enumerate(results):
+        if r.ok or (r.errno and allowed(i, r)):
+            continue
+        raise r.exception() or CNIError(E_KERNEL, f"{r.operation}: {r.status}")
+
+
+def has_link(handle: Handle, name: str) -> bool:
+    try:
+        handle.link_index(name)
+        return True
+    except OSError as e:
+        if e.errno == errno.ENODEV:
+            return False
+        raise
+
+
+def delete_quietly(handle: Handle, name: str) -> None:
+    """Delete a link made by a failed ADD (its peer goes with it)."""
+    try:
+        handle.delete_link(name)
+    except Exception as e:                  # noqa: BLE001 - the first error is the one reported
+        warn(f"removing {name} failed: {e}")
