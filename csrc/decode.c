@@ -18,14 +18,15 @@
 #define PN_STATS64_MIN (offsetof(struct rtnl_link_stats64, tx_dropped) + sizeof(uint64_t))
 
 static const uint16_t link_min[IFLA_MAX + 1] = {
-    [IFLA_MTU] = 4, [IFLA_MASTER] = 4, [IFLA_GROUP] = 4, [IFLA_TXQLEN] = 4,
+    [IFLA_MTU] = 4, [IFLA_MASTER] = 4, [IFLA_GROUP] = 4, [IFLA_TXQLEN] = 4, [IFLA_LINK] = 4,
     [IFLA_STATS64] = PN_STATS64_MIN,
 };
 
-/* IFLA_LINKINFO { IFLA_INFO_SLAVE_KIND "bridge" IFLA_INFO_SLAVE_DATA {
- * IFLA_BRPORT_MODE u8 } }: the hairpin mode of a bridge port.  A malformed
- * nest is ignored: the link itself is still described. */
-static void link_hairpin(const struct pn_attr *linkinfo, struct pn_link_info *out)
+/* IFLA_LINKINFO { IFLA_INFO_KIND "veth" ... IFLA_INFO_SLAVE_KIND "bridge"
+ * IFLA_INFO_SLAVE_DATA { IFLA_BRPORT_MODE u8 } }: the link's kind, and the
+ * hairpin mode of a bridge port.  A malformed nest is ignored: the link
+ * itself is still described. */
+static void link_info(const struct pn_attr *linkinfo, struct pn_link_info *out)
 {
     static const uint16_t brport_min[IFLA_BRPORT_MAX + 1] = { [IFLA_BRPORT_MODE] = 1 };
     struct pn_attr info[IFLA_INFO_MAX + 1], port[IFLA_BRPORT_MAX + 1];
@@ -33,6 +34,8 @@ static void link_hairpin(const struct pn_attr *linkinfo, struct pn_link_info *ou
 
     if (pn_attr_parse(linkinfo->data, linkinfo->len, NULL, IFLA_INFO_MAX, info))
         return;
+    if (info[IFLA_INFO_KIND].data)
+        pn_get_str(out->kind, sizeof(out->kind), &info[IFLA_INFO_KIND]);
     kind = &info[IFLA_INFO_SLAVE_KIND];
     data = &info[IFLA_INFO_SLAVE_DATA];
     if (!kind->data || kind->len < sizeof("bridge") || memcmp(kind->data, "bridge", sizeof("bridge")) ||
@@ -90,8 +93,10 @@ int pn_parse_link(const unsigned char *msg, uint32_t len, struct pn_link_info *o
         out->txqlen = pn_get_u32(&tb[IFLA_TXQLEN]);
     if (tb[IFLA_STATS64].data)
         link_stats(&tb[IFLA_STATS64], out);
+    if (tb[IFLA_LINK].data)
+        out->link_index = (int32_t)pn_get_u32(&tb[IFLA_LINK]);
     if (tb[IFLA_LINKINFO].data)
-        link_hairpin(&tb[IFLA_LINKINFO], out);
+        link_info(&tb[IFLA_LINKINFO], out);
     return 0;
 }
 

@@ -100,6 +100,8 @@ struct pn_link_info {
     uint32_t address_len;   /* IFLA_ADDRESS (link-layer address), 0 if absent */
     unsigned char address[32];
     char name[16];
+    char kind[16];          /* IFLA_INFO_KIND ("veth", "bridge", ...), "" if absent */
+    int32_t link_index;     /* IFLA_LINK (a veth's peer: its ifindex in its own namespace), 0 if absent */
     uint64_t rx_packets, tx_packets, rx_bytes, tx_bytes;
     uint64_t rx_errors, tx_errors, rx_dropped, tx_dropped;
 };

@@ -333,6 +333,7 @@ def _raw_link(c) -> RawLink:
             "txqlen": c.txqlen,
             "address": ffi.buffer(c.address, c.address_len)[:].hex(":"),
             "hairpin": None if c.hairpin < 0 else bool(c.hairpin),
+            "kind": ffi.string(c.kind).decode("utf-8", "replace"), "link_index": c.link_index,
             "stats": {k: getattr(c, k) for k in STATS} if c.has_stats else None}
 
 

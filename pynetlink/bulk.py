@@ -31,10 +31,10 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, List, Optional, Sequence, Union
 
 from . import _validate as v
-from . import _veth, addresses, links, routes
+from . import _names, _veth, addresses, links, routes
 from . import netns as _netns
 from ._core import Request, Socket
-from ._veth import DEFAULT_DEVICE
+from ._names import DEFAULT_DEVICE
 from .handle import Handle, default_handle
 from .ops import failure, lookup
 from .types import Network, NetworkState
@@ -119,7 +119,7 @@ def setup(containers: Iterable[Container], *, group: Optional[int] = None,
     plans = [_plan(i, c) for i, c in enumerate(containers)]
     own_group = group is None
     # below 2**31: iproute2 prints groups as signed numbers
-    group = v.group(group) if group is not None else _veth.random_group()
+    group = v.group(group) if group is not None else _names.random_group()
     if group == 0:
         raise ValueError("group 0 is every link's default group")
     host = handle or default_handle()
@@ -170,11 +170,11 @@ def _create_host_side(host: Handle, plans: Sequence[_Plan], group: int,
     as (plan, error) pairs."""
     bridges = _bridge_indexes(host, plans)
     todo = [p for p in plans if not p.error]
-    for attempt in range(_veth.NAME_ATTEMPTS):
+    for attempt in range(_names.NAME_ATTEMPTS):
         retry = []
         for start in range(0, len(todo), _CHUNK):
             chunk = todo[start:start + _CHUNK]
-            names = [_veth.random_name(p.network.veth_prefix, p.veth.suffix_len) for p in chunk]
+            names = [_names.random_name(p.network.veth_prefix, p.veth.suffix_len) for p in chunk]
             requests = [_create_pair(p, name, bridges[p.network.bridge], group)
                         for p, name in zip(chunk, names)]
             ok = []
@@ -182,7 +182,7 @@ def _create_host_side(host: Handle, plans: Sequence[_Plan], group: int,
                 if not reply.errno:
                     p.host = name                   # ours: only now may a clean-up delete it
                     ok.append(p)
-                elif (reply.errno == _errno.EEXIST and attempt < _veth.NAME_ATTEMPTS - 1
+                elif (reply.errno == _errno.EEXIST and attempt < _names.NAME_ATTEMPTS - 1
                       and host.link_exists(name)):
                     retry.append(p)
                 else:
@@ -310,7 +310,6 @@ def _configure_container(p: _Plan, shared: _Shared, timeout: float, home: int) -
     an fd of the namespace the thread is in), in two pipelined exchanges:
     lo up, eth0 up (MAC, txqueuelen) and eth0's index; then, with that
     index, the addresses and default routes."""
-    mac = p.network.mac_address or None
     try:
         sock = Socket(p.fd, timeout, home)
     except OSError as e:

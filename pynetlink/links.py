@@ -22,13 +22,16 @@ CREATE = NLM_F_CREATE | NLM_F_EXCL
 Fields = dict       # link_spec fields: name (bytes), mtu, master, group, ...
 
 
-class Link(namedtuple("Link", "index name flags mtu master group txqlen address hairpin stats",
-                      defaults=("", None, None))):
+class Link(namedtuple("Link", "index name flags mtu master group txqlen address hairpin stats "
+                              "kind link_index", defaults=("", None, None, "", 0))):
     """A link as the kernel reported it (``ip -d link show DEV``): ``index``,
     ``name``, ``flags`` (ifi_flags), ``mtu``, ``master`` (ifindex, 0: none),
     ``group``, ``txqlen``, ``address`` (link-layer, "aa:bb:cc:dd:ee:ff"),
-    ``hairpin`` (bridge ports only, else None) and ``stats`` (its own
-    counters, a NetworkStats, from IFLA_STATS64)."""
+    ``hairpin`` (bridge ports only, else None), ``stats`` (its own
+    counters, a NetworkStats, from IFLA_STATS64), ``kind`` ("veth",
+    "bridge", ...; "" for a device without one, such as ``lo``) and
+    ``link_index`` (``ip``'s "link_index": a veth's peer's ifindex, in the
+    peer's namespace; 0: none)."""
     __slots__ = ()
 
     @property

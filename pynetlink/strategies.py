@@ -13,9 +13,9 @@ import contextlib
 from typing import Iterator, Optional
 
 from . import _validate as v
-from . import _veth
+from . import _names, _veth
 from . import netns as _netns
-from ._veth import DEFAULT_DEVICE
+from ._names import DEFAULT_DEVICE
 from .handle import Handle, default_handle
 from .types import Network, NetworkState
 
@@ -99,14 +99,14 @@ class Veth(NetworkStrategy):
         handle = default_handle()
         with contextlib.ExitStack() as stack:
             target = None if netns is None else stack.enter_context(_netns.netns_fd(netns))
-            for attempt in range(_veth.NAME_ATTEMPTS):
-                host = _veth.random_name(network.veth_prefix, plan.suffix_len)
-                child = _veth.random_name(network.veth_prefix, plan.suffix_len)
+            for attempt in range(_names.NAME_ATTEMPTS):
+                host = _names.random_name(network.veth_prefix, plan.suffix_len)
+                child = _names.random_name(network.veth_prefix, plan.suffix_len)
                 make = self._create_in_place if self.fast else self._create_then_move
                 try:
                     make(handle, network, host, child, plan.mtu, plan.txqueuelen, pid, target)
                 except FileExistsError:
-                    if attempt == _veth.NAME_ATTEMPTS - 1:
+                    if attempt == _names.NAME_ATTEMPTS - 1:
                         raise
                     continue
                 state.veth_host, state.veth_child = host, child

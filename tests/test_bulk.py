@@ -12,7 +12,7 @@ import os
 import pytest
 
 import pynetlink as pn
-from pynetlink import _veth
+from pynetlink import _names
 from conftest import Netns, in_thread, open_fds, sh
 from test_strategies import bridge  # noqa: F401  (fixture)
 
@@ -257,9 +257,9 @@ def test_a_failed_setup_never_deletes_a_link_whose_name_it_only_tried(ns, bridge
     setup then fails, its clean-up must leave that link alone."""
     sh("ip", "-n", ns.name, "link", "add", "vethtaken", "type", "bridge")
     cs = containers(2)
-    real_name = _veth.random_name
+    real_name = _names.random_name
     names = iter(["vethtaken"])
-    monkeypatch.setattr(_veth, "random_name", lambda *a: next(names, None) or real_name(*a))
+    monkeypatch.setattr(_names, "random_name", lambda *a: next(names, None) or real_name(*a))
     real_exists = pn.Handle.link_exists
 
     def taken_then_broken(host, name):

@@ -14,7 +14,7 @@ import sys
 import pytest
 
 import pynetlink as pn
-from pynetlink import _veth, strategies
+from pynetlink import _names, strategies
 from conftest import in_thread, open_fds, sh
 
 
@@ -126,7 +126,7 @@ def test_veth_create_in_place_and_seed_move_give_the_same_links(ns, ns2, bridge,
 def test_veth_create_retries_fresh_names_when_a_name_is_taken(ns, ns2, bridge, sleeper, monkeypatch):
     sh("ip", "-n", ns.name, "link", "add", "vethtaken", "type", "bridge")
     names = iter(["taken", "peer001", "fresh01", "fresh02"])
-    monkeypatch.setattr(_veth, "random_name", lambda prefix, n: prefix + next(names))
+    monkeypatch.setattr(_names, "random_name", lambda prefix, n: prefix + next(names))
     state = create(ns, network(), nspid=sleeper)
     assert (state.veth_host, state.veth_child) == ("vethfresh01", "vethfresh02")
     assert ns.link("vethtaken")["linkinfo"]["info_kind"] == "bridge"

@@ -20,7 +20,8 @@ The modules, one job each (after the reference's ``pkg/skel``, ``pkg/ipam``,
 - delegate.py: delegated (IPAM) plugins;  result.py: the result model;
 - sysctl.py;  kernel.py: the container's namespace, batch failures;
 - bridge.py, bridge_del.py, bridge_check.py: ADD, DEL, CHECK of the bridge
-  job (observe.py: what CHECK reads of the container);
+  job (CHECK reads the container's links, addresses and routes with the
+  library's dumps: the plugin never runs ``ip``);
 - loopback_add.py, loopback.py: ADD, and DEL/CHECK, of the loopback job;
 - status.py: STATUS and GC;  installer.py: the launcher installer.
 

@@ -23,15 +23,15 @@ import ipaddress
 import os
 from typing import Callable
 
-from .. import Handle, netns
+from .. import Handle, _names, netns
 from .delegate import release, start_ipam
-from .kernel import delete_quietly, fail_on, has_link, open_container
+from .kernel import delete_quietly, fail_on, open_container
 from .netconf import BridgeConf
 from .result import CNIResult, CNIRoute, IPAddress, parse_result, render_result
 from .spec import E_DECODE, E_KERNEL, E_TRY_AGAIN, E_UNSUPPORTED_FIELD, PLUGIN, CNIError, Env
 from .sysctl import sysctl, sysctl_on
 
-VETH_ATTEMPTS = 3               # fresh host-end names tried on a name clash
+HOST_PREFIX = "veth"            # host ends: veth + 8 hex digits, as the reference names them
 VETH_TXQLEN = 0                 # both veth ends, as the reference plugin leaves them
 
 
@@ -79,8 +79,8 @@ def create_port(host: Handle, cont: Handle, bc: BridgeConf, ifname: str, netns_f
     pair whose end ``ifname`` is born inside the container and whose host
     end is on the bridge and up, in one pipelined exchange.  Returns the
     host end's name."""
-    for _ in range(VETH_ATTEMPTS):
-        name = "veth" + os.urandom(4).hex()
+    for _ in range(_names.NAME_ATTEMPTS):
+        name = _names.random_name(HOST_PREFIX, 8)
         b = host.batch()
         b.create_bridge(bc.bridge, mtu=bc.mtu or None)
         b.set_link(bc.bridge, up=True, promisc=True if bc.promisc else None)
@@ -92,7 +92,7 @@ def create_port(host: Handle, cont: Handle, bc: BridgeConf, ifname: str, netns_f
             delete_quietly(host, name)                  # the bridge failed: no veth stays
         fail_on(results[:2], lambda i, r: i == 0 and r.errno == errno.EEXIST)
         sysctl(f"net/ipv6/conf/{bc.bridge}/accept_ra", "0", quiet=True)   # we own its routes
-        if results[2].errno == errno.EEXIST and not has_link(cont, ifname):
+        if results[2].errno == errno.EEXIST and not cont.link_exists(ifname):
             continue                                    # the random host name was taken
         if results[2].errno == errno.EEXIST:
             raise CNIError(E_KERNEL, f"the container already has an interface named {ifname}")
@@ -104,7 +104,8 @@ def create_port(host: Handle, cont: Handle, bc: BridgeConf, ifname: str, netns_f
                 delete_quietly(host, name)
                 raise
         return name
-    raise CNIError(E_TRY_AGAIN, f"no free host interface name after {VETH_ATTEMPTS} attempts")
+    raise CNIError(E_TRY_AGAIN,
+                   f"no free host interface name after {_names.NAME_ATTEMPTS} attempts")
 
 
 def apply_ipam(host: Handle, cont: Handle, netns_fd: int, bc: BridgeConf, ifname: str,

@@ -3,11 +3,12 @@ then the kernel against ``prevResult``; every difference is reported in
 one error (102)."""
 from __future__ import annotations
 
+import errno
+import ipaddress
 import os
 from typing import Optional
 
 from .. import Handle, Link
-from . import observe
 from .delegate import start_ipam
 from .kernel import open_container
 from .netconf import BridgeConf
@@ -28,7 +29,7 @@ def check(env: Env, raw: bytes, conf: dict, bc: BridgeConf) -> None:
     ipam = start_ipam(bc.ipam_type, env, raw, "CHECK")
     try:
         with cont, Handle() as host:
-            problems = check_links(host, netns_fd, bc, env, result)
+            problems = check_links(host, cont, bc, env, result)
     finally:
         os.close(netns_fd)
     if ipam:
@@ -37,12 +38,13 @@ def check(env: Env, raw: bytes, conf: dict, bc: BridgeConf) -> None:
         raise CNIError(E_CHECK, f"CHECK: {problems[0]}", "; ".join(problems))
 
 
-def check_links(host: Handle, netns_fd: int, bc: BridgeConf, env: Env, result: CNIResult) -> list:
-    """The differences between the kernel and ``result``, as sentences."""
+def check_links(host: Handle, cont: Handle, bc: BridgeConf, env: Env, result: CNIResult) -> list:
+    """The differences between the kernel and ``result``, as sentences;
+    ``cont`` is a Handle in the container's namespace."""
     problems: list[str] = []
     bridge = expect_interface(result, bc.bridge, None, problems)
     container = expect_interface(result, env.ifname, env.netns, problems)
-    link = observe.link(netns_fd, env.ifname)
+    link = container_link(cont, env.ifname)
     br = host_link(host, bc.bridge, problems)
     if br is not None and bridge is not None:
         compare_mac(bridge, br.address, problems)
@@ -57,9 +59,19 @@ def check_links(host: Handle, netns_fd: int, bc: BridgeConf, env: Env, result: C
             compare_mac(container, link.address, problems)
         if br is not None:
             check_host_end(host, result, br, link, env.ifname, {bc.bridge, env.ifname}, problems)
-    problems += missing_addresses(netns_fd, env.ifname, result)
-    problems += missing_routes(netns_fd, result)
+    problems += missing_addresses(cont, env.ifname if link is not None else None, result)
+    problems += missing_routes(cont, result)
     return problems
+
+
+def container_link(cont: Handle, ifname: str) -> Optional[Link]:
+    """The container end as the kernel has it (None: there is none)."""
+    try:
+        return cont.get_link(ifname)
+    except OSError as e:
+        if e.errno == errno.ENODEV:
+            return None
+        raise
 
 
 def expect_interface(result: CNIResult, name: str, sandbox: Optional[str], problems: list) -> Optional[dict]:
@@ -85,7 +97,7 @@ def compare_mac(expected: dict, actual: str, problems: list) -> None:
         problems.append(f"interface {expected.get('name')} has MAC {actual}, prevResult says {mac}")
 
 
-def check_host_end(host: Handle, result: CNIResult, br: Link, link: observe.LinkFacts, ifname: str,
+def check_host_end(host: Handle, result: CNIResult, br: Link, link: Link, ifname: str,
                    skip: set, problems: list) -> None:
     """Some host interface of prevResult is the container end's peer and on the bridge."""
     for iface in result.interfaces:
@@ -95,19 +107,22 @@ def check_host_end(host: Handle, result: CNIResult, br: Link, link: observe.Link
             peer = host.get_link(iface["name"])
         except OSError:
             continue
-        if peer.index == link.peer_index and peer.master == br.index:
+        if peer.index == link.link_index and peer.master == br.index:
             compare_mac(iface, peer.address, problems)
             return
     problems.append(f"no host veth of prevResult is the peer of {ifname} on bridge {br.name}")
 
 
-def missing_addresses(netns_fd: int, ifname: str, result: CNIResult) -> list:
-    have = observe.addresses(netns_fd, ifname)
+def missing_addresses(cont: Handle, ifname: Optional[str], result: CNIResult) -> list:
+    """The addresses of prevResult that the container end (None: missing) lacks."""
+    have = {(a.interface.ip, a.prefixlen) for a in cont.list_addresses(ifname)} if ifname else set()
     return [f"address {ip.address} not found on {ifname}" for ip in result.ips
             if (ip.address.ip, ip.address.network.prefixlen) not in have]
 
 
-def missing_routes(netns_fd: int, result: CNIResult) -> list:
-    have = observe.routes(netns_fd)
+def missing_routes(cont: Handle, result: CNIResult) -> list:
+    """The routes of prevResult that the container's main table lacks."""
+    have = [(r.network, ipaddress.ip_address(r.gateway) if r.gateway else None)
+            for r in cont.list_routes()]
     return [f"route to {r.dst}{f' via {r.gw}' if r.gw else ''} not found" for r in result.routes
             if not any(dst == r.dst and (r.gw is None or gw == r.gw) for dst, gw in have)]

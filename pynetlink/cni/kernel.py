@@ -1,9 +1,8 @@
 """The plugin's use of the library (the reference's ``pkg/ns`` and its
 netlink calls): a Handle on the container's namespace, batch failures as
-errors, link existence."""
+errors, the clean-up of a failed ADD."""
 from __future__ import annotations
 
-import errno
 import os
 from typing import Callable, Iterable
 
@@ -32,16 +31,6 @@ def fail_on(results: Iterable, allowed: Callable = lambda i, r: False) -> None:
         if r.ok or (r.errno and allowed(i, r)):
             continue
         raise r.exception() or CNIError(E_KERNEL, f"{r.operation}: {r.status}")
-
-
-def has_link(handle: Handle, name: str) -> bool:
-    try:
-        handle.link_index(name)
-        return True
-    except OSError as e:
-        if e.errno == errno.ENODEV:
-            return False
-        raise
 
 
 def delete_quietly(handle: Handle, name: str) -> None:
