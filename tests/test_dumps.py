@@ -8,31 +8,8 @@ import errno
 import pytest
 
 import pynetlink as pn
-from conftest import in_thread, sh
-
-SETUP = [
-    ("link", "set", "lo", "up"),
-    ("link", "add", "va", "type", "veth", "peer", "name", "vb"),
-    ("link", "set", "va", "up"),
-    ("link", "set", "vb", "up"),
-    ("addr", "add", "192.0.2.1/24", "dev", "va"),
-    ("addr", "add", "198.51.100.5/32", "dev", "va", "label", "va:one"),
-    ("addr", "add", "203.0.113.9/24", "dev", "vb", "valid_lft", "300", "preferred_lft", "200"),
-    ("addr", "add", "2001:db8::1/64", "dev", "va", "nodad"),
-    ("route", "add", "default", "via", "192.0.2.254"),
-    ("route", "add", "198.51.100.0/24", "dev", "va", "metric", "100"),
-    ("route", "add", "203.0.113.128/25", "via", "192.0.2.252", "table", "1000"),
-    ("route", "add", "192.0.2.128/25", "dev", "va", "src", "192.0.2.1", "proto", "static"),
-    ("-6", "route", "add", "2001:db8:9::/48", "via", "2001:db8::9", "metric", "7"),
-]
-
-
-@pytest.fixture
-def net(ns, handle):
-    """va <-> vb up, with IPv4 and IPv6 addresses and routes in several tables."""
-    for args in SETUP:
-        sh("ip", "-n", ns.name, *args)
-    return ns
+from conftest import in_thread
+from test_core_dumps import net  # noqa: F401  (fixture: addresses and routes in several tables)
 
 
 def ip_addresses(ns, *args, options=()):
@@ -78,8 +55,8 @@ def test_list_addresses_of_one_family(net, handle, family):
 
 
 def test_list_addresses_reports_lifetimes_and_flags(net, handle):
-    [limited] = [a for a in handle.list_addresses("vb") if a.local == "203.0.113.9"]
-    [info] = [a for a in net.addresses("vb") if a["local"] == "203.0.113.9"]
+    [limited] = [a for a in handle.list_addresses("va") if a.local == "203.0.113.9"]
+    [info] = [a for a in net.addresses("va") if a["local"] == "203.0.113.9"]
     assert (limited.valid_life_time, limited.preferred_life_time) == (
         info["valid_life_time"], info["preferred_life_time"])
     assert not limited.permanent
@@ -125,7 +102,7 @@ def test_route_records_give_their_destination_as_a_network(net, handle):
 def test_module_level_lists_act_in_the_calling_threads_namespace(net):
     addresses = in_thread(pn.list_addresses, "va", 4, netns_path=net.path)
     routes = in_thread(pn.list_routes, "main", 4, netns_path=net.path)
-    assert {a.local for a in addresses} == {"192.0.2.1", "198.51.100.5"}
+    assert {a.local for a in addresses} == {"192.0.2.1", "198.51.100.5", "203.0.113.9"}
     assert "default" in {r.dst for r in routes}
 
 
