@@ -524,10 +524,6 @@ class Socket:
         raise request.error(_errno.EAGAIN, f"the dump was interrupted {DUMP_RETRIES + 1} times "
                             "by concurrent changes")
 
-    def dump_links(self, request: Request) -> list[RawLink]:
-        """``dump`` of a link dump request."""
-        return self.dump(request)
-
     def _dump_once(self, request: Request) -> tuple[list[dict], bool]:
         b = _buffers
         buf, dump = b.buf, b.dump

@@ -182,7 +182,7 @@ def one_cycle(h: pn.Handle, i: int, fd: int, slot: int, check: bool, host: Netns
         h.create_veth_pair(HOST_END, "eth0", mtu=mtu, master="br0", up=True,
                            peer_mtu=mtu, peer_netns=fd)
     else:
-        # the seed's step by step
+        # libcontainer v1.2.0's way, step by step
         h.create_veth_pair(HOST_END, "eth0", peer_netns=fd)
         h.set_interface_master(HOST_END, "br0")
         h.set_mtu(HOST_END, mtu)

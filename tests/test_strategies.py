@@ -47,7 +47,7 @@ def host_links(ns) -> set:
 
 # -- Veth.create -------------------------------------------------------------------
 
-@pytest.mark.parametrize("fast", [True, False], ids=["in-place", "seed-move"])
+@pytest.mark.parametrize("fast", [True, False], ids=["in-place", "create-then-move"])
 def test_veth_create_puts_host_end_on_bridge_up_with_mtu(ns, ns2, bridge, sleeper, fast):
     state = create(ns, network(), nspid=sleeper, fast=fast)
     host = ns.link(state.veth_host)
@@ -55,7 +55,7 @@ def test_veth_create_puts_host_end_on_bridge_up_with_mtu(ns, ns2, bridge, sleepe
     assert {"UP", "MULTICAST", "BROADCAST"} <= set(host["flags"])
 
 
-@pytest.mark.parametrize("fast", [True, False], ids=["in-place", "seed-move"])
+@pytest.mark.parametrize("fast", [True, False], ids=["in-place", "create-then-move"])
 def test_veth_create_places_child_in_the_container_down(ns, ns2, bridge, sleeper, fast):
     state = create(ns, network(), nspid=sleeper, fast=fast)
     child = ns2.link(state.veth_child)
@@ -110,17 +110,17 @@ def test_veth_create_sets_txqueuelen_and_hairpin(ns, ns2, bridge, sleeper):
     assert host["linkinfo"]["info_slave_data"]["hairpin"] is True
 
 
-def test_veth_create_in_place_and_seed_move_give_the_same_links(ns, ns2, bridge, sleeper):
+def test_veth_create_in_place_and_create_then_move_give_the_same_links(ns, ns2, bridge, sleeper):
     fast = create(ns, network(txqueuelen=700, hairpin_mode=True), nspid=sleeper, fast=True)
-    seed = create(ns, network(txqueuelen=700, hairpin_mode=True), nspid=sleeper, fast=False)
+    moved = create(ns, network(txqueuelen=700, hairpin_mode=True), nspid=sleeper, fast=False)
     keys = ("flags", "mtu", "master", "txqlen", "operstate", "group")
 
     def view(link):
         return {k: link.get(k) for k in keys} | {"hairpin": link["linkinfo"].get(
             "info_slave_data", {}).get("hairpin"), "kind": link["linkinfo"]["info_kind"]}
 
-    assert view(ns.link(fast.veth_host)) == view(ns.link(seed.veth_host))
-    assert view(ns2.link(fast.veth_child)) == view(ns2.link(seed.veth_child))
+    assert view(ns.link(fast.veth_host)) == view(ns.link(moved.veth_host))
+    assert view(ns2.link(fast.veth_child)) == view(ns2.link(moved.veth_child))
 
 
 def test_veth_create_retries_fresh_names_when_a_name_is_taken(ns, ns2, bridge, sleeper, monkeypatch):
@@ -135,7 +135,7 @@ def test_veth_create_retries_fresh_names_when_a_name_is_taken(ns, ns2, bridge, s
 
 # -- Veth.create failures leave nothing behind ------------------------------------
 
-@pytest.mark.parametrize("fast", [True, False], ids=["in-place", "seed-move"])
+@pytest.mark.parametrize("fast", [True, False], ids=["in-place", "create-then-move"])
 @pytest.mark.parametrize("case,changes,exc_errno", [
     ("missing bridge", dict(bridge="nobr0"), errno.ENODEV),
     ("mtu below minimum", dict(mtu=10), errno.EINVAL),
@@ -150,19 +150,19 @@ def test_veth_create_kernel_failure_leaves_no_link(ns, ns2, bridge, sleeper, fas
     assert ns2.link_names() == {"lo"}
 
 
-@pytest.mark.parametrize("fast", [True, False], ids=["in-place", "seed-move"])
+@pytest.mark.parametrize("fast", [True, False], ids=["in-place", "create-then-move"])
 def test_veth_create_dead_pid_raises_process_lookup_and_leaves_no_link(ns, ns2, bridge, fast):
     with pytest.raises(ProcessLookupError):
         create(ns, network(), nspid=2**22 + 1, fast=fast)
     assert host_links(ns) == set()
 
 
-SEED_STEPS = ["set_interface_master", "set_mtu", "set_link", "set_hairpin", "interface_up",
+CREATE_THEN_MOVE_STEPS = ["set_interface_master", "set_mtu", "set_link", "set_hairpin", "interface_up",
               "set_interface_in_namespace_pid"]
 
 
-@pytest.mark.parametrize("step", SEED_STEPS)
-def test_veth_create_seed_move_failing_at_any_step_leaves_no_link(ns, ns2, bridge, sleeper, monkeypatch, step):
+@pytest.mark.parametrize("step", CREATE_THEN_MOVE_STEPS)
+def test_veth_create_create_then_move_failing_at_any_step_leaves_no_link(ns, ns2, bridge, sleeper, monkeypatch, step):
     def fail(self, *args, **kwargs):
         raise pn.errors.error_for(errno.EIO, step, args)
 
@@ -265,7 +265,7 @@ pn.get_strategy("veth").initialize(net, state)
 """
 
 
-def test_container_set_up_inside_like_the_seed_reaches_the_bridge(ns, ns2, bridge, sleeper):
+def test_container_set_up_inside_as_libcontainer_did_reaches_the_bridge(ns, ns2, bridge, sleeper):
     net = network(**FULL)
     state = create(ns, net, nspid=sleeper)
     sh("ip", "netns", "exec", ns2.name, sys.executable, "-c", CONTAINER_SIDE,
