@@ -216,7 +216,7 @@ def link_spec(*, index: int = 0, flags: int = 0, change: int = 0,
     """A ``struct pn_link_spec``: one cffi allocation, initialized from a
     dict.  ``fields``: name (bytes), mtu, master, ns_fd, ns_pid, group,
     txqlen, ext_mask — each present one sets its bit in ``fields``."""
-    init = {"index": index, "flags": flags, "change": change}
+    init: Dict[str, object] = {"index": index, "flags": flags, "change": change}
     present = 0
     for key, bit in _LINK_FIELDS:
         value = fields.pop(key, None)
@@ -413,6 +413,12 @@ def _dump_kind(buf) -> tuple:
                          "or routes") from None
 
 
+def _exchange_error(e: NetlinkError, replies: list, sent: int = 0) -> ExchangeError:
+    """``e`` as the failure of a whole exchange, with what is known of each request."""
+    return error_for(e.errno or _errno.EIO, e.operation, e.arguments, e.interface, e.ext_ack,
+                     cls=ExchangeError, replies=replies, sent=sent)
+
+
 # -- namespaces ----------------------------------------------------------------
 
 def setns_net(fd: int) -> None:
@@ -505,9 +511,8 @@ class Socket:
         except NetlinkError as e:
             known = e.replies if isinstance(e, ExchangeError) else []   # of the failed window
             sent = len(replies) + len(known)        # requests after these were never sent
-            raise error_for(e.errno, e.operation, e.arguments, e.interface, e.ext_ack,
-                            cls=ExchangeError, sent=sent,
-                            replies=replies + known + [None] * (len(requests) - sent)) from None
+            raise _exchange_error(e, replies + known + [None] * (len(requests) - sent),
+                                  sent) from None
         return replies
 
     def dump(self, request: Request) -> list[dict]:
@@ -573,11 +578,11 @@ class Socket:
         rc = lib.pn_transact(self.fd, self.portid, buf, first, count, WINDOW, self.timeout_ms,
                              results, b.rbuf, b.rcap)
         if rc < 0:                                  # the exchange failed: say what is known
-            window = [None if results[i].error == lib.PN_PENDING
-                      else _reply(results[i], requests[start + i].index_only) for i in range(count)]
-            pending = requests[start + next((i for i, r in enumerate(window) if r is None), 0)]
+            known = [None if results[i].error == lib.PN_PENDING
+                     else _reply(results[i], requests[start + i].index_only) for i in range(count)]
+            pending = requests[start + next((i for i, r in enumerate(known) if r is None), 0)]
             raise error_for(-rc, pending.operation, pending.arguments, pending.interface,
-                            "no answer from the kernel", cls=ExchangeError, replies=window)
+                            "no answer from the kernel", cls=ExchangeError, replies=known)
         window = [_reply(results[i], requests[start + i].index_only) for i in range(count)]
         if rc:                                      # rc replies did not fit the buffer
             cut = [i for i in range(count) if results[i].truncated and not window[i].errno]
@@ -598,9 +603,7 @@ class Socket:
             _buffers.grow(needed)
             again = self._exchange_all([requests[start + i] for i in cut])
         except NetlinkError as e:                   # this window was sent: say what is known
-            raise error_for(e.errno, e.operation, e.arguments, e.interface, e.ext_ack,
-                            cls=ExchangeError,
-                            replies=[None if i in cut else r for i, r in enumerate(window)]) from None
+            raise _exchange_error(e, [None if i in cut else r for i, r in enumerate(window)]) from None
         for i, reply in zip(cut, again):
             window[i] = reply
         return window
