@@ -51,9 +51,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
 import gc
-import json
 import os
 import platform
 import re
@@ -67,6 +65,8 @@ from typing import Dict, List, Optional
 
 from pynetlink import addresses, links, routes
 from pynetlink._core import K, ffi, lib
+
+from _common import dist_version, markdown_table, run_meta, write_report
 
 SEQ = 1
 BUF_SIZE = 64 * 1024
@@ -465,14 +465,7 @@ def table(rows: List[dict]) -> str:
              fmt_us(r["median_us"]["struct_encode"]), f"{r['ratio']['build']:.2f}x",
              f"{r['ratio']['encode']:.2f}x", r["calls_text"]["pn_build"],
              r["calls_text"]["pn_encode"]] for r in rows]
-    widths = [max(len(x[i]) for x in [head] + body) for i in range(len(head))]
-
-    def line(cells):
-        return "| " + " | ".join(c.ljust(w) if i in (0, 8, 9) else c.rjust(w)
-                                 for i, (c, w) in enumerate(zip(cells, widths))) + " |"
-    sep = "|" + "|".join("-" * (w + 2) if i in (0, 8, 9) else "-" * (w + 1) + ":"
-                         for i, w in enumerate(widths)) + "|"
-    return "\n".join([line(head), sep] + [line(r) for r in body])
+    return markdown_table(head, body, left=(0, 8, 9))
 
 
 def parse_args(argv):
@@ -503,16 +496,11 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     started = time.monotonic()
     meta = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
+        **run_meta(args.quick),
         "implementation": platform.python_implementation(),
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
-        "kernel": platform.release(),
-        "pynetlink": _dist_version("pynetlink"),
-        "cffi": _dist_version("cffi"),
-        "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
-        "quick": args.quick, "repeat": args.repeat, "target_ms": args.target_ms,
+        "pynetlink": dist_version("pynetlink"),
+        "cffi": dist_version("cffi"),
+        "repeat": args.repeat, "target_ms": args.target_ms,
         "gc": "enabled during timing",
     }
     print(f"pynetlink encoder benchmark  {meta['date']}  Python {meta['python']}  "
@@ -624,19 +612,8 @@ def main(argv=None) -> int:
             "samples_us": {v: r["cells"][v].per_op_us for v in VARIANTS},
             "loops_per_repeat": {v: r["cells"][v].number for v in VARIANTS},
         } for r in rows]}
-        with open(args.json, "w") as f:
-            json.dump(doc, f, indent=2, allow_nan=False)
-            f.write("\n")
-        print(f"results written to {args.json}")
+        write_report(args.json, doc)
     return 0
-
-
-def _dist_version(name):
-    try:
-        from importlib.metadata import version
-        return version(name)
-    except Exception:                   # noqa: BLE001 - informational only
-        return None
 
 
 if __name__ == "__main__":
