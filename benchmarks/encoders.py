@@ -24,11 +24,11 @@ calls) and appends the message to the bytearray.  Before anything is timed,
 its output is compared with the C encoder's for every request kind; any
 difference is printed as a hex diff and the script exits 1.
 
-Kernel constants come from ``pynetlink._core.K`` (compiled in from the
-kernel headers).  K does not export the attribute numbers (IFLA_MTU,
-IFA_LOCAL, RTA_GATEWAY, ...): those are read at run time from the enums of
-the same UAPI headers (``/usr/include/linux/...``), and the header reader is
-first checked against every K value it also finds.  No number is typed by
+Kernel constants come from ``pynetlink._core`` (named there, compiled in
+from the kernel headers; called K below).  It does not name the attribute
+numbers (IFLA_MTU, IFA_LOCAL, RTA_GATEWAY, ...): those are read at run time
+from the enums of the same UAPI headers (``/usr/include/linux/...``), and the
+header reader is first checked against every K value it also finds.  No number is typed by
 hand; the byte-for-byte check catches any wrong one anyway.
 
 cffi calls are counted, not guessed: each pynetlink path is run once under
@@ -55,7 +55,6 @@ import gc
 import os
 import platform
 import re
-import socket
 import statistics
 import struct
 import sys
@@ -65,7 +64,8 @@ from typing import Dict, List, Optional
 
 from pynetlink import _validate as v
 from pynetlink import addresses, links, routes
-from pynetlink._core import K, ffi, lib
+from pynetlink import _core as K          # its kernel constants, compiled in from the headers
+from pynetlink._core import ffi, lib
 
 from _common import dist_version, markdown_table, run_meta, write_report
 
@@ -126,7 +126,7 @@ class Constants:
         # the reader is trusted only if it agrees with every value compiled into K
         self.checked = {}
         for name in dir(K):
-            if name.isupper() and self.headers.get(name) is not None:
+            if name.isupper() and isinstance(getattr(K, name), int) and self.headers.get(name) is not None:
                 if self.headers[name] != getattr(K, name):
                     raise SystemExit(f"encoders.py: header reader says {name} = {self.headers[name]},"
                                      f" K says {getattr(K, name)}: refusing to run")
@@ -150,7 +150,7 @@ class Constants:
 
 
 C = Constants()
-AF_UNSPEC = socket.AF_UNSPEC                     # no kernel-header constant in K for it
+AF_UNSPEC = K.AF_UNSPEC
 REQ = K.NLM_F_REQUEST | K.NLM_F_ACK
 IFLA = {f: getattr(C, "IFLA_" + a) for f, a in (
     ("name", "IFNAME"), ("mtu", "MTU"), ("txqlen", "TXQLEN"), ("address", "ADDRESS"),
