@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import pynetlink as pn
-from pynetlink.links import K
+from pynetlink._core import IFF_PROMISC
 
 
 def flags(ns, name: str) -> set:
@@ -55,6 +55,6 @@ def test_promisc_is_undone_by_a_failed_transaction(ns, handle, veth):
 
 @pytest.mark.unit
 def test_link_promisc_property_reads_the_flag():
-    link = pn.Link(index=1, name="x", flags=K.IFF_PROMISC, mtu=1500, master=0,
+    link = pn.Link(index=1, name="x", flags=IFF_PROMISC, mtu=1500, master=0,
                    group=0, txqlen=0)
     assert link.promisc and not link.up
