@@ -5,18 +5,18 @@ No socket is opened and the kernel is never asked anything: every request is
 only built and encoded into a buffer.  For each kind of request, four timings:
 
 * **pynetlink build+encode**: the public builder (``links.set_mtu(...)`` ...,
-  argument validation, the cffi spec made with ``ffi.new``), then
-  ``buf.len = 0; request.encode(buf, seq)``;
-* **pynetlink encode**: ``buf.len = 0; request.encode(buf, seq)`` on a
-  prebuilt Request: the cffi call alone;
+  argument validation, the cffi spec made with ``ffi.new``), which returns
+  the request's encoder, then ``buf.len = 0; encode(buf, seq)``;
+* **pynetlink encode**: ``buf.len = 0; encode(buf, seq)`` with a prebuilt
+  encoder: the cffi call alone;
 * **struct build+encode**: the *same* pynetlink builder, run with its encoder
   factories (``link_encoder``, ``veth_encoder``, ``addr_encoder``,
   ``route_encoder``) swapped, for the duration of that timing only, for the
-  pure-Python ones below; then ``del buf[:]; request.encode(buf, seq)`` into a
-  ``bytearray``.  Validation and the ``Request`` are identical: the
-  difference is the spec and the encoder;
-* **struct encode**: ``del buf[:]; request.encode(buf, seq)`` on a prebuilt
-  struct Request.
+  pure-Python ones below; then ``del buf[:]; encode(buf, seq)`` into a
+  ``bytearray``.  Validation is identical: the difference is the spec and
+  the encoder;
+* **struct encode**: ``del buf[:]; encode(buf, seq)`` with a prebuilt
+  struct encoder.
 
 The struct encoder packs the netlink header, the family header and every
 attribute from the spec's values on each call (nothing is cached between
@@ -24,11 +24,11 @@ calls) and appends the message to the bytearray.  Before anything is timed,
 its output is compared with the C encoder's for every request kind; any
 difference is printed as a hex diff and the script exits 1.
 
-Kernel constants come from ``pynetlink._core.K`` (compiled in from the
-kernel headers).  K does not export the attribute numbers (IFLA_MTU,
-IFA_LOCAL, RTA_GATEWAY, ...): those are read at run time from the enums of
-the same UAPI headers (``/usr/include/linux/...``), and the header reader is
-first checked against every K value it also finds.  No number is typed by
+Kernel constants come from ``pynetlink._core`` (named there, compiled in
+from the kernel headers; called K below).  It does not name the attribute
+numbers (IFLA_MTU, IFA_LOCAL, RTA_GATEWAY, ...): those are read at run time
+from the enums of the same UAPI headers (``/usr/include/linux/...``), and the
+header reader is first checked against every K value it also finds.  No number is typed by
 hand; the byte-for-byte check catches any wrong one anyway.
 
 cffi calls are counted, not guessed: each pynetlink path is run once under
@@ -51,13 +51,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
 import gc
-import json
 import os
 import platform
 import re
-import socket
 import statistics
 import struct
 import sys
@@ -65,8 +62,12 @@ import time
 import timeit
 from typing import Dict, List, Optional
 
+from pynetlink import _validate as v
 from pynetlink import addresses, links, routes
-from pynetlink._core import K, ffi, lib
+from pynetlink import _core as K          # its kernel constants, compiled in from the headers
+from pynetlink._core import ffi, lib
+
+from _common import dist_version, markdown_table, run_meta, write_report
 
 SEQ = 1
 BUF_SIZE = 64 * 1024
@@ -125,7 +126,7 @@ class Constants:
         # the reader is trusted only if it agrees with every value compiled into K
         self.checked = {}
         for name in dir(K):
-            if name.isupper() and self.headers.get(name) is not None:
+            if name.isupper() and isinstance(getattr(K, name), int) and self.headers.get(name) is not None:
                 if self.headers[name] != getattr(K, name):
                     raise SystemExit(f"encoders.py: header reader says {name} = {self.headers[name]},"
                                      f" K says {getattr(K, name)}: refusing to run")
@@ -149,7 +150,7 @@ class Constants:
 
 
 C = Constants()
-AF_UNSPEC = socket.AF_UNSPEC                     # no kernel-header constant in K for it
+AF_UNSPEC = K.AF_UNSPEC
 REQ = K.NLM_F_REQUEST | K.NLM_F_ACK
 IFLA = {f: getattr(C, "IFLA_" + a) for f, a in (
     ("name", "IFNAME"), ("mtu", "MTU"), ("txqlen", "TXQLEN"), ("address", "ADDRESS"),
@@ -301,7 +302,7 @@ FACTORIES = ((links, "link_encoder", s_link_encoder), (links, "veth_encoder", s_
 
 @contextlib.contextmanager
 def struct_factories():
-    """Make pynetlink's builders produce struct-encoded Requests, for a while."""
+    """Make pynetlink's builders return struct encoders, for a while."""
     saved = [(mod, name, getattr(mod, name)) for mod, name, _ in FACTORIES]
     try:
         for mod, name, twin in FACTORIES:
@@ -313,24 +314,33 @@ def struct_factories():
 
 
 # -- the request kinds ------------------------------------------------------------------
-# (label, builder expression).  The expression is what a Handle method builds; for
-# addresses and routes it includes the parsing the Handle does (not the name lookup).
+# (label, builder expression).  The expression is what an operation of pynetlink.ops
+# builds once the interface indexes are known: argument parsing and validation, the
+# spec, the encoder (not the name lookup).
+
+def veth_on_master(master_index: int, host: dict, peer: dict):
+    """create_veth_pair with a master: the host end's fields get its index."""
+    return links.create_veth_pair({**host, "master": master_index}, peer)
+
+
+def default_route(gateway: str, index: int):
+    """set_default_gateway: the gateway parsed once, the default network of its family."""
+    via = routes.parse_gateway(gateway)
+    return routes.add(routes.default_network(via), via, index)
+
 
 KINDS = [
     ("set_mtu", "links.set_mtu('eth0', 1500)"),
-    ("interface_up", "links.set_flags('interface_up', 'eth0', True)"),
-    ("create_veth_pair", "links.create_veth_pair('veth0h', 'veth0c')"),
+    ("interface_up", "links.set_flags('eth0', True)"),
+    ("create_veth_pair", "links.create_veth_pair(*links.veth_fields('veth0h', 'veth0c'))"),
     ("create_veth_pair mtu+master+up+peer fd",
-     "links.create_veth_pair('veth0h', 'veth0c', mtu=1450, master_index=3, up=True, peer_netns_fd=7)"),
-    ("set_interface_ip IPv4 (addresses.add)",
-     "addresses.add('eth0', '192.0.2.2/24', addresses.parse('192.0.2.2/24'), 2)"),
-    ("set_interface_ip IPv6 (addresses.add)",
-     "addresses.add('eth0', '2001:db8::2/64', addresses.parse('2001:db8::2/64'), 2)"),
-    ("set_default_gateway (routes.add_default)",
-     "routes.add_default('192.0.2.1', routes.parse_gateway('192.0.2.1'), 'eth0', 2)"),
+     "veth_on_master(3, *links.veth_fields('veth0h', 'veth0c', mtu=1450, up=True, peer_ns_fd=7))"),
+    ("set_interface_ip IPv4 (addresses.add)", "addresses.add(v.cidr('192.0.2.2/24'), 2)"),
+    ("set_interface_ip IPv6 (addresses.add)", "addresses.add(v.cidr('2001:db8::2/64'), 2)"),
+    ("set_default_gateway (routes.add)", "default_route('192.0.2.1', 2)"),
     ("set_link mac+mtu+txqlen+master+up",
-     "links.set_link('eth0', mac_address='02:42:c0:00:02:02', mtu=1450, txqueuelen=1000, "
-     "master_index=3, up=True)"),
+     "links.set_link({**links.change_fields('eth0', mac_address='02:42:c0:00:02:02', mtu=1450, "
+     "txqueuelen=1000, up=True), 'master': 3})"),
     ("get (links.get)", "links.get('eth0')"),
 ]
 
@@ -342,26 +352,28 @@ def new_c_buf():
     return data, ffi.new("struct pn_buf *", {"data": data, "cap": BUF_SIZE})
 
 
-def namespace(buf, request=None) -> dict:
-    return {"links": links, "addresses": addresses, "routes": routes, "b": buf, "r": request}
+def namespace(buf, encode=None) -> dict:
+    return {"links": links, "addresses": addresses, "routes": routes, "v": v,
+            "veth_on_master": veth_on_master, "default_route": default_route,
+            "b": buf, "r": encode}
 
 
 def build(expr: str):
     return eval(expr, namespace(None))          # noqa: S307 - our own constant expressions
 
 
-def c_bytes(request) -> bytes:
+def c_bytes(encode, kind: str) -> bytes:
     _data, buf = new_c_buf()
-    rc = request.encode(buf, SEQ)
+    rc = encode(buf, SEQ)
     if rc != 0:
-        raise SystemExit(f"encoders.py: the C encoder returned {rc} for {request.operation}")
+        raise SystemExit(f"encoders.py: the C encoder returned {rc} for {kind}")
     return bytes(ffi.buffer(buf.data, buf.len))
 
 
-def s_bytes(request) -> bytes:
+def s_bytes(encode, kind: str) -> bytes:
     buf = bytearray()
-    if request.encode(buf, SEQ) != 0:
-        raise SystemExit(f"encoders.py: the struct encoder failed for {request.operation}")
+    if encode(buf, SEQ) != 0:
+        raise SystemExit(f"encoders.py: the struct encoder failed for {kind}")
     return bytes(buf)
 
 
@@ -465,14 +477,7 @@ def table(rows: List[dict]) -> str:
              fmt_us(r["median_us"]["struct_encode"]), f"{r['ratio']['build']:.2f}x",
              f"{r['ratio']['encode']:.2f}x", r["calls_text"]["pn_build"],
              r["calls_text"]["pn_encode"]] for r in rows]
-    widths = [max(len(x[i]) for x in [head] + body) for i in range(len(head))]
-
-    def line(cells):
-        return "| " + " | ".join(c.ljust(w) if i in (0, 8, 9) else c.rjust(w)
-                                 for i, (c, w) in enumerate(zip(cells, widths))) + " |"
-    sep = "|" + "|".join("-" * (w + 2) if i in (0, 8, 9) else "-" * (w + 1) + ":"
-                         for i, w in enumerate(widths)) + "|"
-    return "\n".join([line(head), sep] + [line(r) for r in body])
+    return markdown_table(head, body, left=(0, 8, 9))
 
 
 def parse_args(argv):
@@ -503,16 +508,11 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     started = time.monotonic()
     meta = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
+        **run_meta(args.quick),
         "implementation": platform.python_implementation(),
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
-        "kernel": platform.release(),
-        "pynetlink": _dist_version("pynetlink"),
-        "cffi": _dist_version("cffi"),
-        "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
-        "quick": args.quick, "repeat": args.repeat, "target_ms": args.target_ms,
+        "pynetlink": dist_version("pynetlink"),
+        "cffi": dist_version("cffi"),
+        "repeat": args.repeat, "target_ms": args.target_ms,
         "gc": "enabled during timing",
     }
     print(f"pynetlink encoder benchmark  {meta['date']}  Python {meta['python']}  "
@@ -521,28 +521,28 @@ def main(argv=None) -> int:
     # 1. build everything once; the struct encoder must match the C one byte for byte
     rows, failures = [], 0
     for kind, expr in KINDS:
-        pn_req = build(expr)
+        pn_enc = build(expr)
         with struct_factories():
-            st_req = build(expr)
-        cb, sb = c_bytes(pn_req), s_bytes(st_req)
+            st_enc = build(expr)
+        cb, sb = c_bytes(pn_enc, kind), s_bytes(st_enc, kind)
         with struct_factories():
-            sb2 = s_bytes(build(expr))
+            sb2 = s_bytes(build(expr), kind)
         if cb != sb or sb != sb2:
             failures += 1
             print(f"\nMISMATCH for {kind} ({expr}):\n{hexdiff(cb, sb if cb != sb else sb2)}",
                   file=sys.stderr)
         _data, cbuf = new_c_buf()
         calls = {"pn_build": count_cffi_calls(lambda: (setattr(cbuf, "len", 0),
-                                                       build(expr).encode(cbuf, SEQ))),
+                                                       build(expr)(cbuf, SEQ))),
                  "pn_encode": count_cffi_calls(lambda: (setattr(cbuf, "len", 0),
-                                                        pn_req.encode(cbuf, SEQ)))}
+                                                        pn_enc(cbuf, SEQ)))}
         with struct_factories():
-            st_calls = count_cffi_calls(lambda: s_bytes(build(expr)))
+            st_calls = count_cffi_calls(lambda: s_bytes(build(expr), kind))
         if st_calls["c"] or st_calls["ffi"]:
             print(f"struct path of {kind} made cffi calls: {st_calls}", file=sys.stderr)
             failures += 1
         rows.append({"kind": kind, "builder": expr, "bytes": len(cb), "message_hex": cb.hex(),
-                     "pn_request": pn_req, "st_request": st_req, "cbuf": (_data, cbuf),
+                     "pn_encoder": pn_enc, "st_encoder": st_enc, "cbuf": (_data, cbuf),
                      "calls": calls, "calls_text": {k: fmt_calls(v) for k, v in calls.items()}})
     if failures:
         print(f"\n{failures} request kind(s): the struct encoder differs from the C encoder; "
@@ -560,14 +560,14 @@ def main(argv=None) -> int:
         sbuf = bytearray(BUF_SIZE)
         del sbuf[:]
         row["cells"] = {
-            "pn_build": Cell(row["kind"], "pn_build", f"b.len = 0\n{expr}.encode(b, {SEQ})",
+            "pn_build": Cell(row["kind"], "pn_build", f"b.len = 0\n{expr}(b, {SEQ})",
                              namespace(cbuf), False),
-            "pn_encode": Cell(row["kind"], "pn_encode", f"b.len = 0\nr.encode(b, {SEQ})",
-                              namespace(cbuf, row["pn_request"]), False),
-            "struct_build": Cell(row["kind"], "struct_build", f"del b[:]\n{expr}.encode(b, {SEQ})",
+            "pn_encode": Cell(row["kind"], "pn_encode", f"b.len = 0\nr(b, {SEQ})",
+                              namespace(cbuf, row["pn_encoder"]), False),
+            "struct_build": Cell(row["kind"], "struct_build", f"del b[:]\n{expr}(b, {SEQ})",
                                  namespace(sbuf), True),
-            "struct_encode": Cell(row["kind"], "struct_encode", f"del b[:]\nr.encode(b, {SEQ})",
-                                  namespace(sbuf, row["st_request"]), False),
+            "struct_encode": Cell(row["kind"], "struct_encode", f"del b[:]\nr(b, {SEQ})",
+                                  namespace(sbuf, row["st_encoder"]), False),
         }
         cells.extend(row["cells"].values())
     target_s = args.target_ms / 1000
@@ -594,7 +594,7 @@ def main(argv=None) -> int:
           "(above 1: pynetlink faster, below 1: the pure-struct encoder is faster).")
     print("build+enc: the pynetlink builder (validation, spec) + reset + encode; the struct column "
           "runs the same builder with struct encoder factories.  enc: reset + encode of a prebuilt "
-          "Request (pynetlink: `buf.len = 0; r.encode(buf, seq)`, one cffi call).")
+          "encoder (pynetlink: `buf.len = 0; encode(buf, seq)`, one cffi call).")
     print("cffi calls: counted with sys.setprofile over one run of each path: calls of lib.pn_* "
           "(C) and of ffi methods; cdata field stores (spec.mtu = ..., buf.len = 0) are not calls "
           "and not counted.  The struct paths make none.")
@@ -624,19 +624,8 @@ def main(argv=None) -> int:
             "samples_us": {v: r["cells"][v].per_op_us for v in VARIANTS},
             "loops_per_repeat": {v: r["cells"][v].number for v in VARIANTS},
         } for r in rows]}
-        with open(args.json, "w") as f:
-            json.dump(doc, f, indent=2, allow_nan=False)
-            f.write("\n")
-        print(f"results written to {args.json}")
+        write_report(args.json, doc)
     return 0
-
-
-def _dist_version(name):
-    try:
-        from importlib.metadata import version
-        return version(name)
-    except Exception:                   # noqa: BLE001 - informational only
-        return None
 
 
 if __name__ == "__main__":

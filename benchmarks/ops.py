@@ -32,12 +32,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
 import gc
 import json
 import math
 import os
-import platform
 import re
 import shutil
 import signal
@@ -49,6 +47,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 import pynetlink as pn
+from _common import dist_version, markdown_table, run_meta, write_report
 
 try:
     import pyroute2
@@ -492,14 +491,7 @@ def table(results, labels):
             ratio = res["ratios"].get(p)
             row.append("-" if ratio is None else f"{ratio:.1f}x")
         rows.append(row)
-    widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
-
-    def line(cells):
-        return "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                                 for i, (c, w) in enumerate(zip(cells, widths))) + " |"
-    sep = "|" + "|".join("-" * (w + 1) + ":" if i else "-" * (w + 2)
-                         for i, w in enumerate(widths)) + "|"
-    return "\n".join([line(head), sep] + [line(r) for r in rows])
+    return markdown_table(head, rows)
 
 
 def counts_line(results, labels):
@@ -554,16 +546,10 @@ def main(argv=None) -> int:
     setup_count = 3 if args.quick else 20
 
     meta = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "kernel": platform.release(),
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "pynetlink": getattr(pn, "__version__", None) or _dist_version("pynetlink"),
+        **run_meta(args.quick),
+        "pynetlink": getattr(pn, "__version__", None) or dist_version("pynetlink"),
         "pyroute2": getattr(pyroute2, "__version__", None) if pyroute2 else None,
         "iproute2": ip_version(),
-        "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
-        "quick": args.quick,
         "counts": counts, "rounds": rounds, "warmup": warmup,
         "max_seconds": args.max_seconds,
     }
@@ -636,20 +622,9 @@ def main(argv=None) -> int:
 
     if args.json:
         meta["wall_seconds"] = round(elapsed, 2)
-        doc = {"meta": meta, "results": results, "handle_open": setup, "leftover_namespaces": left}
-        with open(args.json, "w") as f:
-            json.dump(doc, f, indent=2, allow_nan=False, default=str)
-            f.write("\n")
-        print(f"results written to {args.json}")
+        write_report(args.json, {"meta": meta, "results": results, "handle_open": setup,
+                                 "leftover_namespaces": left})
     return 1 if left else 0
-
-
-def _dist_version(name):
-    try:
-        from importlib.metadata import version
-        return version(name)
-    except Exception:                   # noqa: BLE001 - informational only
-        return None
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import platform
 import resource
@@ -26,6 +25,7 @@ import subprocess
 import time
 
 import pynetlink as pn
+from _common import run_meta, write_report
 
 NET = pn.Network(type="veth", bridge="br0", veth_prefix="veth", address="192.0.2.2/24",
                  gateway="192.0.2.1", mtu=1450)
@@ -98,9 +98,8 @@ def main() -> None:
     ratio = summary["in-place"]["per_s"] / summary["seed-move"]["per_s"]
     print(f"in-place / seed-move: {ratio:.1f}x (median of rounds; all containers verified)")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"n": n, "rounds": rounds, "kernel": platform.release(),
-                       "runs": results, "median": summary, "ratio": ratio}, f, indent=2)
+        write_report(args.json, {"meta": run_meta(args.quick), "n": n, "rounds": rounds,
+                                 "runs": results, "median": summary, "ratio": ratio})
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import functools
 import ipaddress
 import operator
 import os
-from typing import Union
+from typing import Any, SupportsIndex, Union, cast
 
 IFNAMSIZ = 16
 # The kernel's dev_valid_name(): '/', ':', and isspace() of its own ctype
@@ -52,7 +52,7 @@ def integer(value: object, what: str, low: int, high: int) -> int:
     if isinstance(value, bool):
         raise TypeError(f"{what} must be an int, not bool")
     try:
-        number = operator.index(value)
+        number = operator.index(cast(SupportsIndex, value))
     except TypeError:
         raise TypeError(f"{what} must be an int, not {type(value).__name__}") from None
     if not low <= number <= high:
@@ -113,7 +113,7 @@ def ip(value: object, what: str = "gateway") -> IPAddress:
 def path(value: object, what: str = "netns") -> str:
     """A filesystem path (str or PathLike) with no NUL byte."""
     try:
-        text = os.fspath(value)
+        text = os.fspath(cast(Any, value))
     except TypeError:
         raise TypeError(f"{what} must be a path, an fd or None, not {type(value).__name__}") from None
     if isinstance(text, bytes):

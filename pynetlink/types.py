@@ -19,7 +19,7 @@ __all__ = ["Network", "NetworkState", "NetworkStats"]
 
 T = TypeVar("T", bound="_Json")
 
-_KINDS = {"str": str, "int": int, "bool": bool}
+_KINDS: Dict[str, Any] = {"str": str, "int": int, "bool": bool}
 _INT64 = (-2**63, 2**63 - 1)                # Go's int
 _UINT64 = (0, 2**64 - 1)                    # Go's uint64
 _JSON_NAMES = {str: "string", int: "integer", bool: "boolean"}
@@ -28,6 +28,7 @@ _JSON_NAMES = {str: "string", int: "integer", bool: "boolean"}
 class _Json:
     """JSON methods shared by the three types (dataclasses of str/int/bool)."""
 
+    __dataclass_fields__: ClassVar[Dict[str, Any]]     # each subclass is a dataclass
     _omitempty: ClassVar[bool] = True
     _unsigned: ClassVar[bool] = False
 

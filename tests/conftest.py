@@ -5,6 +5,13 @@ creates (``ip netns add pntest-...``) and removes, also when it fails; a
 sweep at the end of the session removes any that a crash left behind.
 Kernel state is judged with iproute2 (``ip -j``), independently of our own
 decoder.
+
+Kernel-free tests (``python3 -m pytest -m unit``: no root, no capability,
+no namespace) carry the ``unit`` mark.  On a module (``pytestmark =
+pytest.mark.unit``) it means: those of its tests that take none of the
+scratch-namespace fixtures below (``KERNEL_FIXTURES``, directly or through
+another fixture).  CI runs ``-m unit`` with every capability dropped, so a
+unit test that needs privilege fails there.
 """
 from __future__ import annotations
 
@@ -25,6 +32,7 @@ settings.register_profile("long", max_examples=20_000, deadline=None,
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 PREFIX = "pntest-"
+KERNEL_FIXTURES = frozenset({"ns", "ns2", "handle", "veth", "sleeper"})
 _made: set = set()          # namespaces this test process created and not yet removed
 
 
@@ -161,6 +169,33 @@ def in_thread(fn, *args, netns_path=None):
     if "error" in box:
         raise box["error"]
     return box.get("result")
+
+
+def _kernel_fixtures(item: pytest.Item) -> set:
+    """The scratch-namespace fixtures the test uses, directly or not."""
+    return KERNEL_FIXTURES & set(getattr(item, "fixturenames", ()))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Hand a module's ``unit`` mark down to those of its tests that take no
+    scratch-namespace fixture (before ``-m`` selects), and refuse a test
+    marked ``unit`` itself that takes one."""
+    modules = {}
+    for item in items:
+        module = item.getparent(pytest.Module)
+        if module is not None:
+            modules.setdefault(module, []).append(item)
+    for module, module_items in modules.items():
+        marks = [m for m in module.own_markers if m.name == "unit"]
+        for item in module_items:
+            uses = _kernel_fixtures(item)
+            if uses and any(m.name == "unit" for m in item.own_markers):
+                raise pytest.UsageError(f"{item.nodeid} is marked unit but uses {sorted(uses)}")
+            if marks and not uses:
+                item.add_marker("unit")
+        for mark in marks:
+            module.own_markers.remove(mark)
 
 
 @pytest.hookimpl(hookwrapper=True)

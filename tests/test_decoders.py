@@ -17,6 +17,8 @@ import nlwire as w
 from nlwire import C
 from pynetlink._core import _reply, ffi, lib
 
+pytestmark = pytest.mark.unit
+
 FAST = settings(deadline=None)            # examples: the hypothesis profile (conftest)
 FUZZ = settings(deadline=None, max_examples=settings.default.max_examples * 5 // 3,
                 suppress_health_check=[HealthCheck.too_slow])

@@ -11,6 +11,8 @@ import pynetlink as pn
 from conftest import in_thread
 from test_core_dumps import net  # noqa: F401  (fixture: addresses and routes in several tables)
 
+pytestmark = pytest.mark.unit
+
 
 def ip_addresses(ns, *args, options=()):
     """(ifname, family, local, prefixlen, broadcast, scope, label) of every address."""

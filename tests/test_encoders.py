@@ -25,6 +25,8 @@ from pynetlink import addresses, links, routes
 from pynetlink import _core as core
 from pynetlink._core import ffi, lib
 
+pytestmark = pytest.mark.unit
+
 FAST = settings(deadline=None)            # examples: the hypothesis profile (conftest)
 
 REQ = C.NLM_F_REQUEST | C.NLM_F_ACK

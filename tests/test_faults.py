@@ -17,6 +17,8 @@ from pynetlink import _core, links
 from pynetlink._core import Request, ffi, lib
 from pynetlink.batch import OK, SKIPPED, UNKNOWN
 
+pytestmark = pytest.mark.unit
+
 
 def get(name: str) -> Request:
     """The RTM_GETLINK of ``get_link(name)``."""

@@ -29,6 +29,8 @@ from pynetlink._core import ffi, lib
 from conftest import in_thread, open_fds, sh
 from test_faults import getlink_without_ack
 
+pytestmark = pytest.mark.unit
+
 NLMSG_HDR = struct.Struct("=IHHII")         # len, type, flags, seq, pid
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x4, 0x300

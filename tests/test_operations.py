@@ -15,6 +15,8 @@ from pynetlink import ops
 from pynetlink.batch import Batch
 from conftest import in_thread, sh
 
+pytestmark = pytest.mark.unit
+
 OPERATIONS = [name for name, f in vars(ops.Operations).items()
               if inspect.isfunction(f) and not name.startswith("_")]
 READS = [name for name, f in vars(ops.Reads).items()

@@ -28,6 +28,8 @@ import pytest
 import pynetlink as pn
 from conftest import Netns, in_thread, sh
 
+pytestmark = pytest.mark.unit
+
 PACKAGE = pathlib.Path(pn.__file__).resolve().parent
 CSRC = PACKAGE.parent / "csrc"
 CAP_NET_ADMIN = 12

@@ -10,6 +10,8 @@ import pynetlink as pn
 from conftest import in_thread, sh
 from test_strategies import bridge, create, network, ping  # noqa: F401  (fixture)
 
+pytestmark = pytest.mark.unit
+
 COUNTERS = ("bytes", "packets", "errors", "dropped")
 
 

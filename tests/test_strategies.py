@@ -17,6 +17,8 @@ import pynetlink as pn
 from pynetlink import _names, strategies
 from conftest import in_thread, open_fds, sh
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture
 def bridge(ns):

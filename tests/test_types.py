@@ -19,6 +19,8 @@ from hypothesis import strategies as st
 
 from pynetlink.types import Network, NetworkState, NetworkStats
 
+pytestmark = pytest.mark.unit
+
 # --- the libcontainer keys, in the order to_json writes them ----------------
 
 NETWORK_KEYS = ["type", "ns_path", "bridge", "veth_prefix", "address", "gateway", "mtu",

@@ -15,6 +15,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import pynetlink as pn
 from pynetlink import _validate
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture(scope="module")
 def closed():

@@ -1,56 +1,9 @@
-"""Promiscuous mode (``set_link(promisc=)``) and routes to any destination
-(``add_route``): the library support the CNI plugin needs, checked against
-the kernel with ``ip -j`` in scratch namespaces."""
+"""Routes to any destination (``add_route``, pynetlink.routes), as the CNI
+plugin adds them: checked against the kernel with ``ip -j`` in scratch
+namespaces."""
 from __future__ import annotations
 
 import pytest
-
-import pynetlink as pn
-from pynetlink.links import K
-
-
-def flags(ns, name: str) -> set:
-    return set(ns.link(name)["flags"])
-
-
-def test_promisc_on_sets_only_promisc(ns, handle, veth):
-    handle.interface_up("va")
-    before = flags(ns, "va")
-    handle.set_link("va", promisc=True)
-    link = ns.link("va")
-    assert set(link["flags"]) == before | {"PROMISC"}
-    assert link["promiscuity"] == 1
-    assert handle.get_link("va").promisc is True
-
-
-def test_promisc_off_clears_it_and_keeps_the_admin_state(ns, handle, veth):
-    handle.set_link("va", promisc=True, up=True)
-    handle.set_link("va", promisc=False)
-    link = ns.link("va")
-    assert "PROMISC" not in link["flags"] and "UP" in link["flags"]
-    assert link["promiscuity"] == 0
-    assert handle.get_link("va").promisc is False
-
-
-def test_promisc_twice_counts_once(ns, handle, veth):
-    handle.set_link("va", promisc=True)
-    handle.set_link("va", promisc=True)
-    assert ns.link("va")["promiscuity"] == 1
-    handle.set_link("va", promisc=False)
-    assert ns.link("va")["promiscuity"] == 0
-
-
-def test_promisc_must_be_a_bool(handle, veth):
-    with pytest.raises(TypeError, match="promisc"):
-        handle.set_link("va", promisc=1)
-
-
-def test_promisc_is_undone_by_a_failed_transaction(ns, handle, veth):
-    with pytest.raises(OSError, match="No such device"):
-        with handle.batch("rollback") as b:
-            b.set_link("va", promisc=True)
-            b.set_mtu("nope0", 1400)
-    assert "PROMISC" not in ns.link("va")["flags"]
 
 
 @pytest.fixture
@@ -114,9 +67,3 @@ def test_add_route_is_undone_by_a_failed_transaction(ns, handle, up_veth):
             b.add_route("198.51.100.0/24", "va", "192.0.2.254")
             b.set_mtu("nope0", 1400)
     assert not [r for r in ns.routes("-4") if r["dst"] == "198.51.100.0/24"]
-
-
-def test_link_promisc_property_reads_the_flag():
-    link = pn.Link(index=1, name="x", flags=K.IFF_PROMISC, mtu=1500, master=0,
-                   group=0, txqlen=0)
-    assert link.promisc and not link.up
