@@ -32,6 +32,7 @@ ffibuilder.set_source(
     #include <sys/socket.h>
     #include "pn_internal.h"
     #include <linux/if_addr.h>
+    #include <linux/ipv6_route.h>
     """,
     # Relative to the project root, where setuptools runs this script.
     sources=[os.path.relpath(HERE / s) for s in SOURCES],

@@ -232,7 +232,7 @@ class Operations(Generic[R]):
         return self._execute(Op(
             "set_default_gateway", (ip, iface_name), iface_name,
             lambda idx: routes.add(default, gateway, idx[iface_name]), needs=(iface_name,),
-            undo=lambda old, idx: routes.delete(default, gateway, idx[iface_name])))
+            undo=lambda old, idx: routes.remove_added(default, gateway, idx[iface_name])))
 
     # -- beyond libcontainer ------------------------------------------------------------
 
@@ -326,7 +326,7 @@ class Operations(Generic[R]):
         (scope link); main table, proto boot.  EEXIST if there is one.
         Equivalent to: ``ip route add DST [via GATEWAY] dev IFACE_NAME``."""
         return self._route("add_route", dst, iface_name, gateway, routes.add,
-                           undo=routes.delete)
+                           undo=routes.remove_added)
 
     def replace_route(self, dst: Union[str, routes.IPNetwork], iface_name: str,
                       gateway: Union[str, v.IPAddress, None] = None) -> R:

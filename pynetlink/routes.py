@@ -7,8 +7,8 @@ from collections import namedtuple
 from typing import Optional, Union
 
 from . import _validate as v
-from ._core import (AF_INET, AF_INET6, Encoder, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE,
-                    RTM_DELROUTE, RTM_F_CLONED, RTM_NEWROUTE, RTN_ANYCAST, RTN_BLACKHOLE,
+from ._core import (AF_INET, AF_INET6, IP6_RT_PRIO_USER, Encoder, NLM_F_CREATE, NLM_F_EXCL,
+                    NLM_F_REPLACE, RTM_DELROUTE, RTM_F_CLONED, RTM_NEWROUTE, RTN_ANYCAST, RTN_BLACKHOLE,
                     RTN_BROADCAST, RTN_LOCAL, RTN_MULTICAST, RTN_PROHIBIT, RTN_THROW, RTN_UNICAST,
                     RTN_UNREACHABLE, RTN_UNSPEC, RTPROT_BOOT, RTPROT_DHCP, RTPROT_KERNEL,
                     RTPROT_RA, RTPROT_REDIRECT, RTPROT_STATIC, RTPROT_UNSPEC, RT_SCOPE_LINK,
@@ -114,21 +114,21 @@ def default_network(gateway: v.IPAddress) -> IPNetwork:
 
 
 def _route(msg_type: int, nlflags: int, network: IPNetwork, via: Optional[v.IPAddress],
-           index: int) -> Encoder:
+           index: int, exact: bool = True, metric: Optional[int] = None) -> Encoder:
     """Main table, proto boot, unicast; scope global through a gateway, link
-    without one (as ``ip route add`` chooses).  A deletion matches any
-    protocol and scope, as ``ip route del`` does."""
+    without one (as ``ip route add`` chooses).  A deletion that is not
+    ``exact`` matches any protocol and scope, as ``ip route del`` does."""
     family = AF_INET if network.version == 4 else AF_INET6
-    if msg_type == RTM_DELROUTE:
-        protocol, scope, rtype = RTPROT_UNSPEC, RT_SCOPE_NOWHERE, RTN_UNSPEC
-    else:
+    if exact:
         protocol, rtype = RTPROT_BOOT, RTN_UNICAST
         scope = RT_SCOPE_UNIVERSE if via is not None else RT_SCOPE_LINK
+    else:
+        protocol, scope, rtype = RTPROT_UNSPEC, RT_SCOPE_NOWHERE, RTN_UNSPEC
     return route_encoder(msg_type, nlflags, family=family,
                          dst=network.network_address.packed if network.prefixlen else None,
                          dst_len=network.prefixlen, gateway=None if via is None else via.packed,
                          oif=index, table=RT_TABLE_MAIN, protocol=protocol, scope=scope,
-                         rtype=rtype)
+                         rtype=rtype, priority=metric)
 
 
 def add(network: IPNetwork, via: Optional[v.IPAddress], index: int) -> Encoder:
@@ -143,8 +143,17 @@ def replace(network: IPNetwork, via: Optional[v.IPAddress], index: int) -> Encod
 
 
 def delete(network: IPNetwork, via: Optional[v.IPAddress], index: int) -> Encoder:
-    """``ip route del DST [via GATEWAY] dev INDEX``."""
-    return _route(RTM_DELROUTE, 0, network, via, index)
+    """``ip route del DST [via GATEWAY] dev INDEX``: the main table's route
+    of any protocol and scope (the lowest metric first)."""
+    return _route(RTM_DELROUTE, 0, network, via, index, exact=False)
+
+
+def remove_added(network: IPNetwork, via: Optional[v.IPAddress], index: int) -> Encoder:
+    """The deletion of exactly the route ``add`` made — proto boot, its
+    scope, and for IPv6 the metric the kernel gave it — never another
+    route to DST (the undo of ``add`` in a transaction)."""
+    metric = None if network.version == 4 else IP6_RT_PRIO_USER
+    return _route(RTM_DELROUTE, 0, network, via, index, metric=metric)
 
 
 def dump(family: int) -> Encoder:

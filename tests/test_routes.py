@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import sh
+
 
 @pytest.fixture
 def up_veth(ns, handle, veth):
@@ -67,3 +69,40 @@ def test_add_route_is_undone_by_a_failed_transaction(ns, handle, up_veth):
             b.add_route("198.51.100.0/24", "va", "192.0.2.254")
             b.set_mtu("nope0", 1400)
     assert not [r for r in ns.routes("-4") if r["dst"] == "198.51.100.0/24"]
+
+
+# -- a transaction's undo deletes its own route, never another one to DST -----------
+
+def routes_of(ns, family: str) -> list:
+    return sorted((r["dst"], r.get("gateway"), r["protocol"], r.get("metric"))
+                  for r in ns.routes(family))
+
+
+@pytest.mark.parametrize("add", [
+    lambda b: b.set_default_gateway("2001:db8:5::fe", "va"),
+    lambda b: b.add_route("::/0", "va", "2001:db8:5::fe"),
+    lambda b: b.add_route("2001:db8:5::/64", "va"),
+], ids=["set_default_gateway", "add_route-default", "add_route-over-the-kernel-route"])
+def test_rollback_of_an_ipv6_route_keeps_another_route_to_the_same_prefix(ns, handle, up_veth, add):
+    """IPv6 deletes the lowest-metric route that matches: the undo names
+    its own protocol and metric, so a route of another metric stays."""
+    sh("ip", "-n", ns.name, "-6", "route", "add", "default", "via", "2001:db8:5::fe", "dev", "va",
+       "metric", "100", "proto", "static")
+    before = routes_of(ns, "-6")
+    with pytest.raises(OSError):
+        with handle.batch("rollback") as b:
+            add(b)
+            b.set_mtu("ghost0", 1400)
+    assert [r.status for r in b.results] == ["rolled_back", "failed"]
+    assert routes_of(ns, "-6") == before
+
+
+def test_rollback_of_an_ipv4_route_keeps_another_route_to_the_same_prefix(ns, handle, up_veth):
+    sh("ip", "-n", ns.name, "route", "add", "203.0.113.0/24", "dev", "va", "metric", "100",
+       "proto", "static")
+    before = routes_of(ns, "-4")
+    with pytest.raises(OSError):
+        with handle.batch("rollback") as b:
+            b.add_route("203.0.113.0/24", "va")
+            b.set_mtu("ghost0", 1400)
+    assert routes_of(ns, "-4") == before
