@@ -40,7 +40,7 @@ __all__ = [
 
 INCLUDE_DIR = os.environ.get("NLWIRE_INCLUDE", "/usr/include")
 HEADERS = ("linux/netlink.h", "linux/rtnetlink.h", "linux/if_link.h",
-           "linux/if_addr.h", "linux/veth.h", "linux/if.h")
+           "linux/if_addr.h", "linux/veth.h", "linux/if.h", "linux/ipv6_route.h")
 
 
 class HeaderError(LookupError):
