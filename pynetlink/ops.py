@@ -321,9 +321,10 @@ class Operations(Generic[R]):
 
     def add_route(self, dst: Union[str, routes.IPNetwork], iface_name: str,
                   gateway: Union[str, v.IPAddress, None] = None) -> R:
-        """Add a route to DST (a network, IPv4 or IPv6, or "0.0.0.0/0") out
-        of IFACE_NAME, through GATEWAY if given (scope global), else on-link
-        (scope link); main table, proto boot.  EEXIST if there is one.
+        """Add a route to DST (a network, IPv4 or IPv6; "default" is the
+        gateway's family's 0/0) out of IFACE_NAME, through GATEWAY if given
+        (scope global), else on-link (scope link); main table, proto boot.
+        EEXIST if there is one.
         Equivalent to: ``ip route add DST [via GATEWAY] dev IFACE_NAME``."""
         return self._route("add_route", dst, iface_name, gateway, routes.add,
                            undo=routes.remove_added)
@@ -430,7 +431,8 @@ class Reads:
         "all"), of both families or of ``family`` (4 or 6), out of link
         ``oif`` if given: one route dump and one link dump (for ``dev``).
         Cached (cloned) routes are left out, as ``ip route show`` does.
-        Equivalent to: ``ip -j [-4|-6] route show [table T] [dev OIF]``."""
+        Equivalent to: ``ip -j -4 route show [table T] [dev OIF]`` and the
+        same with ``-6`` (both families unless ``family`` is given)."""
         number = routes.table_number(table)
         af = addresses.family_number(family)
         if oif is not None:

@@ -72,13 +72,17 @@ def parse_gateway(ip: object) -> v.IPAddress:
     return v.ip(ip, "gateway")
 
 
-def parse_destination(dst: object) -> IPNetwork:
+def parse_destination(dst: object, gateway: Optional[v.IPAddress] = None) -> IPNetwork:
     """A route's destination: 'NET/PREFIX' (no host bits, as the kernel
-    demands), "default", or an ipaddress network."""
+    demands), an ipaddress network, or "default" (as ``Route.dst`` says it:
+    0.0.0.0/0 or ::/0, by the gateway's family; IPv4 without one)."""
     if isinstance(dst, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
         return dst
     if not isinstance(dst, str):
         raise TypeError(f"destination must be a CIDR str or an ipaddress network, not {type(dst).__name__}")
+    if dst == "default":
+        return ipaddress.ip_network("::/0" if gateway is not None and gateway.version == 6
+                                    else "0.0.0.0/0")
     try:
         return ipaddress.ip_network(dst)
     except ValueError as e:
@@ -87,8 +91,8 @@ def parse_destination(dst: object) -> IPNetwork:
 
 def parse_route(dst: object, gateway: object) -> tuple:
     """(destination, gateway or None), both of one family."""
-    network = parse_destination(dst)
     via = None if gateway is None else parse_gateway(gateway)
+    network = parse_destination(dst, via)
     if via is not None and via.version != network.version:
         raise ValueError(f"gateway {via} is not of the family of destination {network}")
     return network, via

@@ -192,3 +192,11 @@ def test_route_of_the_wrong_family_for_its_gateway_is_refused_before_sending():
     h.close()                       # anything sent would fail with EBADF
     with pytest.raises(ValueError, match="family"):
         h.replace_route("203.0.113.0/24", "va", "2001:db8::1")
+
+
+def test_a_listed_route_can_be_deleted_by_what_the_listing_says(ns, handle, up_va):
+    sh("ip", "-n", ns.name, "route", "add", "default", "via", "192.0.2.9")
+    sh("ip", "-n", ns.name, "-6", "route", "add", "default", "via", "2001:db8::9")
+    for route in [r for r in handle.list_routes() if r.dst == "default"]:
+        handle.delete_route(route.dst, route.dev, route.gateway)
+    assert [r for r in ns.routes("-4") + ns.routes("-6") if r["dst"] == "default"] == []
