@@ -498,6 +498,21 @@ def test_unknown_and_nested_attributes_are_skipped():
     res = pending(1)
     parse(w.newlink(FIRST, PORT, 4, name=b"v0", extra=extra, mtu=1400), res, 1)
     assert (res[0].has_link, ffi.string(res[0].link.name), res[0].link.mtu) == (1, b"v0", 1400)
+    assert ffi.string(res[0].link.kind) == b"veth"
+
+
+@pytest.mark.parametrize("kind", [b"veth", b"bridge", b"k" * 15, b"k" * 40])
+def test_link_kind_is_read_from_linkinfo_and_cut_to_its_field(kind):
+    extra = w.rtattr(C.IFLA_LINKINFO | w.NLA_F_NESTED, w.str_attr(C.IFLA_INFO_KIND, kind))
+    rc, out = parse_link(w.nlmsg(C.RTM_NEWLINK, 0, 1, PORT, w.ifinfomsg(index=2) + extra))
+    assert (rc, ffi.string(out.kind)) == (0, kind[:15])
+
+
+@pytest.mark.parametrize("payload, expected", [(struct.pack("=I", 7), 7), (b"\7\0", 0), (b"", 0)])
+def test_link_index_is_ifla_link_when_it_holds_a_u32(payload, expected):
+    body = w.ifinfomsg(index=2) + w.rtattr(C.IFLA_LINK, payload)
+    rc, out = parse_link(w.nlmsg(C.RTM_NEWLINK, 0, 1, PORT, body))
+    assert (rc, out.link_index) == (0, expected)
 
 
 def test_attribute_type_flag_bits_are_masked_off():

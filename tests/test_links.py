@@ -281,3 +281,16 @@ def test_missing_interface_raises_enodev_naming_it(ns, handle, call):
         call(handle)
     assert info.value.errno == errno.ENODEV
     assert "'ghost0'" in str(info.value)
+
+
+def test_get_link_reports_the_kind_and_a_veths_peer_as_ip_does(ns, handle, veth):
+    sh("ip", "-n", ns.name, "link", "add", "br9", "type", "bridge")
+    va, br, lo = handle.get_link("va"), handle.get_link("br9"), handle.get_link("lo")
+    assert (va.kind, br.kind, lo.kind) == (ns.link("va")["linkinfo"]["info_kind"],
+                                           ns.link("br9")["linkinfo"]["info_kind"], "")
+    assert va.link_index == ns.link("vb")["ifindex"] and br.link_index == 0
+
+
+def test_a_peer_in_another_namespace_is_named_by_its_index_there(ns, ns2, handle):
+    handle.create_veth_pair("va", "vb", peer_netns=ns2.path)
+    assert handle.get_link("va").link_index == ns2.link("vb")["ifindex"]
