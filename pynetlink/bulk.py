@@ -19,7 +19,10 @@ the kernel's.
 
 A container that fails is reported with its error and leaves nothing
 behind; the others are set up.  Bad input (any container's) raises
-``ValueError``/``TypeError`` before anything is sent.
+``ValueError``/``TypeError`` before anything is sent.  An error that is no
+container's own — the host namespace's socket failing, a lookup of a
+taken host name failing with anything but ENODEV — stops the setup: what
+it made is deleted (one group delete) and the error is raised.
 """
 from __future__ import annotations
 
