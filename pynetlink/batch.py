@@ -160,7 +160,7 @@ class _Run:
             self.built_with[i] = indexes
             if self.mode == "rollback" and op.changes:
                 self.pending.append(("read", i, op.read()))
-            self.pending.append(("op", i, op.request(op.build(indexes))))
+            self.pending.append(("op", i, op.built(indexes)))
             for name in op.forgets:
                 self.known.pop(name, None)
             if self.mode == "stop" or len(self.pending) >= FLUSH_AT:

@@ -34,12 +34,12 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, List, Optional, Sequence, Union
 
 from . import _validate as v
-from . import _names, _veth, addresses, links, routes
+from . import _names, _veth
 from . import netns as _netns
 from ._core import Request, Socket
 from ._names import DEFAULT_DEVICE
 from .handle import Handle, default_handle
-from .ops import failure, lookup
+from .ops import failure, lookup, make
 from .types import Network, NetworkState
 
 __all__ = ["Container", "ContainerResult", "Setup", "setup", "teardown", "remove"]
@@ -192,7 +192,7 @@ def _create_host_side(host: Handle, plans: Sequence[_Plan], group: int,
                     p.error = failure(request, reply)
             made(ok)
         todo = retry
-    hairpins = [(p, Request("set_hairpin", (p.host, True), p.host, links.set_hairpin(p.host, True)))
+    hairpins = [(p, make.set_hairpin(p.host, True).built({}))
                 for p in plans if p.host and p.network.hairpin_mode]
     replies = host.socket.exchange([request for _, request in hairpins]) if hairpins else []
     return [(p, failure(request, reply))
@@ -202,11 +202,10 @@ def _create_host_side(host: Handle, plans: Sequence[_Plan], group: int,
 def _create_pair(p: _Plan, name: str, bridge_index: int, group: int) -> Request:
     """The host end on its bridge, up, in ``group``; the peer born as eth0
     inside the container; both with the network's MTU."""
-    host, peer = links.veth_fields(name, DEFAULT_DEVICE, mtu=p.veth.mtu, up=True,
-                                   txqueuelen=p.veth.txqueuelen, group=group,
-                                   peer_mtu=p.veth.mtu, peer_ns_fd=p.fd)
-    return Request("create_veth_pair", (name, DEFAULT_DEVICE), name,
-                   links.create_veth_pair({**host, "master": bridge_index}, peer))
+    op = make.create_veth_pair(name, DEFAULT_DEVICE, mtu=p.veth.mtu, master=p.network.bridge,
+                               up=True, txqueuelen=p.veth.txqueuelen, group=group,
+                               peer_mtu=p.veth.mtu, peer_netns=p.fd)
+    return op.built({p.network.bridge: bridge_index})
 
 
 def _bridge_indexes(host: Handle, plans: Sequence[_Plan]) -> dict:
@@ -329,9 +328,9 @@ def _configure_container(p: _Plan, shared: _Shared, timeout: float, home: int) -
         if p.error or len(replies) < 3:
             return
         index = replies[2].link["index"]
-        _apply(sock.exchange, [(p, _add_address(raw, iface, index)) for raw, iface in p.veth.addresses]
-               + [(p, shared.get_or_build(("route", raw, index), _add_default, raw, gateway, index))
-                  for raw, gateway in p.veth.gateways])
+        _apply(sock.exchange, [(p, _add_address(raw, index)) for raw, _ in p.veth.addresses]
+               + [(p, shared.get_or_build(("route", raw, index), _add_default, raw, index))
+                  for raw, _ in p.veth.gateways])
     except OSError as e:
         p.error = e
     finally:
@@ -339,27 +338,24 @@ def _configure_container(p: _Plan, shared: _Shared, timeout: float, home: int) -
 
 
 def _lo_up() -> Request:
-    return Request("interface_up", ("lo",), "lo", links.set_flags("lo", True))
+    return make.interface_up("lo").built({})
 
 
 def _eth0_up(mac: Optional[str], txqueuelen: Optional[int]) -> Request:
-    fields = links.change_fields(DEFAULT_DEVICE, up=True, mac_address=mac, txqueuelen=txqueuelen)
-    return Request("set_link", (DEFAULT_DEVICE,), DEFAULT_DEVICE, links.set_link(fields))
+    return make.set_link(DEFAULT_DEVICE, up=True, mac_address=mac, txqueuelen=txqueuelen).built({})
 
 
-def _add_address(raw: str, iface: v.IPInterface, index: int) -> Request:
-    return Request("set_interface_ip", (DEFAULT_DEVICE, raw), DEFAULT_DEVICE,
-                   addresses.add(iface, index))
+def _add_address(raw: str, index: int) -> Request:
+    return make.set_interface_ip(DEFAULT_DEVICE, raw).built({DEFAULT_DEVICE: index})
 
 
-def _add_default(raw: str, gateway: v.IPAddress, index: int) -> Request:
-    return Request("set_default_gateway", (raw, DEFAULT_DEVICE), DEFAULT_DEVICE,
-                   routes.add(routes.default_network(gateway), gateway, index))
+def _add_default(raw: str, index: int) -> Request:
+    return make.set_default_gateway(raw, DEFAULT_DEVICE).built({DEFAULT_DEVICE: index})
 
 
 def _delete(host: Handle, names: Sequence[str]) -> List[Optional[OSError]]:
     """Delete links by name, pipelined; an already-gone link is not an error."""
-    requests = [Request("delete_link", (name,), name, links.delete(name)) for name in names]
+    requests = [make.delete_link(name).built({}) for name in names]
     return [None if r.errno == _errno.ENODEV else failure(q, r)
             for q, r in zip(requests, host.socket.exchange(requests))]
 

@@ -94,7 +94,7 @@ class Handle(Operations[None], Reads):
         exchange), then its request; the kernel's refusal is raised."""
         try:
             found = indexes(self.socket.exchange, op, op.needs) if op.needs else {}
-            request = op.request(op.build(found))
+            request = op.built(found)
             error = failure(request, self.socket.exchange((request,))[0])
             if error is not None:
                 raise error

@@ -62,6 +62,10 @@ class Op:
         """A message of this op, carrying its name and arguments for errors."""
         return Request(self.operation, self.arguments, self.interface, encode, **flags)
 
+    def built(self, indexes: Indexes) -> Request:
+        """The op's own request, once the indexes of ``needs`` are known."""
+        return self.request(self.build(indexes))
+
     def lookup(self, name: str) -> Request:
         """The RTM_GETLINK that learns ``name``'s index for this op."""
         return lookup(self.operation, self.arguments, name)
@@ -360,6 +364,17 @@ class Operations(Generic[R]):
             undo=None if undo is None else lambda old, idx: undo(network, via, idx[iface_name]),
             irreversible=irreversible))
 
+
+class OpMaker(Operations[Op]):
+    """The operations as ``Op``s, not run: for a caller that sends many of
+    them in exchanges of its own (``bulk``) — the same definitions,
+    validation and error context as every other executor."""
+
+    def _execute(self, op: Op) -> Op:
+        return op
+
+
+make = OpMaker()
 
 _LINK_ATTRS = {"mac_address": "address", "mtu": "mtu", "txqueuelen": "txqlen", "up": "up",
                "promisc": "promisc"}
