@@ -13,7 +13,7 @@ import pytest
 
 import pynetlink as pn
 from pynetlink import _names
-from conftest import Netns, in_thread, open_fds, sh
+from conftest import Netns, in_thread, settled_fds, sh
 from test_strategies import bridge  # noqa: F401  (fixture)
 
 
@@ -182,10 +182,10 @@ def test_setup_closes_every_namespace_fd_and_socket(ns, bridge, containers):
 
     def measured():
         pn.link_index("lo")                  # the thread's default handle, made first
-        before = open_fds()
+        before = settled_fds()
         done = pn.bulk.setup(entries)
         pn.bulk.teardown(done)
-        return open_fds() - before
+        return settled_fds() - before
 
     assert in_thread(measured, netns_path=ns.path) == 0
 
@@ -244,9 +244,9 @@ def test_threaded_setup_closes_every_namespace_fd_and_socket(ns, bridge, contain
 
     def measured():
         pn.link_index("lo")
-        before = open_fds()
+        before = settled_fds()
         pn.bulk.teardown(pn.bulk.setup(entries))
-        return open_fds() - before
+        return settled_fds() - before
 
     assert in_thread(measured, netns_path=ns.path) == 0
 
