@@ -100,6 +100,119 @@ def test_link_show_human_table(ns, bridge):
     assert re.search(r"^\d+\s+br0\s+UP\s+1500", out, re.M) and out.splitlines()[0].startswith("index")
 
 
+@pytest.fixture
+def dual(ns, bridge):
+    """br0 with an IPv6 address too (no duplicate address detection)."""
+    sh("ip", "-n", ns.name, "addr", "add", "2001:db8::1/64", "dev", "br0", "nodad")
+    return bridge
+
+
+def ip_addresses(ns, *args: str) -> set:
+    """``ip -j [ARGS] addr show``: (ifname, family, local, prefixlen) of each address."""
+    return {(link["ifname"], a["family"], a["local"], a["prefixlen"])
+            for link in ns.ip(*args, "addr", "show") or [] for a in link["addr_info"]}
+
+
+def shown_addresses(*args: str) -> set:
+    return {(a["ifname"], a["family"], a["local"], a["prefixlen"])
+            for a in json.loads(ok("addr", "show", "--json", *args).stdout)}
+
+
+def routes_of(records) -> set:
+    """dst, gateway and dev of each route, as ``ip -j`` writes them."""
+    return {(r["dst"], r.get("gateway"), r["dev"]) for r in records}
+
+
+def ip_routes(ns) -> set:
+    return routes_of(ns.routes("-4") + ns.routes("-6"))
+
+
+def test_addr_show_json_matches_iproute2(ns, dual):
+    assert shown_addresses("--netns", ns.path) == ip_addresses(ns)
+
+
+def test_addr_show_one_link_of_one_family(ns, dual):
+    assert shown_addresses("br0", "-4", "--netns", ns.path) == {("br0", "inet", "192.0.2.1", 24)}
+    assert shown_addresses("br0", "--family", "6", "--netns", ns.path) == {
+        a for a in ip_addresses(ns, "-6") if a[0] == "br0"}
+    assert shown_addresses("lo", "-6", "--netns", ns.path) == set()    # lo is down: no ::1
+
+
+def test_addr_show_human_table(ns, dual):
+    ok("addr", "add", "br0", "198.51.100.7/24", "--netns", ns.path)      # with its broadcast
+    out = ok("addr", "show", "br0", "--netns", ns.path).stdout
+    assert re.search(r"^\d+\s+br0\s+inet\s+198\.51\.100\.7/24\s+198\.51\.100\.255\s+global", out, re.M)
+    assert out.splitlines()[0].split()[:4] == ["index", "name", "family", "address"]
+    assert re.search(r"^\d+\s+br0\s+inet\s+192\.0\.2\.1/24\s+-\s+global\s+br0$", out, re.M)
+    assert re.search(r"^\d+\s+br0\s+inet6\s+2001:db8::1/64\s+-\s+global", out, re.M)
+
+
+def test_addr_del_removes_only_that_address(ns, dual):
+    ok("addr", "add", "br0", "198.51.100.7/24", "--netns", ns.path)
+    ok("addr", "del", "br0", "198.51.100.7/24", "--netns", ns.path)
+    ok("addr", "del", "br0", "2001:db8::1/64", "--netns", ns.path)
+    assert {(a["local"], a["prefixlen"]) for a in ns.addresses("br0")
+            if a["scope"] == "global"} == {("192.0.2.1", 24)}
+
+
+def test_route_show_json_matches_iproute2(ns, dual):
+    sh("ip", "-n", ns.name, "route", "add", "198.51.100.0/24", "via", "192.0.2.254")
+    sh("ip", "-n", ns.name, "route", "add", "default", "via", "2001:db8::fe")
+    shown = json.loads(ok("route", "show", "--json", "--netns", ns.path).stdout)
+    assert routes_of(shown) == ip_routes(ns)
+    assert ("198.51.100.0/24", "192.0.2.254", "br0") in routes_of(shown)
+    assert all(r["table"] == 254 for r in shown)
+
+
+def test_route_show_by_family_dev_and_table(ns, dual):
+    def shown(*args: str) -> set:
+        return routes_of(json.loads(ok("route", "show", "--json", *args, "--netns", ns.path).stdout))
+    assert shown("-4") == routes_of(ns.routes("-4")) == shown("--family", "4")
+    assert shown("-6", "--dev", "br0") == routes_of(ns.routes("-6"))
+    assert shown("--dev", "lo") == set()
+    local = shown("--table", "local", "-4")
+    assert local == routes_of(ns.ip("-4", "route", "show", "table", "local"))
+    assert ("192.0.2.1", None, "br0") in local and shown("--table", "255", "-4") == local
+
+
+def test_route_show_human_table(ns, dual):
+    sh("ip", "-n", ns.name, "route", "add", "198.51.100.0/24", "via", "192.0.2.254")
+    out = ok("route", "show", "-4", "--netns", ns.path).stdout
+    assert out.splitlines()[0].split()[:4] == ["dst", "via", "dev", "table"]
+    assert re.search(r"^198\.51\.100\.0/24\s+192\.0\.2\.254\s+br0\s+main\s+boot\s+global", out, re.M)
+    assert re.search(r"^192\.0\.2\.0/24\s+-\s+br0\s+main\s+kernel\s+link", out, re.M)
+
+
+def test_route_add_replace_del_through_a_gateway(ns, bridge):
+    ok("route", "add", "198.51.100.0/24", "br0", "--via", "192.0.2.254", "--netns", ns.path)
+    assert [r["gateway"] for r in ns.routes() if r["dst"] == "198.51.100.0/24"] == ["192.0.2.254"]
+    ok("route", "replace", "198.51.100.0/24", "br0", "--via", "192.0.2.253", "--netns", ns.path)
+    assert [r["gateway"] for r in ns.routes() if r["dst"] == "198.51.100.0/24"] == ["192.0.2.253"]
+    ok("route", "del", "198.51.100.0/24", "br0", "--via", "192.0.2.253", "--netns", ns.path)
+    assert [r for r in ns.routes() if r["dst"] == "198.51.100.0/24"] == []
+
+
+def test_route_add_without_via_is_on_link(ns, bridge):
+    ok("route", "add", "203.0.113.0/24", "br0", "--netns", ns.path)
+    (route,) = [r for r in ns.routes() if r["dst"] == "203.0.113.0/24"]
+    assert route["scope"] == "link" and "gateway" not in route and route["dev"] == "br0"
+
+
+def test_route_default_takes_the_gateways_family(ns, dual):
+    ok("route", "add", "default", "br0", "--via", "2001:db8::fe", "--netns", ns.path)
+    assert [r["gateway"] for r in ns.routes("-6") if r["dst"] == "default"] == ["2001:db8::fe"]
+    assert [r for r in ns.routes("-4") if r["dst"] == "default"] == []
+    ok("route", "del", "default", "br0", "--via", "2001:db8::fe", "--netns", ns.path)
+    assert [r for r in ns.routes("-6") if r["dst"] == "default"] == []
+
+
+def test_route_add_json_names_the_operation(ns, bridge):
+    out = ok("route", "add", "198.51.100.0/24", "br0", "--via", "192.0.2.254", "--json",
+             "--netns", ns.path).stdout
+    assert json.loads(out) == {"operation": "add_route", "dst": "198.51.100.0/24", "dev": "br0",
+                               "via": "192.0.2.254"}
+
+
 # -- errors and exit status -----------------------------------------------------------------
 
 def test_kernel_error_is_one_line_with_errno_name_and_exit_1(ns, bridge):
@@ -144,6 +257,37 @@ def test_usage_errors_exit_2_without_touching_anything(ns, args):
     assert ns.ip("-d", "link", "show") == before
 
 
+@pytest.mark.parametrize("args", [
+    ("route", "add", "198.51.100.7/24", "br0"),                   # host bits set
+    ("route", "add", "198.51.100.0/24", "br0", "--via", "192.0.2.300"),
+    ("route", "replace", "nonsense", "br0"),
+    ("route", "del", "198.51.100.0/24", "b/r"),                   # not a legal name
+    ("route", "add", "198.51.100.0/24"),                          # no DEV
+    ("route", "show", "--table", "nosuch"),
+    ("route", "show", "--family", "5"),
+    ("route", "show", "-4", "-6"),
+    ("addr", "del", "br0", "198.51.100.7"),                       # no prefix length
+    ("addr", "show", "--family", "4", "-6"),
+])
+def test_route_and_addr_usage_errors_exit_2_and_change_no_route(ns, bridge, args):
+    before = (ns.routes("-4"), ns.routes("-6"), ns.ip("addr", "show"))
+    done = cli(*args, "--netns", ns.path)
+    assert done.returncode == 2 and done.stdout == "" and "Traceback" not in done.stderr, done.stderr
+    assert (ns.routes("-4"), ns.routes("-6"), ns.ip("addr", "show")) == before
+
+
+@pytest.mark.parametrize("args,operation,name", [
+    (("route", "del", "203.0.113.0/24", "br0"), "delete_route", "ESRCH"),
+    (("route", "add", "192.0.2.0/24", "br0"), "add_route", "EEXIST"),
+    (("addr", "del", "br0", "198.51.100.9/24"), "delete_address", "EADDRNOTAVAIL"),
+    (("addr", "show", "nosuch0"), "link_index dev nosuch0", "ENODEV"),
+])
+def test_route_and_addr_kernel_errors_are_one_line_and_exit_1(ns, bridge, args, operation, name):
+    done = cli(*args, "--netns", ns.path)
+    assert done.returncode == 1 and done.stdout == "" and done.stderr.count("\n") == 1
+    assert done.stderr.startswith(f"pynetlink: {operation}") and name in done.stderr
+
+
 def test_a_missing_namespace_is_a_runtime_error(ns):
     done = cli("link", "up", "lo", "--netns", "/run/netns/pntest-none")
     assert done.returncode == 1 and "ENOENT" in done.stderr and "pntest-none" in done.stderr
@@ -159,7 +303,9 @@ def test_help_of_every_command_has_an_example():
     commands = [(), ("link",), ("addr",), ("route",), ("net",),
                 ("link", "add-veth"), ("link", "add-bridge"), ("link", "up"), ("link", "down"),
                 ("link", "mtu"), ("link", "master"), ("link", "rename"), ("link", "netns"),
-                ("link", "del"), ("link", "show"), ("addr", "add"), ("route", "default"),
+                ("link", "del"), ("link", "show"), ("addr", "add"), ("addr", "del"),
+                ("addr", "show"), ("route", "default"), ("route", "add"), ("route", "replace"),
+                ("route", "del"), ("route", "show"),
                 ("net", "create"), ("net", "init"), ("stats",), ("demo",), ("churn",)]
     for command in commands:
         done = ok(*command, "--help")

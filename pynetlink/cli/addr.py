@@ -1,7 +1,22 @@
 """``pynetlink addr ...``: addresses (``ip addr``)."""
 from __future__ import annotations
 
-from .common import simple
+import argparse
+
+from .common import emit, handle, simple, table
 
 #: ``ip addr add CIDR dev NAME`` (IPv4 gets its broadcast).
 add = simple("set_interface_ip", "name", "cidr")
+#: ``ip addr del CIDR dev NAME``.
+delete = simple("delete_address", "name", "cidr")
+
+
+def show(args: argparse.Namespace) -> None:
+    """``ip [-4|-6] addr show [dev NAME]``: one row per address, or JSON
+    (the Address records, fields named as ``ip -j`` names them)."""
+    with handle(args) as h:
+        found = h.list_addresses(args.name, args.family)
+    rows = [(a.ifindex, a.ifname, a.family, f"{a.local}/{a.prefixlen}", a.broadcast or a.address,
+             a.scope, a.label) for a in found]
+    emit(args, [a._asdict() for a in found],
+         lambda: table(("index", "name", "family", "address", "brd/peer", "scope", "label"), rows))

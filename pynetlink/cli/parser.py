@@ -5,6 +5,7 @@ module: ``main`` imports the chosen one on dispatch."""
 from __future__ import annotations
 
 import argparse
+from typing import Union
 
 from .common import PROG
 
@@ -108,17 +109,57 @@ def _link_commands(top) -> None:
     p.add_argument("name", nargs="?")
 
 
-def _addr_route_commands(top) -> None:
-    a = _group(top, "addr", "addresses", "pynetlink addr add eth0 192.0.2.7/24")
+def _family(p) -> None:
+    """``-4`` / ``-6`` / ``--family 4|6`` (both families when absent)."""
+    family = p.add_mutually_exclusive_group()
+    family.add_argument("-4", dest="family", action="store_const", const=4, help="IPv4 only")
+    family.add_argument("-6", dest="family", action="store_const", const=6, help="IPv6 only")
+    family.add_argument("--family", type=int, choices=(4, 6), help="4 or 6 only")
+
+
+def _table(text: str) -> Union[int, str]:
+    """A routing table: a number, or a name the library knows ("main", "all"...)."""
+    return int(text) if text.isdigit() else text
+
+
+def _addr_commands(top) -> None:
+    a = _group(top, "addr", "addresses: add, del, show", "pynetlink addr add eth0 192.0.2.7/24")
     p = _command(a, "add", "add an address (IPv4 gets its broadcast)",
                  "pynetlink addr add eth0 192.0.2.7/24", "addr:add")
     p.add_argument("name")
     p.add_argument("cidr")
-    r = _group(top, "route", "routes", "pynetlink route default 192.0.2.1 eth0")
+    p = _command(a, "del", "remove an address from a link", "pynetlink addr del eth0 192.0.2.7/24",
+                 "addr:delete")
+    p.add_argument("name")
+    p.add_argument("cidr")
+    p = _command(a, "show", "show the addresses of one link, or of all",
+                 "pynetlink addr show eth0 -4 --netns /run/netns/ns1", "addr:show")
+    p.add_argument("name", nargs="?")
+    _family(p)
+
+
+def _route_commands(top) -> None:
+    r = _group(top, "route", "routes: show, add, replace, del, default",
+               "pynetlink route add 198.51.100.0/24 eth0 --via 192.0.2.1")
     p = _command(r, "default", "add a default route via GATEWAY out of DEV",
                  "pynetlink route default 192.0.2.1 eth0", "route:default")
     p.add_argument("gateway")
     p.add_argument("dev")
+    for name, function, help in (
+            ("add", "add", "add a route to DST out of DEV (on-link without --via)"),
+            ("replace", "replace", "add a route to DST, or put it in place of the one there"),
+            ("del", "delete", "delete the main table's route to DST out of DEV")):
+        p = _command(r, name, help, f"pynetlink route {name} 198.51.100.0/24 eth0 --via 192.0.2.1",
+                     f"route:{function}")
+        p.add_argument("dst", help='a network (NET/PREFIX), or "default"')
+        p.add_argument("dev")
+        p.add_argument("--via", metavar="GW", help="the gateway")
+    p = _command(r, "show", "show the routes of a table (main unless --table)",
+                 "pynetlink route show -6 --dev eth0 --netns /run/netns/ns1", "route:show")
+    p.add_argument("--table", type=_table, default="main", metavar="T",
+                   help="a number, main, local, default or all")
+    p.add_argument("--dev", metavar="NAME", help="only routes out of this link")
+    _family(p)
 
 
 def _net_commands(top) -> None:
@@ -167,7 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     top = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _link_commands(top)
-    _addr_route_commands(top)
+    _addr_commands(top)
+    _route_commands(top)
     _net_commands(top)
     _lab_commands(top)
     return parser

@@ -1,7 +1,30 @@
 """``pynetlink route ...``: routes (``ip route``)."""
 from __future__ import annotations
 
-from .common import simple
+import argparse
+
+from ..routes import TABLES
+from .common import emit, handle, simple, table
+
+TABLE_NAMES = {number: name for name, number in TABLES.items()}
 
 #: ``ip route add default via GATEWAY dev DEV``.
 default = simple("set_default_gateway", "gateway", "dev")
+#: ``ip route add DST [via GW] dev DEV``.
+add = simple("add_route", "dst", "dev", "via")
+#: ``ip route replace DST [via GW] dev DEV``.
+replace = simple("replace_route", "dst", "dev", "via")
+#: ``ip route del DST [via GW] dev DEV``.
+delete = simple("delete_route", "dst", "dev", "via")
+
+
+def show(args: argparse.Namespace) -> None:
+    """``ip [-4|-6] route show [table T] [dev NAME]``: one row per route, or
+    JSON (the Route records, fields named as ``ip -j`` names them; the
+    table a number, as there)."""
+    with handle(args) as h:
+        found = h.list_routes(args.table, args.family, args.dev)
+    rows = [(r.dst, r.gateway, r.dev, TABLE_NAMES.get(r.table, r.table), r.protocol, r.scope, r.type, r.metric)
+            for r in found]
+    emit(args, [r._asdict() for r in found],
+         lambda: table(("dst", "via", "dev", "table", "proto", "scope", "type", "metric"), rows))
