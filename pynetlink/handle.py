@@ -144,4 +144,4 @@ class DefaultHandle(Operations[None], Reads):
         return default_handle().socket
 
 
-default = DefaultHandle()
+default: DefaultHandle = DefaultHandle()

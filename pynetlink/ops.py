@@ -400,7 +400,11 @@ class Reads:
     def link_index(self, name: str) -> int:
         """The ifindex of NAME: one RTM_GETLINK for that name, never a dump.
         Equivalent to: ``ip -j link show NAME | jq .[0].ifindex``."""
-        op = Op("link_index", (name,), name, _fixed(links.get(name)))
+        return self._index_for("link_index", (name,), name)
+
+    def _index_for(self, operation: str, arguments: tuple, name: str) -> int:
+        """NAME's ifindex, a missing link failing as ``operation``."""
+        op = Op(operation, arguments, name, _fixed(links.get(name)))
         return indexes(self._socket().exchange, op, (name,))[name]
 
     def link_exists(self, name: str) -> bool:
@@ -434,7 +438,7 @@ class Reads:
         arguments = tuple(a for a in (name, family) if a is not None)
         request = Request("list_addresses", arguments, name, addresses.dump(af), reads=True)
         if name is not None:
-            index = self.link_index(name)
+            index = self._index_for("list_addresses", arguments, name)
             return [Address.from_raw(raw, name) for raw in sock.dump(request)
                     if raw["index"] == index]
         names = self._link_names()
@@ -454,7 +458,7 @@ class Reads:
             v.ifname(oif, "oif")
         arguments = tuple(a for a in (table, family, oif) if a is not None)
         request = Request("list_routes", arguments, oif, routes.dump(af), reads=True)
-        index = self.link_index(oif) if oif is not None else None
+        index = self._index_for("list_routes", arguments, oif) if oif is not None else None
         names = self._link_names()
         return [Route.from_raw(raw, names.get(raw["oif"]) if raw["oif"] else None)
                 for raw in self._socket().dump(request)

@@ -280,7 +280,7 @@ def test_route_and_addr_usage_errors_exit_2_and_change_no_route(ns, bridge, args
     (("route", "del", "203.0.113.0/24", "br0"), "delete_route", "ESRCH"),
     (("route", "add", "192.0.2.0/24", "br0"), "add_route", "EEXIST"),
     (("addr", "del", "br0", "198.51.100.9/24"), "delete_address", "EADDRNOTAVAIL"),
-    (("addr", "show", "nosuch0"), "link_index dev nosuch0", "ENODEV"),
+    (("addr", "show", "nosuch0"), "list_addresses dev nosuch0", "ENODEV"),
 ])
 def test_route_and_addr_kernel_errors_are_one_line_and_exit_1(ns, bridge, args, operation, name):
     done = cli(*args, "--netns", ns.path)
