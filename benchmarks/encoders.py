@@ -159,7 +159,7 @@ IFLA = {f: getattr(C, "IFLA_" + a) for f, a in (
 IFLA_LINKINFO, IFLA_INFO_KIND, IFLA_INFO_DATA = C.IFLA_LINKINFO, C.IFLA_INFO_KIND, C.IFLA_INFO_DATA
 VETH_INFO_PEER = C.VETH_INFO_PEER
 IFA_LOCAL, IFA_ADDRESS, IFA_BROADCAST = C.IFA_LOCAL, C.IFA_ADDRESS, C.IFA_BROADCAST
-RTA_DST, RTA_GATEWAY, RTA_OIF = C.RTA_DST, C.RTA_GATEWAY, C.RTA_OIF
+RTA_DST, RTA_GATEWAY, RTA_OIF, RTA_PRIORITY = C.RTA_DST, C.RTA_GATEWAY, C.RTA_OIF, C.RTA_PRIORITY
 AF_INET, AF_INET6 = K.AF_INET, K.AF_INET6
 
 # -- the pure-Python struct encoder ---------------------------------------------------
@@ -273,7 +273,8 @@ def s_addr_encoder(msg_type: int, nlflags: int, *, index: int, family: int, pref
 
 def s_route_encoder(msg_type: int, nlflags: int, *, family: int, dst: Optional[bytes] = None,
                     dst_len: int = 0, gateway: Optional[bytes] = None, oif: int = 0,
-                    table: int, protocol: int, scope: int, rtype: int):
+                    table: int, protocol: int, scope: int, rtype: int,
+                    priority: Optional[int] = None):
     n = _addr_size(family)
     if not n or dst_len > n * 8 or oif < 0:
         raise ValueError("route spec the C encoder would refuse (-EINVAL)")
@@ -289,6 +290,8 @@ def s_route_encoder(msg_type: int, nlflags: int, *, family: int, dst: Optional[b
             body += attr(RTA_GATEWAY, gateway)
         if oif:
             body += RTATTR_U32.pack(RTATTR_U32.size, RTA_OIF, oif)
+        if priority is not None:
+            body += RTATTR_U32.pack(RTATTR_U32.size, RTA_PRIORITY, priority)
         buf += NLMSGHDR.pack(NLMSGHDR.size + len(body), msg_type, nlflags | REQ, seq, 0)
         buf += body
         return 0
