@@ -467,12 +467,14 @@ class Socket:
         self._lock = threading.Lock()
 
     def close(self) -> None:
+        if self.pid != _pid:                # a forked child closes its own copy only, and
+            if self.fd >= 0:                # never waits for the lock: a parent's thread
+                os.close(self.fd)           # may have held it at fork() and it stays held
+                self.fd = -1
+            return
         with self._lock:
             if self.fd >= 0:
-                if self.pid == _pid:
-                    lib.pn_socket_close(self.fd)
-                else:                       # a forked child closes its own copy only
-                    os.close(self.fd)
+                lib.pn_socket_close(self.fd)
                 self.fd = -1
 
     def _next_seq(self) -> int:
@@ -482,11 +484,13 @@ class Socket:
         return self._seq
 
     def _check_usable(self, operation: str) -> None:
-        if self.fd < 0:
-            raise error_for(_errno.EBADF, operation, (), None, "the netlink handle is closed")
+        """Refuse a handle made before fork() (checked before the lock is
+        taken: in the child it may be held forever) or a closed one."""
         if self.pid != _pid:
             raise error_for(_errno.EBADF, operation, (), None, "the netlink handle was made "
                             "before fork(); make a new one in this process")
+        if self.fd < 0:
+            raise error_for(_errno.EBADF, operation, (), None, "the netlink handle is closed")
 
     def exchange(self, requests: Sequence[Request]) -> list[Reply]:
         """Send ``requests`` and return one Reply each, in order.
@@ -500,8 +504,10 @@ class Socket:
         before ``fork()``, raises NetlinkError (EBADF) with nothing sent.  The socket stays
         usable: a late reply to an old request is never taken for a new one.
         """
+        operation = requests[0].operation if requests else "netlink"
+        self._check_usable(operation)
         with self._lock:
-            self._check_usable(requests[0].operation if requests else "netlink")
+            self._check_usable(operation)           # closed while we waited?
             return self._exchange_all(requests)
 
     def _exchange_all(self, requests: Sequence[Request]) -> list[Reply]:
@@ -522,8 +528,9 @@ class Socket:
         NLM_F_DUMP) and return a raw dict (RawLink, RawAddr, RawRoute) for
         everything it lists; redone if the kernel says the dump was
         interrupted by a concurrent change (``DUMP_RETRIES`` times)."""
+        self._check_usable(request.operation)
         with self._lock:
-            self._check_usable(request.operation)
+            self._check_usable(request.operation)   # closed while we waited?
             for _ in range(DUMP_RETRIES + 1):
                 items, interrupted = self._dump_once(request)
                 if not interrupted:

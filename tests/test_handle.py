@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import os
+import select
+import signal
 import threading
 
 import pytest
@@ -262,3 +264,48 @@ def test_after_fork_a_child_does_not_use_the_parents_socket(ns):
         with os.fdopen(r, "rb") as f:
             assert f.read() == b"ebadf fresh"
         assert h.link_index("lo") == 1                  # the parent's is still fine
+
+
+def test_fork_while_another_thread_is_in_an_exchange_does_not_hang_the_child(ns):
+    """The child inherits the handle's lock held by a parent's thread that
+    does not exist in the child: using or closing the handle there must
+    fail at once (EBADF), never wait for that lock."""
+    with pn.Handle(netns=ns.path) as h:
+        entered = threading.Event()
+        leave = threading.Event()
+        real = h.socket._exchange_all
+
+        def slow(requests):                 # hold the lock until the fork is done
+            entered.set()
+            leave.wait(30)
+            return real(requests)
+
+        h.socket._exchange_all = slow
+        worker = threading.Thread(target=h.link_index, args=("lo",))
+        worker.start()
+        try:
+            assert entered.wait(30)
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:                    # the child: report, then leave at once
+                try:
+                    try:
+                        h.link_index("lo")
+                        verdict = b"worked"
+                    except OSError as e:
+                        verdict = b"ebadf" if e.errno == errno.EBADF else repr(e).encode()
+                    h.close()
+                    os.write(w, verdict + b" closed")
+                finally:
+                    os._exit(0)
+            os.close(w)
+            with os.fdopen(r, "rb") as f:
+                ready, _, _ = select.select([f], [], [], 30)   # a hang fails here, not forever
+                verdict = f.read() if ready else b"no answer in 30 s"
+            if not ready:
+                os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            assert verdict == b"ebadf closed"
+        finally:
+            leave.set()
+            worker.join(30)
