@@ -72,15 +72,28 @@ def fd(value: object) -> int:
     return integer(value, "fd", 0, INT32_MAX)
 
 
+def _unscoped(address: IPAddress, what: str, value: object) -> None:
+    """Refuse an IPv6 scope id ("fe80::1%eth0"): the kernel's requests have
+    no place for it — the link is the interface the caller names."""
+    scope = getattr(address, "scope_id", None)
+    if scope:
+        raise ValueError(f"{what} {str(value)!r} has a scope id (%{scope}), which pynetlink does "
+                         "not use: give the address without it and name the link as the interface")
+
+
 def cidr(value: object) -> IPInterface:
-    """An address with its prefix: 'ADDR/PREFIX' or an ipaddress interface."""
+    """An address with its prefix: 'ADDR/PREFIX' or an ipaddress interface
+    (no IPv6 scope id)."""
     if isinstance(value, (ipaddress.IPv4Interface, ipaddress.IPv6Interface)):
+        _unscoped(value, "address", value)
         return value
     if not isinstance(value, str):
         raise TypeError(f"address must be a CIDR str or an ipaddress interface, not {type(value).__name__}")
     if "/" not in value:
         raise ValueError(f"address {value!r} is not in CIDR notation (ADDRESS/PREFIX)")
-    return _parse_cidr(value)
+    parsed = _parse_cidr(value)
+    _unscoped(parsed, "address", value)
+    return parsed
 
 
 # ipaddress objects are immutable: parse each string once (bulk setups give
@@ -102,12 +115,15 @@ def _parse_ip(value: str, what: str) -> IPAddress:
 
 
 def ip(value: object, what: str = "gateway") -> IPAddress:
-    """A single IP address: a str or an ipaddress address."""
+    """A single IP address: a str or an ipaddress address (no IPv6 scope id)."""
     if isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+        _unscoped(value, what, value)
         return value
     if not isinstance(value, str):
         raise TypeError(f"{what} must be an IP address str or an ipaddress address, not {type(value).__name__}")
-    return _parse_ip(value, what)
+    parsed = _parse_ip(value, what)
+    _unscoped(parsed, what, value)
+    return parsed
 
 
 def path(value: object, what: str = "netns") -> str:

@@ -162,3 +162,19 @@ def test_a_name_that_is_not_utf8_is_addressed_as_os_names_are(ns, handle):
     handle.create_veth_pair(name, "ok0")
     assert handle.get_link(name).name == name
     assert handle.link_index(name) == ns.link(name)["ifindex"]
+
+
+@pytest.mark.parametrize("call", [
+    lambda h: h.set_interface_ip("va", "fe80::1%nope/64"),
+    lambda h: h.set_interface_ip("va", ipaddress.ip_interface("fe80::1%va/64")),
+    lambda h: h.delete_address("va", "fe80::1%va/64"),
+    lambda h: h.set_default_gateway("fe80::1%lo", "va"),
+    lambda h: h.set_default_gateway(ipaddress.ip_address("fe80::1%lo"), "va"),
+    lambda h: h.add_route("2001:db8::/64", "va", "fe80::1%va"),
+], ids=["cidr", "interface", "delete", "gateway", "gateway-object", "route-gateway"])
+def test_an_ipv6_scope_id_is_refused_not_dropped(closed, call):
+    """The kernel's address and route requests have no place for a zone:
+    "fe80::1%eth0" is refused, naming the scope id, before anything is sent
+    (the closed handle would answer anything sent with EBADF)."""
+    with pytest.raises(ValueError, match="scope id"):
+        call(closed)
