@@ -8,8 +8,23 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
+#include <linux/nsfs.h>
 
 #include "pn_internal.h"
+
+/* Whether fd is a network namespace (NS_GET_NSTYPE, Linux 4.11+): 0 if it
+ * is; -EINVAL if it is something else — another kind of namespace, or no
+ * namespace at all (a regular file answers the ioctl with ENOTTY); else
+ * the ioctl's -errno (EBADF: fd is not open). */
+int pn_netns_check(int netns_fd)
+{
+    int type = ioctl(netns_fd, NS_GET_NSTYPE);
+
+    if (type < 0)
+        return errno == ENOTTY ? -EINVAL : -errno;
+    return type == CLONE_NEWNET ? 0 : -EINVAL;
+}
 
 /* Move the calling thread (only) into the network namespace behind fd. */
 int pn_setns_net(int netns_fd)

@@ -259,6 +259,9 @@ int pn_parse_dump(const unsigned char *data, uint32_t len, uint32_t portid, uint
  */
 /* Move the calling thread into the namespace behind netns_fd; 0 or -errno. */
 int pn_setns_net(int netns_fd);
+/* 0 if netns_fd is a network namespace; -EINVAL if it is anything else
+ * (another kind of namespace, a regular file); -errno (EBADF, ...) otherwise. */
+int pn_netns_check(int netns_fd);
 /* A new empty namespace: returns an fd holding it (the caller closes it),
  * or -errno; -ENOTRECOVERABLE if the thread could not come back home. */
 int pn_netns_new(void);

@@ -430,6 +430,17 @@ def setns_net(fd: int) -> None:
         raise error_for(-err, "setns", (fd,))
 
 
+def netns_check(fd: int, target: object) -> None:
+    """Refuse an fd that is not a network namespace, naming ``target`` (the
+    path or fd the caller gave): ``setns`` and the kernel's netns attributes
+    would only say EINVAL."""
+    err = lib.pn_netns_check(fd)
+    if err == -_errno.EINVAL:
+        raise OSError(_errno.EINVAL, "not a network namespace", str(target))
+    if err:
+        raise OSError(-err, os.strerror(-err), str(target))
+
+
 def netns_new() -> int:
     """A new empty network namespace, held by the returned fd."""
     fd = lib.pn_netns_new()

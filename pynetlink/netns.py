@@ -11,7 +11,7 @@ import os
 from typing import Iterator, Union
 
 from . import _validate as v
-from ._core import netns_new, setns_net
+from ._core import netns_check, netns_new, setns_net
 
 Target = Union[str, "os.PathLike[str]", int]
 
@@ -27,8 +27,15 @@ def check_target(target: object) -> Target:
 
 
 def open_netns(target: Target) -> int:
-    """Open a namespace path read-only; the caller closes the fd."""
-    return os.open(v.path(target), os.O_RDONLY | os.O_CLOEXEC)
+    """Open a network namespace path read-only; the caller closes the fd.
+    A path that is not a network namespace raises OSError (EINVAL) naming it."""
+    fd = os.open(v.path(target), os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        netns_check(fd, target)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
 
 
 @contextlib.contextmanager
@@ -36,7 +43,9 @@ def netns_fd(target: Target) -> Iterator[int]:
     """An fd for ``target``: an int is used as is (the caller keeps it);
     a path is opened for the duration of the block."""
     if isinstance(check_target(target), int):
-        yield v.fd(target)
+        given = v.fd(target)
+        netns_check(given, f"fd {given}")
+        yield given
         return
     fd = open_netns(target)
     try:

@@ -116,7 +116,8 @@ def indexes(exchange: Callable[[Sequence[Request]], List[Reply]], op: Op,
 def _netns_fd(target: netns.Target, fds: List[int]) -> int:
     """An fd for a namespace given as a path (opened now, closed with the op) or an fd."""
     if isinstance(netns.check_target(target), int):
-        return v.fd(target)
+        with netns.netns_fd(target) as given:       # checked: a network namespace
+            return given
     fd = netns.open_netns(target)
     fds.append(fd)
     return fd

@@ -1,13 +1,14 @@
 """pynetlink.netns: scratch namespaces and per-thread entering."""
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 
 import pytest
 
 import pynetlink as pn
-from conftest import in_thread, open_fds
+from conftest import in_thread, open_fds, settled_fds
 
 
 def ip_in(fd: int, *args: str) -> str:
@@ -74,3 +75,37 @@ def test_entered_returns_home_when_the_block_raises(ns):
         return home == pn.netns.current_id()
 
     assert in_thread(body)
+
+
+NOT_NETNS = ["/proc/self/status", "/proc/self/ns/mnt"]  # a file; another kind of namespace
+
+
+@pytest.mark.parametrize("path", NOT_NETNS)
+@pytest.mark.parametrize("use", [
+    lambda p: pn.Handle(netns=p),
+    lambda p: pn.netns.entered(p).__enter__(),
+    lambda p: pn.netns.enter(p),
+], ids=["Handle", "entered", "enter"])
+def test_a_path_that_is_not_a_network_namespace_is_named_in_the_error(path, use):
+    before = settled_fds()
+    for _ in range(50):                     # and the error path leaves no fd open
+        with pytest.raises(OSError) as info:
+            use(path)
+        assert info.value.errno == errno.EINVAL
+        assert str(info.value) == f"[Errno 22] not a network namespace: {path!r}"
+    assert settled_fds() == before
+
+
+def test_an_fd_that_is_not_a_network_namespace_is_named_in_the_error():
+    fd = os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        with pytest.raises(OSError, match=f"not a network namespace: 'fd {fd}'"):
+            pn.Handle(netns=fd)
+    finally:
+        os.close(fd)
+
+
+def test_a_peer_namespace_that_is_not_one_is_refused_before_any_link_is_made(ns, handle):
+    with pytest.raises(OSError, match="not a network namespace: '/proc/self/status'"):
+        handle.create_veth_pair("va", "vb", peer_netns="/proc/self/status")
+    assert ns.link_names() == {"lo"}
