@@ -109,6 +109,7 @@ SEND_BUFFER = 64 * 1024     # bytes of requests per exchange window
 RECV_BUFFER = 64 * 1024     # receive buffer to start with: grown for a reply that does not fit
 MAX_RECV_BUFFER = 64 << 20  # ... up to this
 RCVBUF = 1 << 20            # socket receive buffer: room for a window of ACKs
+MIN_RCVBUF = 8192           # the smallest that holds a link's reply and its ACK, with room
 WINDOW = 64                 # requests per send before reading their ACKs
 DUMP_CAP = 4096             # dump entries decoded per cffi call while receiving a dump
 DUMP_RETRIES = 3            # a dump the kernel marks interrupted is redone this often

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Optional
 
 from . import netns as _netns
 from . import _validate as v
-from ._core import RCVBUF, Socket
+from ._core import MIN_RCVBUF, RCVBUF, Socket
 from .ops import Op, Operations, Reads, failure, indexes
 
 if TYPE_CHECKING:
@@ -25,8 +25,11 @@ class Handle(Operations[None], Reads):
     without moving the process: the calling thread enters the namespace for
     the ``socket()`` call only.  ``timeout`` (seconds) bounds every wait for
     the kernel.  ``rcvbuf``: the socket's receive buffer in bytes (default
-    1 MiB, room for a window of replies; if the kernel ever overflows it,
-    the operations whose answers it dropped are reported, never guessed).
+    1 MiB, room for a window of replies; at least 8 KiB, ``MIN_RCVBUF``,
+    which holds a link's reply and its ACK, so every single call works; a
+    batch's window of replies may overflow a buffer that small, and if the
+    kernel ever overflows it, the operations whose answers it dropped are
+    reported, never guessed).
     A Handle is a context manager and may be shared by threads.
     """
 
@@ -36,7 +39,7 @@ class Handle(Operations[None], Reads):
             raise TypeError("timeout must be a number of seconds")
         if not 0.001 <= timeout <= 3600:
             raise ValueError(f"timeout {timeout} is out of range [0.001, 3600] seconds")
-        v.integer(rcvbuf, "rcvbuf", 1024, 1 << 30)
+        v.integer(rcvbuf, "rcvbuf", MIN_RCVBUF, 1 << 30)
         self._sock: Optional[Socket] = None
         if netns is None:
             self._sock = Socket(-1, timeout, rcvbuf=rcvbuf)

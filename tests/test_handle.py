@@ -11,6 +11,7 @@ import threading
 import pytest
 
 import pynetlink as pn
+from pynetlink import _core
 from conftest import Netns, in_thread, open_fds, settled_fds, sh
 
 
@@ -309,3 +310,22 @@ def test_fork_while_another_thread_is_in_an_exchange_does_not_hang_the_child(ns)
         finally:
             leave.set()
             worker.join(30)
+
+
+def test_the_smallest_receive_buffer_allowed_runs_every_read(ns, veth):
+    """Handle(rcvbuf=MIN_RCVBUF) holds a reply and its ACK: every single
+    call and every dump works (a smaller buffer dropped get_link's ACK)."""
+    sh("ip", "-n", ns.name, "link", "add", "br0", "type", "bridge")
+    sh("ip", "-n", ns.name, "link", "set", "va", "master", "br0")
+    with pn.Handle(netns=ns.path, rcvbuf=_core.MIN_RCVBUF) as h:
+        assert {h.get_link(n).name for n in ("lo", "va", "vb", "br0")} == {"lo", "va", "vb", "br0"}
+        assert {link.name for link in h.list_links()} == ns.link_names()
+        h.list_addresses()
+        h.list_routes(table="all")
+        h.set_mtu("va", 1400)
+    assert ns.link("va")["mtu"] == 1400
+
+
+def test_a_receive_buffer_below_the_minimum_is_refused():
+    with pytest.raises(ValueError, match="rcvbuf"):
+        pn.Handle(rcvbuf=_core.MIN_RCVBUF - 1)
