@@ -63,6 +63,8 @@ class _Json:
             raise ValueError(f"{cls.__name__}: not valid JSON: {e}") from None
         except RecursionError:
             raise ValueError(f"{cls.__name__}: JSON nested too deeply") from None
+        except ValueError as e:             # e.g. an integer past int_max_str_digits
+            raise ValueError(f"{cls.__name__}: {e}") from None
         return cls.from_dict(data)
 
     def to_dict(self) -> Dict[str, Any]:

@@ -427,12 +427,34 @@ def test_net_create_failing_half_way_leaves_nothing(ns, ns2, bridge, tmp_path):
 @pytest.mark.parametrize("config,message", [
     ("not json", "not JSON"), ('{"type": "veth", "colour": "red"}', "unknown key"),
     ('{"type": "carrier-pigeon"}', "carrier-pigeon"), ("[]", "no network"),
-])
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ('{"type": "veth", "mtu": ' + "9" * 5000 + "}", "net.json: "),
+], ids=["not-json", "unknown-key", "unknown-type", "empty", "deep", "huge-int"])
 def test_net_create_bad_config_is_a_usage_error(ns, ns2, tmp_path, config, message):
     path = tmp_path / "net.json"
     path.write_text(config)
     done = cli("net", "create", "--config", str(path), "--netns", ns2.path, inside=ns.name)
     assert done.returncode == 2 and message in done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_net_create_with_a_state_path_it_cannot_write_makes_nothing(ns, ns2, bridge, tmp_path):
+    config = write(tmp_path, "net.json", VETH)
+    state = str(tmp_path / "missing" / "state.json")
+    done = cli("net", "create", "--config", config, "--netns", ns2.path, "--state", state,
+               inside=ns.name)
+    assert done.returncode == 2 and "missing" in done.stderr
+    assert ns.link_names() == {"lo", "br0"} and ns2.link_names() == {"lo"}
+
+
+def test_net_create_removes_its_veth_when_the_state_cannot_be_written(ns, ns2, bridge, tmp_path):
+    config = write(tmp_path, "net.json", VETH)
+    state = tmp_path / "state.json"
+    state.mkdir()                           # a directory where the file should go: rename fails
+    done = cli("net", "create", "--config", config, "--netns", ns2.path, "--state", str(state),
+               inside=ns.name)
+    assert done.returncode == 1
+    assert ns.link_names() == {"lo", "br0"} and ns2.link_names() == {"lo"}
 
 
 # -- demo and churn -------------------------------------------------------------------------

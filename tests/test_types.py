@@ -482,3 +482,8 @@ def test_stats_counter_above_uint64_is_rejected_naming_the_key(key):
     with pytest.raises(ValueError) as exc_info:
         NetworkStats.from_json(json.dumps({key: 2**64}))
     assert_names(exc_info, key)
+
+
+def test_an_integer_too_long_to_read_is_a_network_value_error():
+    with pytest.raises(ValueError, match="^Network: "):
+        Network.from_json('{"type": "veth", "mtu": ' + "9" * 5000 + "}")

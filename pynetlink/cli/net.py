@@ -10,7 +10,7 @@ from typing import List
 from .. import Handle, NotValidStrategyType, get_strategy
 from ..types import Network, NetworkState
 from .common import UsageError, emit
-from .state import read_state, state_text, write_state
+from .state import check_writable, read_state, state_text, write_state
 
 STRATEGY_TYPES = ("loopback", "veth", "netns")
 
@@ -23,6 +23,10 @@ def read_networks(path: str) -> List[Network]:
             data = json.load(f)
     except json.JSONDecodeError as e:
         raise UsageError(f"{path}: not JSON: {e}") from None
+    except RecursionError:
+        raise UsageError(f"{path}: JSON nested too deeply") from None
+    except ValueError as e:                 # e.g. an integer past int_max_str_digits
+        raise UsageError(f"{path}: {e}") from None
     items = data if isinstance(data, list) else [data]
     if not items:
         raise UsageError(f"{path}: no network in it")
@@ -46,18 +50,19 @@ def create(args: argparse.Namespace) -> None:
     networks = read_networks(args.config)
     if args.pid is None and args.netns is None:
         raise UsageError("net create needs the container: --pid PID or --netns PATH")
+    check_writable(args.state)
     state = NetworkState()
     try:
         for n in networks:
             get_strategy(n.type).create(n, args.pid, state, netns=args.netns)
-    except BaseException:
+        write_state(args.state, state)
+    except BaseException:                   # nothing half-made stays, nor unrecorded
         if state.veth_host:
             try:
                 Handle().delete_link(state.veth_host)
             except OSError:
                 pass
         raise
-    write_state(args.state, state)
     emit(args, state.to_dict(), lambda: state_text(state))
 
 

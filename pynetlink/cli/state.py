@@ -18,6 +18,17 @@ def read_state(path: str) -> NetworkState:
         raise UsageError(f"{path}: {e}") from None
 
 
+def check_writable(path: Optional[str]) -> None:
+    """A UsageError, before anything is made, if the state file ``path``
+    could not be written: its directory is missing or not writable."""
+    if path:
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise UsageError(f"{path}: no such directory {folder!r} for the state file")
+        if not os.access(folder, os.W_OK):
+            raise UsageError(f"{path}: the directory {folder!r} is not writable")
+
+
 def write_state(path: Optional[str], state: NetworkState) -> None:
     """Replace ``path`` (if given) with ``state`` in one rename: a reader
     sees the old file or the new one, never half of it."""
