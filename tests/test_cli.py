@@ -555,3 +555,21 @@ def test_ctrl_c_stops_churn_and_leaves_nothing():
             proc.communicate()
     assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
     assert root_state() == before
+
+
+# -- --netns before the command, as `ip -n NS` ----------------------------------------------
+
+def test_netns_before_the_command_acts_inside_that_namespace(ns, veth):
+    shown = json.loads(ok("--netns", ns.path, "link", "show", "--json").stdout)
+    assert {link["name"] for link in shown} == ns.link_names()
+    ok("--netns", ns.path, "link", "mtu", "va", "1400")
+    assert ns.link("va")["mtu"] == 1400
+
+
+@pytest.mark.parametrize("args", [
+    ("--netns", "PATH", "demo"),                          # demo makes its own namespaces
+    ("--netns", "PATH", "link", "show", "--netns", "/proc/self/ns/net"),
+], ids=["not-for-this-command", "two-namespaces"])
+def test_netns_before_the_command_is_a_usage_error_where_it_means_nothing(ns, args):
+    done = cli(*[ns.path if a == "PATH" else a for a in args])
+    assert done.returncode == 2 and "--netns" in done.stderr and done.stdout == ""

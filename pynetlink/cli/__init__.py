@@ -22,7 +22,7 @@ from typing import Callable, Optional, Sequence
 
 from ..errors import NetlinkError
 from .common import PROG, UsageError
-from .parser import build_parser
+from .parser import build_parser, parse
 
 
 def error_line(e: BaseException) -> str:
@@ -54,7 +54,7 @@ def _fail(args: argparse.Namespace, message: str) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run one command; the exit status (see the module docstring)."""
-    args = build_parser().parse_args(argv)
+    args = parse(build_parser(), argv)
     try:
         command_for(args.target)(args)
         return 0

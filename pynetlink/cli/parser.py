@@ -5,7 +5,7 @@ module: ``main`` imports the chosen one on dispatch."""
 from __future__ import annotations
 
 import argparse
-from typing import Union
+from typing import Optional, Sequence, Union
 
 from .common import PROG
 
@@ -60,9 +60,10 @@ def _command(sub, name: str, help: str, example: str, target: str, netns_option:
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                    help="show the traceback of an error")
     if netns_option:
-        p.add_argument("--netns", metavar="PATH",
-                       help="act inside that network namespace (e.g. /run/netns/NAME)")
-    p.set_defaults(target=target)
+        p.add_argument("--netns", metavar="PATH", default=argparse.SUPPRESS,
+                       help="act inside that network namespace (e.g. /run/netns/NAME); "
+                            "also accepted before the command, as `ip -n`")
+    p.set_defaults(target=target, acts_inside=netns_option)
     return p
 
 
@@ -206,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
                "  pynetlink link add-veth veth0 veth1 --netns /run/netns/ns1")
     parser.add_argument("--version", action=_VersionAction)
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    parser.add_argument("--netns", metavar="PATH", dest="outer_netns",
+                        help="act inside that network namespace, for the link, addr, route "
+                             "and stats commands (as `ip -n NS`)")
     top = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _link_commands(top)
     _addr_commands(top)
@@ -213,3 +217,19 @@ def build_parser() -> argparse.ArgumentParser:
     _net_commands(top)
     _lab_commands(top)
     return parser
+
+
+def parse(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """The command line, with ``--netns`` given before the command (``ip -n``
+    style) or after it: one place, one meaning (act inside that namespace)."""
+    args = parser.parse_args(argv)
+    outer = args.outer_netns
+    if not args.acts_inside:
+        if outer is not None:
+            parser.error(f"--netns before the command applies to the commands that act inside "
+                         f"a namespace, not to {args.command}")
+    elif outer is not None and getattr(args, "netns", outer) != outer:
+        parser.error("--netns given twice, with two namespaces")
+    elif not hasattr(args, "netns"):
+        args.netns = outer
+    return args
