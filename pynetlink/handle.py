@@ -45,7 +45,10 @@ class Handle(Operations[None], Reads):
             self._sock = Socket(-1, timeout, rcvbuf=rcvbuf)
         else:
             with _netns.netns_fd(netns) as fd:
-                self._sock = Socket(fd, timeout, rcvbuf=rcvbuf)
+                try:
+                    self._sock = Socket(fd, timeout, rcvbuf=rcvbuf)
+                except FileNotFoundError:    # the thread could not name its own namespace
+                    raise _netns.no_proc() from None
 
     # -- life cycle ----------------------------------------------------------
 

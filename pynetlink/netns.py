@@ -7,6 +7,7 @@ read-only and close-on-exec.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from typing import Iterator, Union
 
@@ -60,7 +61,10 @@ def create() -> int:
     is closed and no process or mount keeps it, so it cannot be leaked.  Use
     it as ``Handle(netns=fd)``; ``ip`` sees it as ``nsenter
     --net=/proc/PID/fd/FD ip ...``.  The calling thread does not move."""
-    return netns_new()
+    try:
+        return netns_new()
+    except FileNotFoundError:                # the C core reads /proc/thread-self/ns/net
+        raise no_proc() from None
 
 
 @contextlib.contextmanager
@@ -75,8 +79,17 @@ def scratch() -> Iterator[int]:
 
 def current_id() -> tuple[int, int]:
     """(device, inode) of the calling thread's network namespace."""
-    st = os.stat(THREAD_NETNS)
+    try:
+        st = os.stat(THREAD_NETNS)
+    except FileNotFoundError:
+        raise no_proc() from None
     return st.st_dev, st.st_ino
+
+
+def no_proc() -> FileNotFoundError:
+    """The error for a process that cannot see its own namespaces."""
+    return FileNotFoundError(errno.ENOENT, "the calling thread's network namespace is not "
+                             "visible: is /proc mounted?", THREAD_NETNS)
 
 
 def enter(target: Target) -> None:
@@ -90,7 +103,10 @@ def enter(target: Target) -> None:
 def entered(target: Target) -> Iterator[None]:
     """Run the block with the calling thread inside ``target``, then return
     to the namespace it was in, even if the block raises."""
-    home = os.open(THREAD_NETNS, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        home = os.open(THREAD_NETNS, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise no_proc() from None
     try:
         enter(target)
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import errno
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -109,3 +110,29 @@ def test_a_peer_namespace_that_is_not_one_is_refused_before_any_link_is_made(ns,
     with pytest.raises(OSError, match="not a network namespace: '/proc/self/status'"):
         handle.create_veth_pair("va", "vb", peer_netns="/proc/self/status")
     assert ns.link_names() == {"lo"}
+
+
+NO_PROC_PROBE = """
+import pynetlink as pn
+for call in (lambda: pn.link_index("lo"), pn.netns.create,
+             lambda: pn.Handle(netns=PATH), lambda: pn.netns.entered(PATH).__enter__()):
+    try:
+        call()
+        print("worked")
+    except FileNotFoundError as e:
+        print(e)
+"""
+
+
+def test_without_proc_every_entry_point_says_proc_is_missing(ns):
+    """In a mount namespace of its own with /proc unmounted (the machine's
+    is untouched), each way in names what is missing."""
+    probe = NO_PROC_PROBE.replace("PATH", repr(ns.path))
+    done = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+         'umount -l /proc && exec "$0" -c "$1"', sys.executable, probe],
+        capture_output=True, text=True, timeout=60,
+        env=dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(pn.__file__))))
+    lines = done.stdout.splitlines()
+    assert done.returncode == 0 and len(lines) == 4, done.stderr
+    assert all("is /proc mounted?" in line for line in lines), lines
