@@ -46,7 +46,11 @@ def _human(rows: List[DemoRow]) -> str:
                        [(f"c{r.container}", r.address, r.host_end,
                          "no reply" if r.rtt_ms is None else f"{r.rtt_ms:.3f}",
                          r.rx_packets, r.tx_packets) for r in rows]))
-    lines += ["", "torn down: nothing is left behind."]
+    lines += ["", "rx/tx: every packet eth0 sent and received since it came up (read from the",
+              "host end, turned around): the ping's echo request and reply, the ARP exchange",
+              "before them, and what the kernel sends of its own accord on a new link — IPv6",
+              "duplicate address detection, router solicitations and MLD reports.",
+              "", "torn down: nothing is left behind."]
     return "\n".join(lines)
 
 
