@@ -25,6 +25,19 @@ _UINT64 = (0, 2**64 - 1)                    # Go's uint64
 _JSON_NAMES = {str: "string", int: "integer", bool: "boolean"}
 
 
+def loads(text: str, what: str) -> Any:
+    """JSON text decoded; a ValueError that starts with ``what`` for text
+    that is not JSON, nested too deeply, or holds an integer too long to read."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{what}: not valid JSON: {e}") from None
+    except RecursionError:
+        raise ValueError(f"{what}: JSON nested too deeply") from None
+    except ValueError as e:                 # e.g. an integer past int_max_str_digits
+        raise ValueError(f"{what}: {e}") from None
+
+
 class _Json:
     """JSON methods shared by the three types (dataclasses of str/int/bool)."""
 
@@ -57,15 +70,7 @@ class _Json:
 
     @classmethod
     def from_json(cls: Type[T], text: str) -> T:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{cls.__name__}: not valid JSON: {e}") from None
-        except RecursionError:
-            raise ValueError(f"{cls.__name__}: JSON nested too deeply") from None
-        except ValueError as e:             # e.g. an integer past int_max_str_digits
-            raise ValueError(f"{cls.__name__}: {e}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(loads(text, cls.__name__))
 
     def to_dict(self) -> Dict[str, Any]:
         out = {}

@@ -425,7 +425,7 @@ def test_net_create_failing_half_way_leaves_nothing(ns, ns2, bridge, tmp_path):
 
 
 @pytest.mark.parametrize("config,message", [
-    ("not json", "not JSON"), ('{"type": "veth", "colour": "red"}', "unknown key"),
+    ("not json", "not valid JSON"), ('{"type": "veth", "colour": "red"}', "unknown key"),
     ('{"type": "carrier-pigeon"}', "carrier-pigeon"), ("[]", "no network"),
     ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
     ('{"type": "veth", "mtu": ' + "9" * 5000 + "}", "net.json: "),

@@ -241,29 +241,48 @@ def test_no_fd_growth_from_module_functions_in_short_lived_threads(ns):
     assert settled_fds() == before
 
 
+def in_child(body) -> bytes:
+    """Fork; the child runs ``body()`` (bytes to report), writes it to a
+    pipe and leaves at once.  The parent reads the report within 30 s — a
+    child that hangs is killed and reported as such, never waited for."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.write(w, body())
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        ready, _, _ = select.select([f], [], [], 30)
+        verdict = f.read() if ready else b"no answer in 30 s"
+    if not ready:
+        os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return verdict
+
+
+def ebadf_or_what(call) -> bytes:
+    """b"ebadf" if ``call()`` raises EBADF, else what it did."""
+    try:
+        call()
+        return b"worked"
+    except OSError as e:
+        return b"ebadf" if e.errno == errno.EBADF else repr(e).encode()
+
+
 def test_after_fork_a_child_does_not_use_the_parents_socket(ns):
     """A Handle made before fork() refuses to work in the child (EBADF);
     the module functions make the child a fresh socket of its own."""
     with pn.Handle(netns=ns.path) as h:
         h.link_index("lo")
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:                                    # the child: report, then leave at once
-            try:
-                try:
-                    h.link_index("lo")
-                    verdict = b"parent's handle worked"
-                except OSError as e:
-                    verdict = b"ebadf" if e.errno == errno.EBADF else repr(e).encode()
-                pn.netns.enter(ns.path)
-                verdict += b" fresh" if pn.link_index("lo") == 1 else b" wrong"
-                os.write(w, verdict)
-            finally:
-                os._exit(0)
-        os.close(w)
-        os.waitpid(pid, 0)
-        with os.fdopen(r, "rb") as f:
-            assert f.read() == b"ebadf fresh"
+
+        def child() -> bytes:
+            verdict = ebadf_or_what(lambda: h.link_index("lo"))
+            pn.netns.enter(ns.path)
+            return verdict + (b" fresh" if pn.link_index("lo") == 1 else b" wrong")
+
+        assert in_child(child) == b"ebadf fresh"
         assert h.link_index("lo") == 1                  # the parent's is still fine
 
 
@@ -286,27 +305,13 @@ def test_fork_while_another_thread_is_in_an_exchange_does_not_hang_the_child(ns)
         worker.start()
         try:
             assert entered.wait(30)
-            r, w = os.pipe()
-            pid = os.fork()
-            if pid == 0:                    # the child: report, then leave at once
-                try:
-                    try:
-                        h.link_index("lo")
-                        verdict = b"worked"
-                    except OSError as e:
-                        verdict = b"ebadf" if e.errno == errno.EBADF else repr(e).encode()
-                    h.close()
-                    os.write(w, verdict + b" closed")
-                finally:
-                    os._exit(0)
-            os.close(w)
-            with os.fdopen(r, "rb") as f:
-                ready, _, _ = select.select([f], [], [], 30)   # a hang fails here, not forever
-                verdict = f.read() if ready else b"no answer in 30 s"
-            if not ready:
-                os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            assert verdict == b"ebadf closed"
+
+            def child() -> bytes:
+                verdict = ebadf_or_what(lambda: h.link_index("lo"))
+                h.close()
+                return verdict + b" closed"
+
+            assert in_child(child) == b"ebadf closed"
         finally:
             leave.set()
             worker.join(30)

@@ -4,11 +4,10 @@ libcontainer's JSON, through the strategies (``loopback``, ``veth``,
 from __future__ import annotations
 
 import argparse
-import json
 from typing import List
 
 from .. import Handle, NotValidStrategyType, get_strategy
-from ..types import Network, NetworkState
+from ..types import Network, NetworkState, loads
 from .common import UsageError, emit
 from .state import check_writable, read_state, state_text, write_state
 
@@ -18,15 +17,12 @@ STRATEGY_TYPES = ("loopback", "veth", "netns")
 def read_networks(path: str) -> List[Network]:
     """The networks of a config file (one Network object or a list of
     them), each with a known strategy; a UsageError naming the bad one."""
+    with open(path) as f:
+        text = f.read()
     try:
-        with open(path) as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise UsageError(f"{path}: not JSON: {e}") from None
-    except RecursionError:
-        raise UsageError(f"{path}: JSON nested too deeply") from None
-    except ValueError as e:                 # e.g. an integer past int_max_str_digits
-        raise UsageError(f"{path}: {e}") from None
+        data = loads(text, path)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     items = data if isinstance(data, list) else [data]
     if not items:
         raise UsageError(f"{path}: no network in it")
