@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
+#include <linux/icmpv6.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
 
@@ -141,8 +142,29 @@ int pn_parse_addr(const unsigned char *msg, uint32_t len, struct pn_addr_info *o
 }
 
 static const uint16_t route_min[RTA_MAX + 1] = {
-    [RTA_TABLE] = 4, [RTA_OIF] = 4, [RTA_PRIORITY] = 4,
+    [RTA_TABLE] = 4, [RTA_OIF] = 4, [RTA_PRIORITY] = 4, [RTA_PREF] = 1,
+    [RTA_CACHEINFO] = sizeof(struct rta_cacheinfo),
 };
+
+/* Whether attribute `type` of a route says something struct pn_route_info
+ * does not hold (see its `unkept`). */
+static int route_attr_unkept(int type, const struct pn_attr *a)
+{
+    struct rta_cacheinfo ci;
+
+    switch (type) {
+    case RTA_DST: case RTA_SRC: case RTA_GATEWAY: case RTA_PREFSRC:
+    case RTA_OIF: case RTA_PRIORITY: case RTA_TABLE:
+        return 0;
+    case RTA_PREF:
+        return *(const uint8_t *)a->data != ICMPV6_ROUTER_PREF_MEDIUM;
+    case RTA_CACHEINFO:             /* counters, and an expiry if it has one */
+        memcpy(&ci, a->data, sizeof(ci));
+        return ci.rta_expires != 0;
+    default:
+        return 1;
+    }
+}
 
 /* Decode one RTM_NEWROUTE message (header included) of `len` bytes:
  * `ip route show` of one route.  RTA_MULTIPATH is not decoded: has_multipath
@@ -177,5 +199,8 @@ int pn_parse_route(const unsigned char *msg, uint32_t len, struct pn_route_info 
         out->has_priority = 1;
     }
     out->has_multipath = tb[RTA_MULTIPATH].data != NULL;
+    for (int type = 1; type <= RTA_MAX; type++)
+        if (tb[type].data && route_attr_unkept(type, &tb[type]))
+            out->unkept |= type < 32 ? 1u << type : 1u;
     return 0;
 }

@@ -64,6 +64,9 @@ struct pn_addr_spec {
     unsigned char local[16];        /* IFA_LOCAL and IFA_ADDRESS */
     unsigned char broadcast[16];
     uint32_t flags;         /* IFA_FLAGS (IFA_F_NODAD...), sent only when not 0 */
+    uint8_t has_peer;       /* IFA_ADDRESS is .peer (point-to-point), not .local */
+    unsigned char peer[16];
+    char label[16];         /* IFA_LABEL (IPv4), sent only when not "" */
 };
 
 /* One route (RTM_NEWROUTE/DELROUTE): every field the kernel matches a
@@ -82,6 +85,7 @@ struct pn_route_spec {
                                RT_TABLE_UNSPEC (as iproute2 sends it) */
     int32_t oif;            /* RTA_OIF, 0: none */
     uint32_t priority;
+    uint32_t flags;         /* rtm_flags, e.g. RTNH_F_ONLINK */
     unsigned char dst[16];
     unsigned char gateway[16];
     unsigned char prefsrc[16];
@@ -137,6 +141,12 @@ struct pn_route_info {
     uint8_t dst_alen, src_alen, gateway_alen, prefsrc_alen;
     uint32_t has_multipath; /* RTA_MULTIPATH was present: its next hops are
                                not decoded (not in gateway/oif) */
+    uint32_t unkept;        /* 1 << type of each attribute present that the
+                               fields here do not hold (bit 0: a type past 31),
+                               so the route cannot be made again from them: e.g.
+                               RTA_METRICS, RTA_MULTIPATH, RTA_ENCAP, RTA_NH_ID,
+                               an RTA_PREF other than medium, an RTA_CACHEINFO
+                               with an expiry */
     unsigned char dst[16], src[16], gateway[16], prefsrc[16];
 };
 

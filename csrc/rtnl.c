@@ -179,7 +179,8 @@ int pn_addr_msg(struct pn_buf *b, uint16_t type, uint16_t nlflags, uint32_t seq,
     int start, err;
 
     if (!n || a->prefixlen > n * 8 || a->index <= 0 ||
-        (a->has_broadcast && a->family != AF_INET))
+        (a->has_broadcast && a->family != AF_INET) ||
+        (a->label[0] && (a->family != AF_INET || !memchr(a->label, 0, sizeof(a->label)))))
         return -EINVAL;
     memset(&ifa, 0, sizeof(ifa));
     ifa.ifa_family = a->family;
@@ -191,11 +192,13 @@ int pn_addr_msg(struct pn_buf *b, uint16_t type, uint16_t nlflags, uint32_t seq,
         return start;
     err = pn_attr_put(b, IFA_LOCAL, a->local, n);
     if (!err)
-        err = pn_attr_put(b, IFA_ADDRESS, a->local, n);
+        err = pn_attr_put(b, IFA_ADDRESS, a->has_peer ? a->peer : a->local, n);
     if (!err && a->has_broadcast)
         err = pn_attr_put(b, IFA_BROADCAST, a->broadcast, n);
     if (!err && a->flags)
         err = pn_attr_put_u32(b, IFA_FLAGS, a->flags);
+    if (!err && a->label[0])
+        err = pn_attr_put(b, IFA_LABEL, a->label, (uint32_t)strlen(a->label) + 1);
     if (err)
         return drop(b, start, err);
     return pn_msg_end(b, (uint32_t)start);
@@ -221,6 +224,7 @@ int pn_route_msg(struct pn_buf *b, uint16_t type, uint16_t nlflags, uint32_t seq
     rtm.rtm_protocol = r->protocol;
     rtm.rtm_scope = r->scope;
     rtm.rtm_type = r->type;
+    rtm.rtm_flags = r->flags;
     start = pn_msg_start(b, type, nlflags | PN_REQ, seq, &rtm, sizeof(rtm));
     if (start < 0)
         return start;

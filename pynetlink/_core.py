@@ -32,6 +32,7 @@ RTM_NEWROUTE = lib.RTM_NEWROUTE
 RTM_DELROUTE = lib.RTM_DELROUTE
 RTM_GETROUTE = lib.RTM_GETROUTE
 RTM_F_CLONED = lib.RTM_F_CLONED         # rtm_flags of a cached (cloned) route
+RTNH_F_ONLINK = lib.RTNH_F_ONLINK       # rtm_flags: the gateway is on the link, unchecked
 
 NLMSG_HDRLEN = lib.NLMSG_HDRLEN
 NLM_F_REQUEST = lib.NLM_F_REQUEST
@@ -272,13 +273,23 @@ def _u32(value: int, what: str) -> int:
 
 def addr_encoder(msg_type: int, nlflags: int, *, index: int, family: int, prefixlen: int,
                  local: bytes, broadcast: Optional[bytes] = None, scope: int = 0,
-                 flags: int = 0) -> Encoder:
+                 flags: int = 0, peer: Optional[bytes] = None,
+                 label: Optional[str] = None) -> Encoder:
     """RTM_NEWADDR/DELADDR of one address; ``flags`` (IFA_F_NODAD...) go in
-    IFA_FLAGS, which is left out when 0."""
+    IFA_FLAGS, which is left out when 0; ``peer``: the other end of a
+    point-to-point address (IFA_ADDRESS); ``label``: IPv4's IFA_LABEL."""
     spec = ffi.new("struct pn_addr_spec *")
     spec.index, spec.family, spec.prefixlen, spec.scope = index, family, prefixlen, scope
     spec.flags = _u32(flags, "address flags")
     _put_ip(spec.local, local, "local address")
+    if peer is not None:
+        spec.has_peer = 1
+        _put_ip(spec.peer, peer, "peer address")
+    if label is not None:
+        raw = label.encode("utf-8", "surrogateescape")
+        if not 0 < len(raw) < len(spec.label) or b"\0" in raw:
+            raise ValueError(f"address label {label!r} must be 1 to {len(spec.label) - 1} bytes")
+        spec.label = raw
     if broadcast is not None:
         spec.has_broadcast = 1
         _put_ip(spec.broadcast, broadcast, "broadcast address")
@@ -288,13 +299,15 @@ def addr_encoder(msg_type: int, nlflags: int, *, index: int, family: int, prefix
 def route_encoder(msg_type: int, nlflags: int, *, family: int, dst: Optional[bytes] = None,
                   dst_len: int = 0, gateway: Optional[bytes] = None, oif: int = 0,
                   table: int, protocol: int, scope: int, rtype: int,
-                  priority: Optional[int] = None, prefsrc: Optional[bytes] = None) -> Encoder:
+                  priority: Optional[int] = None, prefsrc: Optional[bytes] = None,
+                  flags: int = 0) -> Encoder:
     """RTM_NEWROUTE/DELROUTE of one route, as exact as the kernel matches
     it: ``table`` up to 2**32-1 (RTA_TABLE past 255), ``priority`` the
-    metric (RTA_PRIORITY), ``prefsrc`` (RTA_PREFSRC); NLM_F_REPLACE in
-    ``nlflags`` replaces."""
+    metric (RTA_PRIORITY), ``prefsrc`` (RTA_PREFSRC), ``flags`` rtm_flags
+    (RTNH_F_ONLINK); NLM_F_REPLACE in ``nlflags`` replaces."""
     spec = ffi.new("struct pn_route_spec *")
     spec.family, spec.dst_len, spec.oif = family, dst_len, oif
+    spec.flags = _u32(flags, "route flags")
     spec.table = _u32(table, "table")
     spec.protocol, spec.scope, spec.type = protocol, scope, rtype
     if dst is not None:
@@ -371,8 +384,8 @@ def _raw_addr(c) -> RawAddr:
 
 # A decoded struct pn_route_info: family, dst, dst_len, src, src_len,
 # gateway, prefsrc (str or None), oif (0: none), priority (None: absent),
-# table, protocol, scope, type, flags (rtm_flags), tos.  RTA_MULTIPATH
-# next hops are not decoded.
+# table, protocol, scope, type, flags (rtm_flags), tos, multipath (RTA_MULTIPATH
+# was there: its next hops are not decoded), unkept (see struct pn_route_info).
 RawRoute = Dict[str, object]
 
 
@@ -382,7 +395,8 @@ def _raw_route(c) -> RawRoute:
             "gateway": _ip(c.gateway, c.gateway_alen), "prefsrc": _ip(c.prefsrc, c.prefsrc_alen),
             "oif": c.oif, "priority": c.priority if c.has_priority else None,
             "table": c.table, "protocol": c.protocol, "scope": c.scope, "type": c.type,
-            "flags": c.flags, "tos": c.tos}
+            "flags": c.flags, "tos": c.tos, "multipath": bool(c.has_multipath),
+            "unkept": c.unkept}
 
 
 # What a dump request (by its nlmsg_type) lists: the kind of part it
@@ -504,8 +518,11 @@ class Socket:
         if self.fd < 0:
             raise error_for(_errno.EBADF, operation, (), None, "the netlink handle is closed")
 
-    def exchange(self, requests: Sequence[Request]) -> list[Reply]:
-        """Send ``requests`` and return one Reply each, in order.
+    def exchange(self, requests: Sequence[Request],
+                 into: Optional[list] = None) -> list[Reply]:
+        """Send ``requests`` and return one Reply each, in order (appended
+        to ``into`` as they are read, if given: a caller interrupted by an
+        exception keeps what had come).
 
         Raises ``ExchangeError`` for a failure of the exchange itself
         (timeout, receive buffer overflow (ENOBUFS), a socket error, ...):
@@ -520,10 +537,9 @@ class Socket:
         self._check_usable(operation)
         with self._lock:
             self._check_usable(operation)           # closed while we waited?
-            return self._exchange_all(requests)
+            return self._exchange_all(requests, [] if into is None else into)
 
-    def _exchange_all(self, requests: Sequence[Request]) -> list[Reply]:
-        replies: list = []
+    def _exchange_all(self, requests: Sequence[Request], replies: list) -> list[Reply]:
         start = 0
         try:
             while start < len(requests):
@@ -622,7 +638,7 @@ class Socket:
             if any(not requests[start + i].reads for i in cut):
                 raise requests[start + cut[0]].error(_errno.EMSGSIZE, "the reply did not fit")
             _buffers.grow(needed)
-            again = self._exchange_all([requests[start + i] for i in cut])
+            again = self._exchange_all([requests[start + i] for i in cut], [])
         except NetlinkError as e:                   # this window was sent: say what is known
             raise _exchange_error(e, [None if i in cut else r for i, r in enumerate(window)]) from None
         for i, reply in zip(cut, again):

@@ -8,7 +8,9 @@ allows, one ACK read per operation, so a batch of any size never overflows
 the socket.  Operations that need an ifindex (addresses, routes, renames,
 masters) get it from one pipelined RTM_GETLINK, made after everything queued
 before them has been applied, so they may name links made earlier in the
-same batch.
+same batch.  A namespace given as a path (``peer_netns``) is opened once
+per batch, however many operations name it, and closed when the batch has
+run or is dropped.
 
 ``on_error``:
 
@@ -16,21 +18,35 @@ same batch.
 - ``"stop"``: operations are sent one at a time, and nothing after the first
   failure is sent (those are reported ``skipped``).
 - ``"rollback"``: a transaction.  Before each operation that changes an
-  existing link, the link is read in the same send; if any operation
-  fails, every applied one is undone in reverse order (new link: deleted,
-  new address or route: deleted, a change: the old value restored), so the
-  system is left as it was found.  Deletions and namespace moves cannot be
-  undone and are refused in a transaction.
+  existing link, the link is read in the same send; before a change that
+  may make the kernel drop the link's addresses and routes (down, MTU,
+  master, MAC address), those are recorded too (see ``pynetlink._restore``).
+  If any operation fails, every applied one is undone in reverse order (new
+  link: deleted, new address or route: deleted, a change: the old value
+  restored, and the recorded addresses and routes put back), then the
+  recorded state is compared with the kernel's: an operation is
+  ``rolled_back`` only if what it changed is as it was.  An undo whose goal
+  already holds (the route it deletes is gone) has succeeded.  Deletions
+  and namespace moves cannot be undone and are refused when queued; a
+  change whose dropped addresses or routes could not be put back (see
+  ``pynetlink._restore``) fails, EOPNOTSUPP, before it is made.
+
+Whatever stops a run — a failure, a lost exchange, or an exception such as
+``KeyboardInterrupt`` from a signal handler — ``results`` says what became of
+every operation (applied, failed, unknown, skipped; in a transaction, rolled
+back), and an interrupted transaction undoes what it applied (and what it
+may have applied) before the exception goes on.
 """
 from __future__ import annotations
 
 import errno as _errno
+import os
 from collections import namedtuple
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
-from . import ops
+from . import _restore, addresses, netns, ops, routes
+from ._core import AF_UNSPEC, Reply, Request
 from .errors import BatchError, ExchangeError, NetlinkError, error_for
-from ._core import Reply, Request
 from .links import Link
 
 __all__ = ["Batch", "Result", "OK", "FAILED", "SKIPPED", "UNKNOWN", "ROLLED_BACK",
@@ -42,18 +58,22 @@ MODES = ("continue", "stop", "rollback")
 FLUSH_AT = 4096                 # queued requests sent at the latest after this many
 
 
-class Result(namedtuple("Result", "operation arguments interface status errno ext_ack",
-                        defaults=(OK, 0, ""))):
+class Result(namedtuple("Result", "operation arguments interface status errno ext_ack detail",
+                        defaults=(OK, 0, "", ""))):
     """The outcome of one queued operation.
 
     ``status``: ``ok``; ``failed`` (``errno``/``ext_ack`` say why);
     ``skipped`` (not sent, after a failure in "stop" or "rollback" mode,
     or after the exchange itself failed); ``unknown`` (sent, but the
-    exchange failed before its answer came: a timeout, or the kernel
-    dropped replies (ENOBUFS) — ``errno`` says which; it may or may not
-    have been applied);
-    ``rolled_back`` (applied, then undone); ``rollback_failed`` (applied,
-    and its undo failed: ``errno``/``ext_ack`` are the undo's).
+    exchange failed or was interrupted before its answer came: a timeout,
+    the kernel dropped replies (ENOBUFS), an exception such as
+    KeyboardInterrupt (EINTR) — ``errno`` says which; it may or may not have
+    been applied);
+    ``rolled_back`` (applied, or perhaps applied, then undone: what it
+    changed is as it was); ``rollback_failed`` (applied, and its undo failed
+    or what it changed is not as it was: ``errno``/``ext_ack`` are the
+    undo's).  ``ext_ack`` is only ever the kernel's own text; ``detail`` is
+    pynetlink's explanation, when it has one.
     """
     __slots__ = ()
 
@@ -65,7 +85,8 @@ class Result(namedtuple("Result", "operation arguments interface status errno ex
         """The error as the single call would have raised it, or None."""
         if not self.errno:
             return None
-        return error_for(self.errno, self.operation, self.arguments, self.interface, self.ext_ack)
+        return error_for(self.errno, self.operation, self.arguments, self.interface, self.ext_ack,
+                         detail=self.detail)
 
 
 class Batch(ops.Operations["Batch"]):
@@ -80,7 +101,12 @@ class Batch(ops.Operations["Batch"]):
         self.on_error = on_error
         self._ops: List[ops.Op] = []
         self._spent = False                 # ran, or abandoned: its fds are closed
+        self._netns: Dict[str, int] = {}    # path -> fd, opened once for the batch
         self.results: Optional[List[Result]] = None
+
+    def __del__(self) -> None:
+        if not getattr(self, "_spent", True):
+            self._close()
 
     def __len__(self) -> int:
         return len(self._ops)
@@ -98,7 +124,8 @@ class Batch(ops.Operations["Batch"]):
         failure = next((r for r in results if r.status in (FAILED, UNKNOWN)), None)
         if failure is not None:
             raise error_for(failure.errno, failure.operation, failure.arguments,
-                            failure.interface, failure.ext_ack, cls=BatchError, results=results)
+                            failure.interface, failure.ext_ack, cls=BatchError, results=results,
+                            detail=failure.detail)
 
     # -- queueing: the Handle's operations ------------------------------------------
 
@@ -114,24 +141,49 @@ class Batch(ops.Operations["Batch"]):
         self._ops.append(op)
         return self
 
+    def _netns_fd(self, target: netns.Target, fds: List[int]) -> int:
+        """A namespace path is opened once for the whole batch (closed with
+        it); an fd is the caller's."""
+        if self._spent:
+            raise RuntimeError("this batch has already run or was abandoned")
+        path = netns.check_target(target)
+        if isinstance(path, int):
+            return super()._netns_fd(path, fds)
+        key = os.fsdecode(path)
+        if key not in self._netns:
+            self._netns[key] = netns.open_netns(path)
+        return self._netns[key]
+
     # -- running -------------------------------------------------------------------
 
     def _close(self) -> None:
         self._spent = True
         for op in self._ops:
             op.close()
+        while self._netns:
+            os.close(self._netns.popitem()[1])
 
     def run(self) -> List[Result]:
         """Send every queued operation; one Result each, in queue order.
-        A batch runs once; one abandoned by an exception cannot run."""
+        A batch runs once; one abandoned by an exception cannot run.  If
+        an exception (KeyboardInterrupt...) stops it, ``results`` still
+        says what became of each operation — and a transaction has undone
+        what it applied — before the exception goes on."""
         if self._spent:
             raise RuntimeError("this batch has already run or was abandoned")
         run = _Run(self._handle, self._ops, self.on_error)
         try:
-            run.go()
+            try:
+                run.go()
+            except BaseException:
+                run.interrupted()
+                raise
+            finally:
+                if run.failed and self.on_error == "rollback":
+                    run.roll_back()
         finally:
+            self.results = run.results()
             self._close()
-        self.results = run.results()
         return self.results
 
 
@@ -144,14 +196,19 @@ class _Run:
         self.known: dict = {}               # name -> ifindex, valid at this point of the batch
         self.pending: list = []             # (kind, op index, request) not sent yet
         self.before: dict = {}              # op index -> the Link it changed, as it was
+        self.snapshots: dict = {}           # op index -> what the kernel may drop with its change
         self.built_with: dict = {}          # op index -> the indexes its request used
-        self.applied: List[int] = []        # op indexes the kernel applied, in order
+        self.inflight: list = []            # (kind, op index, request) of the exchange under way
+        self.got: list = []                 # ... the replies to them read so far
         self.failed = False
         self.lost: Optional[ExchangeError] = None   # the exchange itself failed
 
+    def stopped(self) -> bool:
+        return bool(self.lost) or (self.failed and self.mode != "continue")
+
     def go(self) -> None:
         for i, op in enumerate(self.ops):
-            if self.lost or (self.failed and self.mode != "continue"):
+            if self.stopped():
                 break
             missing = [name for name in op.needs if name not in self.known]
             if missing and not self.look_up(i, op, missing):
@@ -160,21 +217,21 @@ class _Run:
             self.built_with[i] = indexes
             if self.mode == "rollback" and op.changes:
                 self.pending.append(("read", i, op.read()))
+                if op.flushes and not self.record(i, op):
+                    continue
             self.pending.append(("op", i, op.built(indexes)))
             for name in op.forgets:
                 self.known.pop(name, None)
             if self.mode == "stop" or len(self.pending) >= FLUSH_AT:
                 self.flush()
         self.flush()
-        if self.failed and self.mode == "rollback":
-            self.roll_back()
 
     def look_up(self, i: int, op: ops.Op, names: list) -> bool:
         """Learn the indexes of ``names`` once what came before is applied:
         the RTM_GETLINKs ride in the same send as the queued requests, after
         them (the kernel handles one send in order)."""
         found = self.flush([op.lookup(n) for n in names])
-        if self.lost or (self.failed and self.mode != "continue"):
+        if self.stopped():
             return False
         for name, reply in zip(names, found):
             if reply.errno:
@@ -183,6 +240,40 @@ class _Run:
                 return False
             self.known[name] = reply.link["index"]
         return True
+
+    def record(self, i: int, op: ops.Op) -> bool:
+        """Before a change that may make the kernel drop the link's
+        addresses and routes: apply what is queued (and read the link),
+        then dump them.  False (op i failed, EOPNOTSUPP) if some could not
+        be put back."""
+        self.flush()
+        if self.stopped():
+            return False
+        link = self.before.get(i)
+        if link is None:                    # the read failed: so will the op, and say why
+            return True
+        try:
+            dumps = [self.handle.socket.dump(Request(op.operation, op.arguments, op.changes,
+                                                     encode, reads=True))
+                     for encode in (addresses.dump(AF_UNSPEC), routes.dump(AF_UNSPEC))]
+        except NetlinkError as e:
+            self.fail(i, e.errno, e.ext_ack, f"could not read the addresses and routes of "
+                      f"{link.name} to restore them if the transaction rolls back")
+            return False
+        snap = _restore.record(link.index, link.name, *dumps)
+        if snap.unrestorable:
+            self.fail(i, _errno.EOPNOTSUPP, "", "a rollback could not put back what the kernel "
+                      f"drops with this change: {'; '.join(snap.unrestorable)}; "
+                      "run it outside a transaction")
+            return False
+        self.snapshots[i] = snap
+        return True
+
+    def fail(self, i: int, errno: int, ext_ack: str, detail: str) -> None:
+        op = self.ops[i]
+        self.done[i] = Result(op.operation, op.arguments, op.interface, FAILED, errno, ext_ack,
+                              detail)
+        self.failed = True
 
     def flush(self, lookups: Sequence[Request] = ()) -> list:
         """Send the queued requests (then ``lookups``); record each outcome
@@ -193,63 +284,133 @@ class _Run:
         if not self.pending and not lookups:
             return []
         sent, self.pending = self.pending, []
-        replies: List[Optional[Reply]]
+        self.inflight, self.got = sent, []
         try:
-            replies = list(self.handle.socket.exchange([r for _, _, r in sent] + list(lookups)))
+            self.handle.socket.exchange([r for _, _, r in sent] + list(lookups), into=self.got)
         except ExchangeError as e:
-            replies, self.lost = e.replies, e       # the batch stops here
+            self.got, self.lost = e.replies, e      # the batch stops here
+        self.note(sent, self.got)
+        self.inflight = []
+        return self.got[len(sent):]
+
+    def note(self, sent: list, replies: Sequence[Optional[Reply]]) -> None:
+        """Record the outcome of each of ``sent`` that ``replies`` answers
+        (once: an interrupted run notes again what it had)."""
         for n, ((kind, i, _), reply) in enumerate(zip(sent, replies)):
             op = self.ops[i]
-            if reply is None:                       # never sent: stays None, reported skipped
+            if kind == "read":
+                if reply is not None and not reply.errno:
+                    self.before[i] = Link.from_raw(reply.link)
+            elif self.done[i] is not None:
+                continue
+            elif reply is None:                     # the exchange was lost before this one
                 lost = self.lost
                 assert lost is not None
-                if kind == "op" and n < lost.sent:
+                if n < lost.sent:                   # sent: its fate is unknown (else: skipped)
                     self.done[i] = Result(op.operation, op.arguments, op.interface, UNKNOWN,
-                                          lost.errno, lost.strerror)
+                                          lost.errno, "", f"no answer: {lost.strerror}")
                 self.failed = True
-            elif kind == "read":
-                if not reply.errno:
-                    self.before[i] = Link.from_raw(reply.link)
             elif reply.errno:
-                self.done[i] = Result(op.operation, op.arguments, op.interface, FAILED,
-                                      reply.errno, reply.ext_ack)
-                self.failed = True
+                self.fail(i, reply.errno, reply.ext_ack, "")
             else:
                 self.done[i] = Result(op.operation, op.arguments, op.interface)
-                self.applied.append(i)
-        return replies[len(sent):]
 
-    def mark(self, i: int, status: str, errno: int = 0, ext_ack: str = "") -> None:
+    def interrupted(self) -> None:
+        """An exception stopped the run: what the exchange under way had
+        read is noted, the rest of what it sent is ``unknown``."""
+        sent, self.inflight = self.inflight, []
+        self.note(sent, self.got)
+        for kind, i, _ in sent[len(self.got):]:
+            if kind == "op" and self.done[i] is None:
+                op = self.ops[i]
+                self.done[i] = Result(op.operation, op.arguments, op.interface, UNKNOWN,
+                                      _errno.EINTR, "", "interrupted before the kernel's "
+                                      "answer was read")
+        self.failed = True
+
+    def mark(self, i: int, status: str, errno: int = 0, ext_ack: str = "",
+             detail: str = "") -> None:
         """Record what became of applied operation i."""
         done = self.done[i]
         assert done is not None
-        self.done[i] = done._replace(status=status, errno=errno, ext_ack=ext_ack)
+        self.done[i] = done._replace(status=status, errno=errno, ext_ack=ext_ack, detail=detail)
 
     def roll_back(self) -> None:
-        """Undo every applied operation, last first, in one pipelined exchange."""
-        undos = []
-        for i in reversed(self.applied):
-            op = self.ops[i]
+        """Undo every operation applied (or perhaps applied), last first,
+        pipelined; after a change that may have made the kernel drop
+        addresses and routes, put them back and check, before undoing what
+        came earlier (which may remove some of them on purpose)."""
+        undos: list = []                    # (op index, request, errnos meaning "holds already")
+        for i in reversed(range(len(self.ops))):
+            done, op = self.done[i], self.ops[i]
+            if done is None or done.status not in (OK, UNKNOWN):
+                continue
             if op.changes and i not in self.before:     # could not read it: cannot restore it
-                self.mark(i, ROLLBACK_FAILED, _errno.ENODATA,
-                          "its state before the change could not be read")
+                if done.status == OK:
+                    self.mark(i, ROLLBACK_FAILED, _errno.ENODATA, "",
+                              "its state before the change could not be read")
                 continue
             encode = op.undo(self.before.get(i), self.built_with[i]) if op.undo else None
-            if encode is not None:
-                undos.append((i, op.request(encode)))
-            else:
+            if encode is None:
                 self.mark(i, ROLLED_BACK)
-        if not undos:
-            return
+                continue
+            undos.append((i, op.request(encode), op.gone))
+            snap = self.snapshots.get(i)
+            if snap is not None:
+                undos.extend((i, op.request(e), (_errno.EEXIST,)) for e in _restore.restore(snap))
+                self.undo(undos)
+                undos = []
+                self.check_restored(i, snap)
+        if undos:
+            self.undo(undos)
+
+    def undo(self, undos: list) -> None:
+        """Send the undos (op index, request, errnos meaning its goal holds);
+        an op is rolled back when each of its requests succeeded or held."""
+        replies: List[Optional[Reply]]
         try:
-            replies = self.handle.socket.exchange([r for _, r in undos])
+            replies = list(self.handle.socket.exchange([r for _, r, _ in undos]))
         except NetlinkError as e:                   # the undo exchange itself failed
-            known = e.replies if isinstance(e, ExchangeError) else [None] * len(undos)
-            replies = [reply if reply is not None else Reply(e.errno, f"undo lost: {e.strerror}", None)
-                       for reply in known]
-        for (i, _), reply in zip(undos, replies):
-            self.mark(i, ROLLBACK_FAILED if reply.errno else ROLLED_BACK, reply.errno,
-                      reply.ext_ack)
+            replies = e.replies if isinstance(e, ExchangeError) else [None] * len(undos)
+            lost: Optional[NetlinkError] = e
+        else:
+            lost = None
+        first_failure: dict = {}                    # op index -> (errno, ext_ack, detail) or None
+        for (i, _, holds), reply in zip(undos, replies):
+            if first_failure.get(i) is not None:
+                continue
+            if reply is None:
+                assert lost is not None
+                first_failure[i] = (lost.errno, "", f"the undo got no answer: {lost.strerror}")
+            elif reply.errno and reply.errno not in holds:
+                first_failure[i] = (reply.errno, reply.ext_ack, "")
+            else:
+                first_failure[i] = None
+        for i, failed in first_failure.items():
+            if failed is None:
+                self.mark(i, ROLLED_BACK)
+            else:
+                self.mark(i, ROLLBACK_FAILED, *failed)
+
+    def check_restored(self, i: int, snap: _restore.Snapshot) -> None:
+        """Compare what the kernel has with what was recorded before op i,
+        once it is undone and what the kernel dropped is put back."""
+        done = self.done[i]
+        if done is None or done.status != ROLLED_BACK:
+            return
+        op = self.ops[i]
+        try:
+            addrs, rts = (self.handle.socket.dump(Request(op.operation, op.arguments, op.changes,
+                                                          encode, reads=True))
+                          for encode in (addresses.dump(AF_UNSPEC), routes.dump(AF_UNSPEC)))
+        except NetlinkError as e:
+            self.mark(i, ROLLBACK_FAILED, e.errno, e.ext_ack,
+                      "could not read back the addresses and routes it had dropped")
+            return
+        lost = _restore.missing(snap, addrs, rts)
+        if lost:
+            self.mark(i, ROLLBACK_FAILED, _errno.ENOENT, "",
+                      f"not back after the rollback: {'; '.join(lost)}")
 
     def results(self) -> List[Result]:
         return [r if r is not None else Result(op.operation, op.arguments, op.interface, SKIPPED)

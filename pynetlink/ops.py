@@ -34,24 +34,36 @@ from .routes import Route
 Indexes = Mapping[str, int]
 R = TypeVar("R")
 
+# The undo of a creation deletes what was made; these errnos say it is not
+# there (any more): the undo's goal holds.
+LINK_GONE = (_errno.ENODEV,)
+ADDRESS_GONE = (_errno.EADDRNOTAVAIL, _errno.ENODEV)
+ROUTE_GONE = (_errno.ESRCH, _errno.ENODEV)
+
 
 class Op:
     """One operation: ``build(indexes)`` gives its message once the
     ifindexes of ``needs`` are known; ``changes``: the link to read first,
     for undo; ``undo(old_link, indexes)``: the message that reverses it (or
-    None: nothing to undo); ``forgets``: names whose index is stale
-    afterwards; ``irreversible``: why it cannot be undone, if it cannot;
-    ``fds``: opened for this op, closed after it."""
+    None: nothing to undo); ``gone``: the errnos with which that undo finds
+    its goal already holds (what it would delete is not there);
+    ``flushes``: the change may make the kernel drop the link's addresses
+    and routes (down, MTU, master, MAC), so a transaction records them
+    first; ``forgets``: names whose index is stale afterwards;
+    ``irreversible``: why it cannot be undone, if it cannot; ``fds``: opened
+    for this op, closed after it."""
     __slots__ = ("operation", "arguments", "interface", "build", "needs", "changes", "undo",
-                 "forgets", "irreversible", "fds")
+                 "gone", "flushes", "forgets", "irreversible", "fds")
 
     def __init__(self, operation: str, arguments: tuple, interface: Optional[str],
                  build: Callable[[Indexes], Encoder], needs: tuple = (),
                  changes: Optional[str] = None,
                  undo: Optional[Callable[[Any, Indexes], Optional[Encoder]]] = None,
+                 gone: tuple = (), flushes: bool = False,
                  forgets: tuple = (), irreversible: str = "", fds: Optional[List[int]] = None):
         self.operation, self.arguments, self.interface = operation, arguments, interface
         self.build, self.needs, self.changes, self.undo = build, needs, changes, undo
+        self.gone, self.flushes = gone, flushes
         self.forgets, self.irreversible = forgets, irreversible
         self.fds: List[int] = [] if fds is None else fds
 
@@ -113,21 +125,22 @@ def indexes(exchange: Callable[[Sequence[Request]], List[Reply]], op: Op,
     return found
 
 
-def _netns_fd(target: netns.Target, fds: List[int]) -> int:
-    """An fd for a namespace given as a path (opened now, closed with the op) or an fd."""
-    if isinstance(netns.check_target(target), int):
-        with netns.netns_fd(target) as given:       # checked: a network namespace
-            return given
-    fd = netns.open_netns(target)
-    fds.append(fd)
-    return fd
-
-
 class Operations(Generic[R]):
     """The mutating operations; ``_execute`` decides what running one means."""
 
     def _execute(self, op: Op) -> R:
         raise NotImplementedError
+
+    def _netns_fd(self, target: netns.Target, fds: List[int]) -> int:
+        """An fd for a namespace given as an fd (checked) or a path: opened
+        now, its fd put in ``fds`` to be closed with the op.  (A batch opens
+        each path once for all its operations.)"""
+        if isinstance(netns.check_target(target), int):
+            with netns.netns_fd(target) as given:       # checked: a network namespace
+                return given
+        fd = netns.open_netns(target)
+        fds.append(fd)
+        return fd
 
     # -- libcontainer v1.2.0's operations ------------------------------------------
 
@@ -155,7 +168,7 @@ class Operations(Generic[R]):
                                        group=group, peer_mtu=peer_mtu, peer_pid=peer_pid)
         fds: List[int] = []
         if peer_netns is not None:
-            peer["ns_fd"] = _netns_fd(peer_netns, fds)
+            peer["ns_fd"] = self._netns_fd(peer_netns, fds)
         if master is None:
             build = _fixed(links.create_veth_pair(host, peer))
         else:
@@ -163,7 +176,7 @@ class Operations(Generic[R]):
                 return links.create_veth_pair({**host, "master": idx[master]}, peer)
         return self._execute(Op("create_veth_pair", (name1, name2), name1, build,
                                 needs=(master,) if master else (),
-                                undo=lambda old, idx: links.delete(name1),
+                                undo=lambda old, idx: links.delete(name1), gone=LINK_GONE,
                                 forgets=(name1, name2), fds=fds))
 
     def interface_up(self, name: str) -> R:
@@ -176,14 +189,14 @@ class Operations(Generic[R]):
 
     def _set_flags(self, operation: str, name: str, up: bool) -> R:
         return self._execute(Op(operation, (name,), name, _fixed(links.set_flags(name, up)),
-                                changes=name,
+                                changes=name, flushes=not up,
                                 undo=lambda old, idx: links.set_flags(name, old.up)))
 
     def set_mtu(self, name: str, mtu: int) -> R:
         """Set the MTU; admin state and flags untouched.
         Equivalent to: ``ip link set NAME mtu MTU``."""
         return self._execute(Op("set_mtu", (name, mtu), name, _fixed(links.set_mtu(name, mtu)),
-                                changes=name,
+                                changes=name, flushes=True,
                                 undo=lambda old, idx: links.set_mtu(name, old.mtu)))
 
     def set_interface_master(self, name: str, master: str) -> R:
@@ -193,7 +206,7 @@ class Operations(Generic[R]):
         v.ifname(master, "master")
         return self._execute(Op("set_interface_master", (name, master), name,
                                 lambda idx: links.set_master(name, idx[master]), needs=(master,),
-                                changes=name,
+                                changes=name, flushes=True,
                                 undo=lambda old, idx: links.set_master(name, old.master)))
 
     def change_interface_name(self, old: str, new: str) -> R:
@@ -226,7 +239,8 @@ class Operations(Generic[R]):
         iface = v.cidr(raw_ip)
         return self._execute(Op("set_interface_ip", (name, raw_ip), name,
                                 lambda idx: addresses.add(iface, idx[name]), needs=(name,),
-                                undo=lambda old, idx: addresses.delete(iface, idx[name])))
+                                undo=lambda old, idx: addresses.delete(iface, idx[name]),
+                                gone=ADDRESS_GONE))
 
     def set_default_gateway(self, ip: Union[str, v.IPAddress], iface_name: str) -> R:
         """Add the default route via IP out of IFACE_NAME (IPv4 or IPv6).
@@ -237,7 +251,8 @@ class Operations(Generic[R]):
         return self._execute(Op(
             "set_default_gateway", (ip, iface_name), iface_name,
             lambda idx: routes.add(default, gateway, idx[iface_name]), needs=(iface_name,),
-            undo=lambda old, idx: routes.remove_added(default, gateway, idx[iface_name])))
+            undo=lambda old, idx: routes.remove_added(default, gateway, idx[iface_name]),
+            gone=ROUTE_GONE))
 
     # -- beyond libcontainer ------------------------------------------------------------
 
@@ -247,7 +262,8 @@ class Operations(Generic[R]):
         Equivalent to: ``ip link add NAME [mtu M] [up] type bridge``."""
         encode = links.create_bridge(links.new_link_fields(name, mtu, up))
         return self._execute(Op("create_bridge", (name,), name, _fixed(encode),
-                                undo=lambda old, idx: links.delete(name), forgets=(name,)))
+                                undo=lambda old, idx: links.delete(name), gone=LINK_GONE,
+                                forgets=(name,)))
 
     def delete_link(self, name: str) -> R:
         """Delete a link (a veth takes its peer along).
@@ -302,8 +318,10 @@ class Operations(Generic[R]):
                 back["master"] = old.master
             return links.set_link(back)
 
+        flushes = up is False or any(x is not None for x in (mtu, master, mac_address))
         return self._execute(Op("set_link", (name,), name, build, needs=needs, changes=name,
-                                undo=undo, forgets=(name, new_name) if new_name else ()))
+                                undo=undo, flushes=flushes,
+                                forgets=(name, new_name) if new_name else ()))
 
     def set_hairpin(self, name: str, on: bool = True) -> R:
         """Let a bridge port send frames back out where they came in
@@ -363,7 +381,7 @@ class Operations(Generic[R]):
             operation, arguments, iface_name,
             lambda idx: message(network, via, idx[iface_name]), needs=(iface_name,),
             undo=None if undo is None else lambda old, idx: undo(network, via, idx[iface_name]),
-            irreversible=irreversible))
+            gone=ROUTE_GONE, irreversible=irreversible))
 
 
 class OpMaker(Operations[Op]):
