@@ -203,12 +203,10 @@ STATS = ("rx_bytes", "rx_packets", "rx_errors", "rx_dropped",
          "tx_bytes", "tx_packets", "tx_errors", "tx_dropped")
 
 
-class Reply(namedtuple("Reply", "errno ext_ack link detail", defaults=("",))):
+class Reply(namedtuple("Reply", "errno ext_ack link")):
     """What the kernel answered to one request: ``errno`` (0 is success),
-    ``ext_ack`` (its extended-ack text or ""), ``link`` (a RawLink or None).
-    ``detail``: the library's own text about it, never the kernel's ("" for
-    every reply the kernel sent; set by code that stands in a Reply for an
-    answer it did not get, e.g. an undo whose exchange was lost)."""
+    ``ext_ack`` (its extended-ack text or "": only ever the kernel's words),
+    ``link`` (a RawLink or None)."""
     __slots__ = ()
 
 

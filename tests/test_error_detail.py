@@ -8,7 +8,6 @@ import pickle
 import pytest
 
 import pynetlink as pn
-from pynetlink._core import Reply
 from pynetlink.batch import Result
 from pynetlink.errors import error_for
 
@@ -53,10 +52,6 @@ def test_pickling_keeps_detail_ext_ack_and_the_declared_fields(cls, fields):
 def test_declared_errors_take_detail_as_a_keyword():
     e = pn.ExchangeError(errno.ENOBUFS, "get_link", ("lo",), "lo", "", [None], 1, detail="dropped")
     assert (e.replies, e.sent, e.detail, e.ext_ack) == ([None], 1, "dropped", "")
-
-
-def test_reply_detail_defaults_to_empty():
-    assert Reply(errno.EINVAL, "kernel text", None).detail == ""
 
 
 def test_kernel_extended_ack_lands_in_ext_ack_with_no_detail(handle, veth):
