@@ -155,8 +155,8 @@ class _Buffers(threading.local):
         while size < needed:
             size *= 2
         if size > MAX_RECV_BUFFER:
-            raise error_for(_errno.EMSGSIZE, "receive", (), None,
-                            f"a {needed}-byte netlink reply is too large")
+            raise error_for(_errno.EMSGSIZE, "receive",
+                            detail=f"a {needed}-byte netlink reply is too large")
         self.rbuf, self.rcap = _scratch("unsigned char[]", size), size
         cap = max(DUMP_CAP, size // lib.PN_DUMP_PART_MIN + 1)    # what pn_dump_recv needs
         if cap > self.dump.cap:
@@ -189,8 +189,11 @@ class Request(namedtuple("Request", "operation arguments interface encode index_
     is wanted; ``reads``: it changes nothing, so it is safe to send again."""
     __slots__ = ()
 
-    def error(self, errno: int, ext_ack: str = "") -> NetlinkError:
-        return error_for(errno, self.operation, self.arguments, self.interface, ext_ack)
+    def error(self, errno: int, ext_ack: str = "", *, detail: str = "") -> NetlinkError:
+        """The NetlinkError of this request failing with ``errno``:
+        ``ext_ack`` the kernel's text only, ``detail`` the library's."""
+        return error_for(errno, self.operation, self.arguments, self.interface, ext_ack,
+                         detail=detail)
 
 
 # A decoded struct pn_link_info: the fields of links.Link, "stats" a dict of
@@ -203,7 +206,8 @@ STATS = ("rx_bytes", "rx_packets", "rx_errors", "rx_dropped",
 
 class Reply(namedtuple("Reply", "errno ext_ack link")):
     """What the kernel answered to one request: ``errno`` (0 is success),
-    ``ext_ack`` (its extended-ack text or ""), ``link`` (a RawLink or None)."""
+    ``ext_ack`` (its extended-ack text or "": only ever the kernel's words),
+    ``link`` (a RawLink or None)."""
     __slots__ = ()
 
 
@@ -433,7 +437,7 @@ def _dump_kind(buf) -> tuple:
 def _exchange_error(e: NetlinkError, replies: list, sent: int = 0) -> ExchangeError:
     """``e`` as the failure of a whole exchange, with what is known of each request."""
     return error_for(e.errno or _errno.EIO, e.operation, e.arguments, e.interface, e.ext_ack,
-                     cls=ExchangeError, replies=replies, sent=sent)
+                     detail=e.detail, cls=ExchangeError, replies=replies, sent=sent)
 
 
 # -- namespaces ----------------------------------------------------------------
@@ -509,14 +513,29 @@ class Socket:
             self._seq = 1
         return self._seq
 
-    def _check_usable(self, operation: str) -> None:
-        """Refuse a handle made before fork() (checked before the lock is
-        taken: in the child it may be held forever) or a closed one."""
+    def unusable(self) -> str:
+        """Why this socket cannot be used by the calling process ("the
+        netlink handle is closed", "... made before fork() ..."), or "" if
+        it can."""
         if self.pid != _pid:
-            raise error_for(_errno.EBADF, operation, (), None, "the netlink handle was made "
-                            "before fork(); make a new one in this process")
+            return "the netlink handle was made before fork(); make a new one in this process"
         if self.fd < 0:
-            raise error_for(_errno.EBADF, operation, (), None, "the netlink handle is closed")
+            return "the netlink handle is closed"
+        return ""
+
+    def check_usable(self, operation: str = "netlink", arguments: tuple = (),
+                     interface: Optional[str] = None) -> None:
+        """Refuse a socket made before fork() or a closed one: NetlinkError
+        (EBADF) as ``operation`` with its ``arguments`` and ``interface``,
+        ``unusable()``'s reason in ``detail``, ``ext_ack`` empty."""
+        why = self.unusable()
+        if why:
+            raise error_for(_errno.EBADF, operation, arguments, interface, detail=why)
+
+    def _check_usable(self, requests: Sequence[Request]) -> None:
+        """``check_usable`` as the first of ``requests`` (checked before the
+        lock is taken: in a child of fork() it may be held forever)."""
+        self.check_usable(*(requests[0][:3] if requests else ()))
 
     def exchange(self, requests: Sequence[Request],
                  into: Optional[list] = None) -> list[Reply]:
@@ -533,10 +552,9 @@ class Socket:
         before ``fork()``, raises NetlinkError (EBADF) with nothing sent.  The socket stays
         usable: a late reply to an old request is never taken for a new one.
         """
-        operation = requests[0].operation if requests else "netlink"
-        self._check_usable(operation)
+        self._check_usable(requests)
         with self._lock:
-            self._check_usable(operation)           # closed while we waited?
+            self._check_usable(requests)            # closed while we waited?
             return self._exchange_all(requests, [] if into is None else into)
 
     def _exchange_all(self, requests: Sequence[Request], replies: list) -> list[Reply]:
@@ -556,15 +574,15 @@ class Socket:
         NLM_F_DUMP) and return a raw dict (RawLink, RawAddr, RawRoute) for
         everything it lists; redone if the kernel says the dump was
         interrupted by a concurrent change (``DUMP_RETRIES`` times)."""
-        self._check_usable(request.operation)
+        self._check_usable((request,))
         with self._lock:
-            self._check_usable(request.operation)   # closed while we waited?
+            self._check_usable((request,))          # closed while we waited?
             for _ in range(DUMP_RETRIES + 1):
                 items, interrupted = self._dump_once(request)
                 if not interrupted:
                     return items
-        raise request.error(_errno.EAGAIN, f"the dump was interrupted {DUMP_RETRIES + 1} times "
-                            "by concurrent changes")
+        raise request.error(_errno.EAGAIN, detail=f"the dump was interrupted {DUMP_RETRIES + 1} "
+                            "times by concurrent changes")
 
     def _dump_once(self, request: Request) -> tuple[list[dict], bool]:
         b = _buffers
@@ -591,7 +609,7 @@ class Socket:
                 b.grow(dump.truncated)              # the next part is bigger: make room, go on
                 dump.truncated = 0
             elif err:
-                raise request.error(-err, "the dump did not complete")
+                raise request.error(-err, detail="the dump did not complete")
         if dump.error:
             raise request.error(-dump.error)
         return items, bool(dump.interrupted)
@@ -607,7 +625,7 @@ class Socket:
             if err == -_errno.ENOSPC and end > start:
                 break                       # buffer full: send what we have
             if err:
-                raise requests[end].error(-err, "the C encoder refused the request")
+                raise requests[end].error(-err, detail="the C encoder refused the request")
             end += 1
         count = end - start
         self._seq = first + count
@@ -619,7 +637,7 @@ class Socket:
                      else _reply(results[i], requests[start + i].index_only) for i in range(count)]
             pending = requests[start + next((i for i, r in enumerate(known) if r is None), 0)]
             raise error_for(-rc, pending.operation, pending.arguments, pending.interface,
-                            "no answer from the kernel", cls=ExchangeError, replies=known)
+                            detail=self._why_lost(-rc), cls=ExchangeError, replies=known)
         window = [_reply(results[i], requests[start + i].index_only) for i in range(count)]
         if rc:                                      # rc replies did not fit the buffer
             cut = [i for i in range(count) if results[i].truncated and not window[i].errno]
@@ -629,6 +647,14 @@ class Socket:
         replies.extend(window)
         return end
 
+    def _why_lost(self, errno: int) -> str:
+        """What a failed exchange (``pn_transact``'s -``errno``) lost, in words."""
+        if errno == _errno.ETIMEDOUT:
+            return f"no answer from the kernel within {self.timeout_ms / 1000:g} s"
+        if errno == _errno.ENOBUFS:
+            return "the kernel dropped replies: the socket's receive buffer overflowed"
+        return "the exchange with the kernel failed"
+
     def _ask_again(self, requests: Sequence[Request], start: int, window: list,
                    cut: list, needed: int) -> list:
         """Replies that did not fit the receive buffer (a link with very
@@ -636,7 +662,8 @@ class Socket:
         (Bounded: the buffer at least doubles each time, up to PN_MAX_BUF.)"""
         try:
             if any(not requests[start + i].reads for i in cut):
-                raise requests[start + cut[0]].error(_errno.EMSGSIZE, "the reply did not fit")
+                raise requests[start + cut[0]].error(_errno.EMSGSIZE, detail="the reply did not fit "
+                                                     "the receive buffer and cannot be asked again")
             _buffers.grow(needed)
             again = self._exchange_all([requests[start + i] for i in cut], [])
         except NetlinkError as e:                   # this window was sent: say what is known

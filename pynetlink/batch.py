@@ -308,7 +308,7 @@ class _Run:
                 assert lost is not None
                 if n < lost.sent:                   # sent: its fate is unknown (else: skipped)
                     self.done[i] = Result(op.operation, op.arguments, op.interface, UNKNOWN,
-                                          lost.errno, "", f"no answer: {lost.strerror}")
+                                          lost.errno, "", lost.detail or lost.strerror)
                 self.failed = True
             elif reply.errno:
                 self.fail(i, reply.errno, reply.ext_ack, "")
@@ -381,7 +381,7 @@ class _Run:
                 continue
             if reply is None:
                 assert lost is not None
-                first_failure[i] = (lost.errno, "", f"the undo got no answer: {lost.strerror}")
+                first_failure[i] = (lost.errno, "", f"the undo got no answer: {lost.detail or lost.strerror}")
             elif reply.errno and reply.errno not in holds:
                 first_failure[i] = (reply.errno, reply.ext_ack, "")
             else:

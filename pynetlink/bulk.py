@@ -131,7 +131,8 @@ def setup(containers: Iterable[Container], *, group: Optional[int] = None,
             _open_namespace(p, stack)
         live = [p for p in plans if not p.error]
         try:
-            with _Configurator(host.timeout, threaded=len(live) > _CHUNK) as configurator:
+            timeout = host.socket.timeout_ms / 1000
+            with _Configurator(timeout, threaded=len(live) > _CHUNK) as configurator:
                 hairpin_errors = _create_host_side(host, live, group, configurator.submit)
         except BaseException:
             # Nothing half-made stays: a fresh group tags only what this call made,

@@ -8,6 +8,16 @@ works for the rest::
 
     set_mtu('veth0', 10): [Errno 22] Invalid argument: mtu less than device minimum
 
+The kernel's words and the library's are kept apart: ``ext_ack`` holds only
+the text the kernel sent in its extended ACK (NLMSGERR_ATTR_MSG), shown
+after a colon as above; ``detail`` holds the library's own explanation (a
+closed handle, one made before ``fork()``, what an exchange lost, ...),
+shown in parentheses::
+
+    get_link('lo'): [Errno 9] Bad file descriptor (the netlink handle is closed)
+
+Either, both (``...: <ext_ack> (<detail>)``) or neither may be present.
+
 Two kinds carry more than one answer, as declared subclasses:
 
 - ``ExchangeError``: the exchange itself failed (a timeout, the kernel
@@ -34,19 +44,23 @@ class NetlinkError(OSError):
 
     Attributes: ``errno``, ``strerror``, ``operation`` (e.g. ``"set_mtu"``),
     ``interface`` (the name the request was about, or None), ``arguments``
-    (the caller's arguments) and ``ext_ack`` (the kernel's extended-ack text,
-    or ``""``).
+    (the caller's arguments), ``ext_ack`` (the kernel's extended-ack text,
+    or ``""``: never the library's) and ``detail`` (the library's own
+    explanation, or ``""``: never the kernel's).  ``detail`` is keyword-only.
     """
 
     def __init__(self, errno: int, operation: str, arguments: tuple = (),
-                 interface: Optional[str] = None, ext_ack: str = ""):
+                 interface: Optional[str] = None, ext_ack: str = "", *, detail: str = ""):
         super().__init__(errno, os.strerror(errno))
         self.operation = operation
         self.arguments = arguments
         self.interface = interface
         self.ext_ack = ext_ack
+        self.detail = detail
 
     def _state(self) -> tuple:
+        """The positional arguments of ``error_for`` (``detail`` and a
+        subclass's fields travel in ``__dict__``)."""
         return (self.errno, self.operation, self.arguments, self.interface, self.ext_ack)
 
     def __reduce__(self) -> Any:
@@ -58,7 +72,11 @@ class NetlinkError(OSError):
         text = f"{call}: [Errno {self.errno}] {self.strerror}"
         if self.interface is not None and self.interface not in self.arguments:
             text += f": {self.interface!r}"         # e.g. the bridge a veth was to join
-        return f"{text}: {self.ext_ack}" if self.ext_ack else text
+        if self.ext_ack:
+            text += f": {self.ext_ack}"             # the kernel's words
+        if self.detail:
+            text += f" ({self.detail})"             # ours
+        return text
 
 
 class ExchangeError(NetlinkError):
@@ -75,8 +93,8 @@ class ExchangeError(NetlinkError):
 
     def __init__(self, errno: int, operation: str, arguments: tuple = (),
                  interface: Optional[str] = None, ext_ack: str = "",
-                 replies: Sequence[Optional["Reply"]] = (), sent: int = 0):
-        super().__init__(errno, operation, arguments, interface, ext_ack)
+                 replies: Sequence[Optional["Reply"]] = (), sent: int = 0, *, detail: str = ""):
+        super().__init__(errno, operation, arguments, interface, ext_ack, detail=detail)
         self.replies: List[Optional["Reply"]] = list(replies)
         self.sent = sent
 
@@ -89,8 +107,8 @@ class BatchError(NetlinkError):
 
     def __init__(self, errno: int, operation: str, arguments: tuple = (),
                  interface: Optional[str] = None, ext_ack: str = "",
-                 results: Sequence["Result"] = ()):
-        super().__init__(errno, operation, arguments, interface, ext_ack)
+                 results: Sequence["Result"] = (), *, detail: str = ""):
+        super().__init__(errno, operation, arguments, interface, ext_ack, detail=detail)
         self.results: List["Result"] = list(results)
 
 
@@ -119,9 +137,12 @@ def _rebuild(base: type, state: tuple, attributes: dict) -> NetlinkError:
 
 
 def error_for(errno: int, operation: str, arguments: tuple = (),
-              interface: Optional[str] = None, ext_ack: str = "", *,
+              interface: Optional[str] = None, ext_ack: str = "", *, detail: str = "",
               cls: type = NetlinkError, **fields: Any) -> Any:
     """The exception of class ``cls`` (``NetlinkError`` or a declared
     subclass, with its ``fields``) for a request that failed with ``errno``
-    (positive), also an instance of the builtin subclass for that errno."""
-    return _class_for(cls, errno)(errno, operation, arguments, interface, ext_ack, **fields)
+    (positive), also an instance of the builtin subclass for that errno.
+    ``ext_ack``: the kernel's extended-ack text only; ``detail``: the
+    library's own explanation."""
+    return _class_for(cls, errno)(errno, operation, arguments, interface, ext_ack,
+                                  detail=detail, **fields)

@@ -53,20 +53,28 @@ class Handle(Operations[None], Reads):
     # -- life cycle ----------------------------------------------------------
 
     def close(self) -> None:
-        """Close the socket (idempotent)."""
+        """Close the socket (idempotent: closing a closed Handle does
+        nothing).  Every operation on a closed Handle raises NetlinkError
+        (EBADF) naming the operation and its arguments, with ``detail``
+        saying the handle is closed; nothing reaches the kernel."""
         if self._sock is not None:
             self._sock.close()
 
     @property
-    def timeout(self) -> float:
-        """Seconds each wait for the kernel may last."""
-        return self._sock.timeout_ms / 1000 if self._sock else 0.0
+    def timeout(self) -> Optional[float]:
+        """Seconds each wait for the kernel may last; None once the Handle
+        is closed (it waits for nothing any more)."""
+        return None if self.closed else self.socket.timeout_ms / 1000
 
     @property
     def closed(self) -> bool:
+        """True once ``close()`` has run (a Handle made before ``fork()`` is
+        not closed in the child, but refuses every operation there)."""
         return self._sock is None or self._sock.fd < 0
 
     def fileno(self) -> int:
+        """The socket's file descriptor; -1 once the Handle is closed (as
+        ``socket.socket.fileno()``)."""
         return self._sock.fd if self._sock else -1
 
     def __enter__(self) -> "Handle":
@@ -81,7 +89,12 @@ class Handle(Operations[None], Reads):
             sock.close()
 
     def __repr__(self) -> str:
-        return f"<pynetlink.Handle fd={self.fileno()}{' closed' if self.closed else ''}>"
+        """``<pynetlink.Handle fd=N>``; ``<pynetlink.Handle closed>``; in a
+        child of fork(), ``<pynetlink.Handle fd=N made before fork()>``."""
+        if self.closed:
+            return "<pynetlink.Handle closed>"
+        forked = " made before fork()" if self.socket.unusable() else ""
+        return f"<pynetlink.Handle fd={self.fileno()}{forked}>"
 
     # -- running operations ----------------------------------------------------------
 
@@ -97,8 +110,10 @@ class Handle(Operations[None], Reads):
 
     def _execute(self, op: Op) -> None:
         """Run one operation now: its ifindex lookups (one pipelined
-        exchange), then its request; the kernel's refusal is raised."""
+        exchange), then its request; the kernel's refusal is raised.  A
+        closed Handle (or one made before fork()) refuses it as a whole."""
         try:
+            self.socket.check_usable(op.operation, op.arguments, op.interface)
             found = indexes(self.socket.exchange, op, op.needs) if op.needs else {}
             request = op.built(found)
             error = failure(request, self.socket.exchange((request,))[0])

@@ -431,7 +431,7 @@ class Reads:
         ENODEV (no such link) is raised.
         Equivalent to: ``ip link show NAME >/dev/null 2>&1``."""
         try:
-            self.link_index(name)
+            self._index_for("link_exists", (name,), name)
         except NetlinkError as e:
             if e.errno == _errno.ENODEV:
                 return False
@@ -460,7 +460,7 @@ class Reads:
             index = self._index_for("list_addresses", arguments, name)
             return [Address.from_raw(raw, name) for raw in sock.dump(request)
                     if raw["index"] == index]
-        names = self._link_names()
+        names = self._link_names("list_addresses", arguments)
         return [Address.from_raw(raw, names.get(raw["index"], "")) for raw in sock.dump(request)]
 
     def list_routes(self, table: Union[int, str] = "main", family: Optional[int] = None,
@@ -478,14 +478,15 @@ class Reads:
         arguments = tuple(a for a in (table, family, oif) if a is not None)
         request = Request("list_routes", arguments, oif, routes.dump(af), reads=True)
         index = self._index_for("list_routes", arguments, oif) if oif is not None else None
-        names = self._link_names()
+        names = self._link_names("list_routes", arguments)
         return [Route.from_raw(raw, names.get(raw["oif"]) if raw["oif"] else None)
                 for raw in self._socket().dump(request)
                 if (number is None or raw["table"] == number)
                 and (index is None or raw["oif"] == index)
                 and not raw["flags"] & routes.CLONED]
 
-    def _link_names(self) -> dict:
-        """ifindex -> name of every link of the namespace (one link dump)."""
-        request = Request("list_links", (), None, links.dump(), reads=True)
+    def _link_names(self, operation: str, arguments: tuple) -> dict:
+        """ifindex -> name of every link of the namespace (one link dump),
+        a failure reported as ``operation`` with its ``arguments``."""
+        request = Request(operation, arguments, None, links.dump(), reads=True)
         return {raw["index"]: raw["name"] for raw in self._socket().dump(request)}

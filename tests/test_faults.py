@@ -69,6 +69,12 @@ def test_signals_do_not_extend_the_timeout(sock):
     assert elapsed < 3
 
 
+def test_a_timeout_says_so_in_detail_not_in_ext_ack(sock):
+    with pytest.raises(pn.ExchangeError) as info:
+        sock.exchange([getlink_without_ack(b"lo")])
+    assert (info.value.ext_ack, info.value.detail) == ("", "no answer from the kernel within 0.3 s")
+
+
 def test_socket_works_after_a_timed_out_request(sock):
     with pytest.raises(OSError):
         sock.exchange([getlink_without_ack(b"lo")])
@@ -222,6 +228,13 @@ def test_a_dump_interrupted_every_time_gives_up_with_eagain(handle, monkeypatch)
         handle.list_links()
     assert info.value.errno == errno.EAGAIN
     assert len(tries) == _core.DUMP_RETRIES + 1
+
+
+def test_a_dump_that_gives_up_says_why_in_detail_not_in_ext_ack(handle, monkeypatch):
+    monkeypatch.setattr(_core.Socket, "_dump_once", lambda self, request: ([], True))
+    with pytest.raises(pn.NetlinkError) as info:
+        handle.list_links()
+    assert info.value.ext_ack == "" and "interrupted" in info.value.detail
 
 
 def test_a_dump_during_link_churn_is_consistent_or_eagain(ns, handle):

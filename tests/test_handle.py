@@ -2,6 +2,7 @@
 threads, and no fd growth."""
 from __future__ import annotations
 
+import ast
 import errno
 import os
 import select
@@ -97,6 +98,69 @@ def test_handle_close_is_idempotent(ns):
     h = pn.Handle(netns=ns.path)
     h.close()
     h.close()
+    assert h.closed
+
+
+@pytest.fixture
+def closed(ns):
+    """A Handle on ``ns``, already closed."""
+    h = pn.Handle(netns=ns.path)
+    h.close()
+    return h
+
+
+def test_closed_handle_error_names_the_operation_and_its_arguments(closed):
+    with pytest.raises(pn.NetlinkError) as info:
+        closed.get_link("lo")
+    assert str(info.value) == ("get_link('lo'): [Errno 9] Bad file descriptor "
+                               "(the netlink handle is closed)")
+
+
+def test_closed_handle_says_so_in_detail_not_in_ext_ack(closed):
+    with pytest.raises(pn.NetlinkError) as info:
+        closed.set_mtu("lo", 1400)
+    assert (info.value.ext_ack, info.value.detail) == ("", "the netlink handle is closed")
+
+
+def test_closed_handle_error_names_the_link_an_operation_changes(closed):
+    with pytest.raises(pn.NetlinkError) as info:
+        closed.set_interface_master("va", "br0")
+    e = info.value
+    assert (e.errno, e.operation, e.arguments, e.interface) == (
+        errno.EBADF, "set_interface_master", ("va", "br0"), "va")
+
+
+def test_closed_handle_refuses_a_dump_as_that_dump(closed):
+    with pytest.raises(pn.NetlinkError) as info:
+        closed.list_links()
+    assert (info.value.errno, info.value.operation, info.value.detail) == (
+        errno.EBADF, "list_links", "the netlink handle is closed")
+
+
+def test_closed_handle_refuses_a_batch_as_its_first_operation(closed):
+    with pytest.raises(pn.NetlinkError) as info:
+        with closed.batch() as b:
+            b.set_mtu("lo", 1400)
+    assert (info.value.errno, str(info.value)) == (
+        errno.EBADF, "set_mtu('lo', 1400): [Errno 9] Bad file descriptor "
+                     "(the netlink handle is closed)")
+
+
+def test_closed_handle_has_no_timeout(closed):
+    assert closed.timeout is None
+
+
+def test_open_handle_timeout_is_what_it_was_given(ns):
+    with pn.Handle(netns=ns.path, timeout=2.5) as h:
+        assert h.timeout == 2.5
+
+
+def test_closed_handle_fileno_is_minus_one_and_repr_says_closed(closed):
+    assert (closed.fileno(), repr(closed)) == (-1, "<pynetlink.Handle closed>")
+
+
+def test_open_handle_repr_shows_its_fd(handle):
+    assert repr(handle) == f"<pynetlink.Handle fd={handle.fileno()}>"
 
 
 def test_handle_sockets_are_close_on_exec(ns):
@@ -284,6 +348,22 @@ def test_after_fork_a_child_does_not_use_the_parents_socket(ns):
 
         assert in_child(child) == b"ebadf fresh"
         assert h.link_index("lo") == 1                  # the parent's is still fine
+
+
+def test_after_fork_the_childs_error_says_made_before_fork_in_detail(ns):
+    with pn.Handle(netns=ns.path) as h:
+        def child() -> bytes:
+            try:
+                h.get_link("lo")
+                return b"worked"
+            except pn.NetlinkError as e:
+                return repr((e.errno, e.operation, e.arguments, e.ext_ack, e.detail,
+                             repr(h))).encode()
+
+        errno_, operation, arguments, ext_ack, detail, shown = ast.literal_eval(
+            in_child(child).decode())
+    assert (errno_, operation, arguments, ext_ack) == (errno.EBADF, "get_link", ("lo",), "")
+    assert "made before fork()" in detail and "made before fork()" in shown
 
 
 def test_fork_while_another_thread_is_in_an_exchange_does_not_hang_the_child(ns):

@@ -31,6 +31,7 @@ def error_line(e: BaseException) -> str:
         name = _errno.errorcode.get(e.errno or 0, str(e.errno))
         where = f" dev {e.interface}" if e.interface else ""
         text = f": {e.ext_ack}" if e.ext_ack else ""
+        text += f" ({e.detail})" if e.detail else ""
         return f"{PROG}: {e.operation}{where}: {name} ({e.strerror}){text}"
     if isinstance(e, OSError) and e.errno:
         name = _errno.errorcode.get(e.errno, str(e.errno))
