@@ -238,6 +238,7 @@ def test_route_show_json_matches_iproute2(ns, dual):
 def test_route_show_json_is_the_record_ip_prints(ns, dual):
     sh("ip", "-n", ns.name, "route", "add", "198.51.100.0/24", "via", "192.0.2.254", "metric", "7")
     sh("ip", "-n", ns.name, "route", "add", "203.0.113.0/24", "dev", "br0", "table", "100")
+    sh("ip", "-n", ns.name, "addr", "flush", "dev", "br0", "scope", "link")   # no DAD under way
     ours = shown("route", "show", "--table", "all", "--netns", ns.path)
     ip = {(family, r["table"], r["type"], r["dst"], r.get("dev")): r
           for family, flag in (("inet", "-4"), ("inet6", "-6"))
@@ -245,8 +246,9 @@ def test_route_show_json_is_the_record_ip_prints(ns, dual):
     keyed = {(r["family"], r["table"], r["type"], r["dst"], r.get("dev")): r for r in ours}
     assert len(keyed) == len(ours) and set(keyed) == set(ip)
     for key, route in keyed.items():
-        rest = {k: v for k, v in route.items() if k != "family"}    # ours alone: one list, two families
-        assert {"type", "dst", "table", "protocol", "scope"} <= set(rest) and contained(rest, ip[key])
+        rest = {k: v for k, v in route.items() if k != "family"}    # ours: two families, one list
+        assert {"type", "dst", "table", "protocol", "scope"} <= set(rest)
+        assert contained(rest, ip[key]), route
     assert keyed["inet", "100", "unicast", "203.0.113.0/24", "br0"]["scope"] == "link"
     assert keyed["inet", "main", "unicast", "198.51.100.0/24", "br0"]["metric"] == 7
 
@@ -294,7 +296,8 @@ def test_route_default_takes_the_gateways_family(ns, dual):
 
 
 def test_route_add_json_names_the_operation(ns, bridge):
-    out = shown("route", "add", "198.51.100.0/24", "br0", "--via", "192.0.2.254", "--netns", ns.path)
+    out = shown("route", "add", "198.51.100.0/24", "br0", "--via", "192.0.2.254",
+                "--netns", ns.path)
     assert out == {"operation": "add_route", "dst": "198.51.100.0/24", "dev": "br0",
                    "gateway": "192.0.2.254"}
     (route,) = [r for r in ns.routes() if r["dst"] == "198.51.100.0/24"]
