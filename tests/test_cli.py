@@ -138,6 +138,27 @@ def test_link_show_name_gives_the_record_link_show_gives(ports):
         assert shown("link", "show", name, "--netns", ports.path) == [every[name]], name
 
 
+@pytest.mark.unit
+def test_link_flags_are_ips_names_in_ips_order_and_unnamed_bits_in_hex():
+    from pynetlink._core import IFF_LOWER_UP, IFF_MULTICAST, IFF_RUNNING, IFF_UP
+    from pynetlink.cli.records import link_flags
+    assert link_flags(IFF_UP | IFF_RUNNING | IFF_LOWER_UP | IFF_MULTICAST) == [
+        "MULTICAST", "UP", "LOWER_UP"]
+    assert link_flags(IFF_UP, peer_down=True) == ["NO-CARRIER", "UP", "M-DOWN"]
+    assert link_flags(IFF_UP | IFF_RUNNING | 1 << 30) == ["UP", "40000000"]
+
+
+@pytest.mark.unit
+def test_address_flags_are_ips_booleans():
+    from pynetlink._core import IFA_F_PERMANENT, IFA_F_SECONDARY
+    from pynetlink.cli.records import address_flags
+    assert address_flags(IFA_F_PERMANENT, "inet") == {}
+    assert address_flags(0, "inet6") == {"dynamic": True}
+    assert address_flags(IFA_F_PERMANENT | IFA_F_SECONDARY, "inet") == {"secondary": True}
+    assert address_flags(IFA_F_PERMANENT | IFA_F_SECONDARY, "inet6") == {"temporary": True}
+    assert address_flags(IFA_F_PERMANENT | 1 << 30, "inet") == {"ifa_flags": "40000000"}
+
+
 def test_link_show_name_names_the_master_in_the_table(ports):
     out = ok("link", "show", "va", "--netns", ports.path).stdout
     assert re.search(r"^\d+\s+va\s+UP\s+1500\s+br0\s", out, re.M), out
