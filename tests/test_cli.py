@@ -87,12 +87,81 @@ def test_addr_and_default_route(ns, bridge):
     assert [r["gateway"] for r in ns.routes() if r["dst"] == "default"] == ["192.0.2.254"]
 
 
-def test_link_show_json_matches_iproute2(ns, bridge):
-    shown = json.loads(ok("link", "show", "--json", "--netns", ns.path).stdout)
-    assert {(l["name"], l["index"], l["mtu"]) for l in shown} == {
-        (l["ifname"], l["ifindex"], l["mtu"]) for l in ns.ip("link", "show")}
-    one = json.loads(ok("link", "show", "br0", "--json", "--netns", ns.path).stdout)
-    assert [l["name"] for l in one] == ["br0"] and one[0]["up"] is True
+def contained(ours, theirs) -> bool:
+    """Every key of ``ours`` is in ``theirs`` with the same value: dicts
+    compared key by key, lists item by item (same length), else equal."""
+    if isinstance(ours, dict):
+        return isinstance(theirs, dict) and all(k in theirs and contained(v, theirs[k])
+                                                for k, v in ours.items())
+    if isinstance(ours, list):
+        return (isinstance(theirs, list) and len(ours) == len(theirs)
+                and all(contained(a, b) for a, b in zip(ours, theirs)))
+    return ours == theirs
+
+
+def shown(*args: str) -> list:
+    """``pynetlink ARGS --json``, decoded."""
+    return json.loads(ok(*args, "--json").stdout)
+
+
+@pytest.fixture
+def ports(ns, ns2):
+    """On br0 (down): va (up) whose peer vb is down in the same namespace;
+    vx whose peer vy is in ns2.  No carrier: flags and counters stay still."""
+    sh("ip", "-n", ns.name, "link", "add", "br0", "type", "bridge")
+    sh("ip", "-n", ns.name, "link", "add", "va", "type", "veth", "peer", "name", "vb")
+    sh("ip", "-n", ns.name, "link", "add", "vx", "type", "veth", "peer", "name", "vy",
+       "netns", ns2.name)
+    sh("ip", "-n", ns.name, "link", "set", "va", "master", "br0", "up")
+    return ns
+
+
+LINK_KEYS = {"ifindex", "ifname", "flags", "mtu", "group", "txqlen", "address", "stats64"}
+
+
+def test_link_show_json_is_the_record_ip_prints(ports):
+    ours = shown("link", "show", "--netns", ports.path)
+    ip = {link["ifname"]: link for link in ports.ip("-s", "-d", "link", "show")}
+    assert [link["ifname"] for link in ours] == list(ip)
+    for link in ours:
+        assert LINK_KEYS <= set(link) and contained(link, ip[link["ifname"]]), link
+    va, vx = (next(link for link in ours if link["ifname"] == n) for n in ("va", "vx"))
+    assert va["master"] == "br0" and va["link"] == "vb" and "M-DOWN" in va["flags"]
+    assert va["linkinfo"] == {"info_kind": "veth", "info_slave_kind": "bridge",
+                              "info_slave_data": {"hairpin": False}}
+    assert vx["link_index"] == ip["vx"]["link_index"] and "link" not in vx
+
+
+def test_link_show_name_gives_the_record_link_show_gives(ports):
+    every = {link["ifname"]: link for link in shown("link", "show", "--netns", ports.path)}
+    for name in ("va", "vb", "vx", "br0", "lo"):
+        assert shown("link", "show", name, "--netns", ports.path) == [every[name]], name
+
+
+@pytest.mark.unit
+def test_link_flags_are_ips_names_in_ips_order_and_unnamed_bits_in_hex():
+    from pynetlink._core import IFF_LOWER_UP, IFF_MULTICAST, IFF_RUNNING, IFF_UP
+    from pynetlink.cli.records import link_flags
+    assert link_flags(IFF_UP | IFF_RUNNING | IFF_LOWER_UP | IFF_MULTICAST) == [
+        "MULTICAST", "UP", "LOWER_UP"]
+    assert link_flags(IFF_UP, peer_down=True) == ["NO-CARRIER", "UP", "M-DOWN"]
+    assert link_flags(IFF_UP | IFF_RUNNING | 1 << 30) == ["UP", "40000000"]
+
+
+@pytest.mark.unit
+def test_address_flags_are_ips_booleans():
+    from pynetlink._core import IFA_F_PERMANENT, IFA_F_SECONDARY
+    from pynetlink.cli.records import address_flags
+    assert address_flags(IFA_F_PERMANENT, "inet") == {}
+    assert address_flags(0, "inet6") == {"dynamic": True}
+    assert address_flags(IFA_F_PERMANENT | IFA_F_SECONDARY, "inet") == {"secondary": True}
+    assert address_flags(IFA_F_PERMANENT | IFA_F_SECONDARY, "inet6") == {"temporary": True}
+    assert address_flags(IFA_F_PERMANENT | 1 << 30, "inet") == {"ifa_flags": "40000000"}
+
+
+def test_link_show_name_names_the_master_in_the_table(ports):
+    out = ok("link", "show", "va", "--netns", ports.path).stdout
+    assert re.search(r"^\d+\s+va\s+UP\s+1500\s+br0\s", out, re.M), out
 
 
 def test_link_show_human_table(ns, bridge):
@@ -114,8 +183,8 @@ def ip_addresses(ns, *args: str) -> set:
 
 
 def shown_addresses(*args: str) -> set:
-    return {(a["ifname"], a["family"], a["local"], a["prefixlen"])
-            for a in json.loads(ok("addr", "show", "--json", *args).stdout)}
+    return {(link["ifname"], a["family"], a["local"], a["prefixlen"])
+            for link in shown("addr", "show", *args) for a in link["addr_info"]}
 
 
 def routes_of(records) -> set:
@@ -127,8 +196,31 @@ def ip_routes(ns) -> set:
     return routes_of(ns.routes("-4") + ns.routes("-6"))
 
 
+@pytest.mark.parametrize("args,ip_args", [
+    ((), ()), (("-4",), ("-4",)), (("-6",), ("-6",)), (("br0",), ("dev", "br0")),
+    (("lo",), ("dev", "lo")), (("lo", "-6"), ("-6", "dev", "lo")),
+], ids=["all", "inet", "inet6", "br0", "lo", "lo-inet6"])
+def test_addr_show_json_is_the_record_ip_prints(ns, dual, args, ip_args):
+    """ip's records, but a link is described the same with a family or
+    without (``ip -6`` takes its link part from the IPv6 link dump, with
+    fewer keys): its keys are checked against the unfiltered record."""
+    sh("ip", "-n", ns.name, "addr", "add", "203.0.113.5/32", "peer", "203.0.113.6", "dev", "br0")
+    sh("ip", "-n", ns.name, "addr", "flush", "dev", "br0", "scope", "link")   # no DAD under way
+    ours = shown("addr", "show", *args, "--netns", ns.path)
+    family, dev = [a for a in ip_args if a.startswith("-")], [a for a in ip_args if a[0] != "-"]
+    ip = ns.ip(*family, "addr", "show", *dev) or []
+    links = {link["ifname"]: link for link in ns.ip("addr", "show")}
+    assert [link["ifname"] for link in ours] == [link["ifname"] for link in ip]
+    for link, theirs in zip(ours, ip):
+        assert {"ifindex", "ifname", "flags", "mtu", "group", "addr_info"} <= set(link)
+        assert contained(link, dict(links[link["ifname"]], addr_info=theirs["addr_info"])), link
+
+
 def test_addr_show_json_matches_iproute2(ns, dual):
     assert shown_addresses("--netns", ns.path) == ip_addresses(ns)
+    (br0,) = shown("addr", "show", "br0", "--netns", ns.path)
+    (v6,) = [a for a in br0["addr_info"] if a["local"] == "2001:db8::1"]
+    assert v6["nodad"] is True and "dynamic" not in v6
 
 
 def test_addr_show_one_link_of_one_family(ns, dual):
@@ -158,10 +250,28 @@ def test_addr_del_removes_only_that_address(ns, dual):
 def test_route_show_json_matches_iproute2(ns, dual):
     sh("ip", "-n", ns.name, "route", "add", "198.51.100.0/24", "via", "192.0.2.254")
     sh("ip", "-n", ns.name, "route", "add", "default", "via", "2001:db8::fe")
-    shown = json.loads(ok("route", "show", "--json", "--netns", ns.path).stdout)
-    assert routes_of(shown) == ip_routes(ns)
-    assert ("198.51.100.0/24", "192.0.2.254", "br0") in routes_of(shown)
-    assert all(r["table"] == 254 for r in shown)
+    ours = shown("route", "show", "--netns", ns.path)
+    assert routes_of(ours) == ip_routes(ns)
+    assert ("198.51.100.0/24", "192.0.2.254", "br0") in routes_of(ours)
+    assert all(r["table"] == "main" for r in ours)
+
+
+def test_route_show_json_is_the_record_ip_prints(ns, dual):
+    sh("ip", "-n", ns.name, "route", "add", "198.51.100.0/24", "via", "192.0.2.254", "metric", "7")
+    sh("ip", "-n", ns.name, "route", "add", "203.0.113.0/24", "dev", "br0", "table", "100")
+    sh("ip", "-n", ns.name, "addr", "flush", "dev", "br0", "scope", "link")   # no DAD under way
+    ours = shown("route", "show", "--table", "all", "--netns", ns.path)
+    ip = {(family, r["table"], r["type"], r["dst"], r.get("dev")): r
+          for family, flag in (("inet", "-4"), ("inet6", "-6"))
+          for r in ns.ip("-d", flag, "route", "show", "table", "all") or []}
+    keyed = {(r["family"], r["table"], r["type"], r["dst"], r.get("dev")): r for r in ours}
+    assert len(keyed) == len(ours) and set(keyed) == set(ip)
+    for key, route in keyed.items():
+        rest = {k: v for k, v in route.items() if k != "family"}    # ours: two families, one list
+        assert {"type", "dst", "table", "protocol", "scope"} <= set(rest)
+        assert contained(rest, ip[key]), route
+    assert keyed["inet", "100", "unicast", "203.0.113.0/24", "br0"]["scope"] == "link"
+    assert keyed["inet", "main", "unicast", "198.51.100.0/24", "br0"]["metric"] == 7
 
 
 def test_route_show_by_family_dev_and_table(ns, dual):
@@ -207,10 +317,36 @@ def test_route_default_takes_the_gateways_family(ns, dual):
 
 
 def test_route_add_json_names_the_operation(ns, bridge):
-    out = ok("route", "add", "198.51.100.0/24", "br0", "--via", "192.0.2.254", "--json",
-             "--netns", ns.path).stdout
-    assert json.loads(out) == {"operation": "add_route", "dst": "198.51.100.0/24", "dev": "br0",
-                               "via": "192.0.2.254"}
+    out = shown("route", "add", "198.51.100.0/24", "br0", "--via", "192.0.2.254",
+                "--netns", ns.path)
+    assert out == {"operation": "add_route", "dst": "198.51.100.0/24", "dev": "br0",
+                   "gateway": "192.0.2.254"}
+    (route,) = [r for r in ns.routes() if r["dst"] == "198.51.100.0/24"]
+    assert contained({k: v for k, v in out.items() if k != "operation"}, route)
+
+
+def test_link_add_veth_json_names_the_link_as_ip_does(ns, bridge):
+    out = shown("link", "add-veth", "veth0", "ceth0", "--mtu", "1400", "--master", "br0", "--up",
+                "--netns", ns.path)
+    assert out == {"operation": "create_veth_pair", "ifname": "veth0", "link": "ceth0",
+                   "mtu": 1400, "master": "br0", "up": True}
+    assert contained({k: out[k] for k in ("ifname", "link", "mtu", "master")}, ns.link("veth0"))
+
+
+def test_operations_json_use_ip_keys(ns, bridge):
+    sh("ip", "-n", ns.name, "link", "add", "va", "type", "veth", "peer", "name", "vb")
+    assert shown("link", "master", "va", "br0", "--netns", ns.path) == {
+        "operation": "set_interface_master", "ifname": "va", "master": "br0"}
+    assert shown("link", "mtu", "va", "1400", "--netns", ns.path) == {
+        "operation": "set_mtu", "ifname": "va", "mtu": 1400}
+    assert shown("addr", "add", "va", "198.51.100.7/24", "--netns", ns.path) == {
+        "operation": "set_interface_ip", "ifname": "va", "local": "198.51.100.7", "prefixlen": 24}
+    assert shown("link", "rename", "vb", "eth1", "--netns", ns.path) == {
+        "operation": "change_interface_name", "ifname": "vb", "new_ifname": "eth1"}
+    assert shown("link", "add-bridge", "br9", "--netns", ns.path) == {
+        "operation": "create_bridge", "ifname": "br9"}
+    assert contained({"ifname": "va", "master": "br0", "mtu": 1400}, ns.link("va"))
+    assert ("198.51.100.7", 24) in {(a["local"], a["prefixlen"]) for a in ns.addresses("va")}
 
 
 # -- errors and exit status -----------------------------------------------------------------
@@ -497,10 +633,13 @@ def test_demo_pings_from_every_container_and_leaves_nothing():
     assert root_state() == before
 
 
-def test_demo_json():
-    rows = json.loads(ok("demo", "--containers", "2", "--json").stdout)
-    assert [r["eth0"] for r in rows] == ["192.0.2.2/24", "192.0.2.3/24"]
-    assert all(r["ping_ms"] > 0 and r["tx_packets"] >= 1 for r in rows)
+def test_demo_json_speaks_ip_and_the_state_files_words():
+    rows = shown("demo", "--containers", "2")
+    assert [(r["ifname"], r["local"], r["prefixlen"]) for r in rows] == [
+        ("eth0", "192.0.2.2", 24), ("eth0", "192.0.2.3", 24)]
+    assert all(r["veth_host"].startswith("veth") and r["ping_ms"] > 0 for r in rows)
+    assert all(r["stats64"]["tx"]["packets"] >= 1 and r["stats64"]["rx"]["packets"] >= 1
+               for r in rows)
 
 
 def readme_run_command() -> list:
@@ -561,8 +700,8 @@ def test_ctrl_c_stops_churn_and_leaves_nothing():
 # -- --netns before the command, as `ip -n NS` ----------------------------------------------
 
 def test_netns_before_the_command_acts_inside_that_namespace(ns, veth):
-    shown = json.loads(ok("--netns", ns.path, "link", "show", "--json").stdout)
-    assert {link["name"] for link in shown} == ns.link_names()
+    links = json.loads(ok("--netns", ns.path, "link", "show", "--json").stdout)
+    assert {link["ifname"] for link in links} == ns.link_names()
     ok("--netns", ns.path, "link", "mtu", "va", "1400")
     assert ns.link("va")["mtu"] == 1400
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from .common import emit, handle, simple, table
+from .records import address_records
 
 #: ``ip addr add CIDR dev NAME`` (IPv4 gets its broadcast).
 add = simple("set_interface_ip", "name", "cidr")
@@ -12,11 +13,13 @@ delete = simple("delete_address", "name", "cidr")
 
 
 def show(args: argparse.Namespace) -> None:
-    """``ip [-4|-6] addr show [dev NAME]``: one row per address, or JSON
-    (the Address records, fields named as ``ip -j`` names them)."""
+    """``ip [-4|-6] addr show [dev NAME]``: one row per address, or JSON as
+    ``ip -j`` writes it (``records.address_records``: one record per link,
+    its addresses in ``addr_info``)."""
     with handle(args) as h:
         found = h.list_addresses(args.name, args.family)
+        links = h.list_links()
     rows = [(a.ifindex, a.ifname, a.family, f"{a.local}/{a.prefixlen}", a.broadcast or a.address,
              a.scope, a.label) for a in found]
-    emit(args, [a._asdict() for a in found],
+    emit(args, address_records(found, links, args.name, every_link=args.family is None),
          lambda: table(("index", "name", "family", "address", "brd/peer", "scope", "label"), rows))

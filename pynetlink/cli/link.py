@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import argparse
 
-from .. import Link, netns
-from .common import emit, handle, simple, table
+from .. import netns
+from .common import emit, handle, operation, simple, table
+from .records import by_index, link_name, link_record
 
 
 def add_veth(args: argparse.Namespace) -> None:
@@ -12,14 +13,17 @@ def add_veth(args: argparse.Namespace) -> None:
     with handle(args) as h:
         h.create_veth_pair(args.name, args.peer, mtu=args.mtu, master=args.master, up=args.up,
                            peer_netns=args.peer_netns)
-    emit(args, {"host": args.name, "peer": args.peer}, lambda: "")
+    emit(args, operation("create_veth_pair", name=args.name, peer=args.peer, mtu=args.mtu,
+                         master=args.master, up=args.up or None, peer_netns=args.peer_netns),
+         lambda: "")
 
 
 def add_bridge(args: argparse.Namespace) -> None:
     """``ip link add NAME [mtu M] [up] type bridge``."""
     with handle(args) as h:
         h.create_bridge(args.name, mtu=args.mtu, up=args.up)
-    emit(args, {"bridge": args.name}, lambda: "")
+    emit(args, operation("create_bridge", name=args.name, mtu=args.mtu, up=args.up or None),
+         lambda: "")
 
 
 up = simple("interface_up", "name")
@@ -36,24 +40,25 @@ def move(args: argparse.Namespace) -> None:
     with handle(args) as h:
         if args.pid is not None:
             h.set_interface_in_namespace_pid(args.name, args.pid)
+            record = operation("set_interface_in_namespace_pid", name=args.name, pid=args.pid)
         else:
             with netns.netns_fd(args.path) as fd:
                 h.set_interface_in_namespace_fd(args.name, fd)
-    emit(args, {"operation": "set_netns", "name": args.name}, lambda: "")
-
-
-def _link_dict(link: Link) -> dict:
-    return {"index": link.index, "name": link.name, "up": link.up, "mtu": link.mtu,
-            "master": link.master, "group": link.group, "txqlen": link.txqlen,
-            "address": link.address, "stats": link.stats.to_dict() if link.stats else None}
+            record = operation("set_interface_in_namespace_fd", name=args.name, path=args.path)
+    emit(args, record, lambda: "")
 
 
 def show(args: argparse.Namespace) -> None:
-    """``ip -s link show [NAME]``: a table (masters by name), or JSON with counters."""
+    """``ip -s -d link show [NAME]``: a table, or JSON (``records.link_record``:
+    ip's keys, counters in ``stats64``); masters and peers by name either
+    way, so ``show NAME`` gives the record ``show`` gives for NAME."""
     with handle(args) as h:
         found = [h.get_link(args.name)] if args.name else h.list_links()
-    names = {link.index: link.name for link in found}
+        links = by_index(found)
+        if args.name and (found[0].master or found[0].link_index):   # names them
+            links = by_index(h.list_links())
     rows = [(link.index, link.name, "UP" if link.up else "DOWN", link.mtu,
-             names.get(link.master, link.master or ""), link.address) for link in found]
-    emit(args, [_link_dict(link) for link in found],
+             link_name(link.master, links) if link.master else "", link.address)
+            for link in found]
+    emit(args, [link_record(link, links) for link in found],
          lambda: table(("index", "name", "state", "mtu", "master", "address"), rows))

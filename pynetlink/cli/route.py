@@ -3,10 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..routes import TABLES
 from .common import emit, handle, simple, table
-
-TABLE_NAMES = {number: name for name, number in TABLES.items()}
+from .records import TABLE_NAMES, route_record
 
 #: ``ip route add default via GATEWAY dev DEV``.
 default = simple("set_default_gateway", "gateway", "dev")
@@ -20,11 +18,10 @@ delete = simple("delete_route", "dst", "dev", "via")
 
 def show(args: argparse.Namespace) -> None:
     """``ip [-4|-6] route show [table T] [dev NAME]``: one row per route, or
-    JSON (the Route records, fields named as ``ip -j`` names them; the
-    table a number, as there)."""
+    JSON as ``ip -j -d route show`` writes it (``records.route_record``)."""
     with handle(args) as h:
         found = h.list_routes(args.table, args.family, args.dev)
     rows = [(r.dst, r.gateway, r.dev, TABLE_NAMES.get(r.table, r.table), r.protocol, r.scope, r.type, r.metric)
             for r in found]
-    emit(args, [r._asdict() for r in found],
+    emit(args, [route_record(r) for r in found],
          lambda: table(("dst", "via", "dev", "table", "proto", "scope", "type", "metric"), rows))

@@ -8,14 +8,14 @@ from .. import Handle
 from ..stats import get_stats
 from ..types import NetworkState
 from .common import emit, table
+from .records import COUNTERS
 from .state import read_state
-
-COUNTERS = ("bytes", "packets", "errors", "dropped")
 
 
 def show(args: argparse.Namespace) -> None:
     """The counters of the container whose state file is ``--state``, or
-    whose veth's host end is ``--host``."""
+    whose veth's host end is ``--host``; JSON: libcontainer's NetworkStats
+    document (``rx_bytes``...), as ``GetStats`` returns it."""
     state = read_state(args.state) if args.state else NetworkState(veth_host=args.host)
     if args.netns:
         with Handle(netns=args.netns) as h:
