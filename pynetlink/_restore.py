@@ -47,7 +47,7 @@ class Snapshot(NamedTuple):
     only checked (IPv4 addresses with a lifetime: the kernel keeps IPv4
     addresses when a link goes down), ``unrestorable`` says what could not
     be put back."""
-    index: int
+    ifindex: int
     name: str
     addresses: List[Raw]
     routes: List[Raw]

@@ -253,14 +253,12 @@ class _Run:
         if link is None:                    # the read failed: so will the op, and say why
             return True
         try:
-            dumps = [self.handle.socket.dump(Request(op.operation, op.arguments, op.changes,
-                                                     encode, reads=True))
-                     for encode in (addresses.dump(AF_UNSPEC), routes.dump(AF_UNSPEC))]
+            addrs, rts = self.dump_addresses_and_routes(op)
         except NetlinkError as e:
-            self.fail(i, e.errno, e.ext_ack, f"could not read the addresses and routes of "
-                      f"{link.name} to restore them if the transaction rolls back")
+            self.fail(i, e.errno or _errno.EIO, e.ext_ack, f"could not read the addresses and "
+                      f"routes of {link.name} to restore them if the transaction rolls back")
             return False
-        snap = _restore.record(link.index, link.name, *dumps)
+        snap = _restore.record(link.index, link.name, addrs, rts)
         if snap.unrestorable:
             self.fail(i, _errno.EOPNOTSUPP, "", "a rollback could not put back what the kernel "
                       f"drops with this change: {'; '.join(snap.unrestorable)}; "
@@ -268,6 +266,12 @@ class _Run:
             return False
         self.snapshots[i] = snap
         return True
+
+    def dump_addresses_and_routes(self, op: ops.Op) -> tuple:
+        """Every address and every route of the namespace (raw), as ``op``."""
+        return tuple(self.handle.socket.dump(Request(op.operation, op.arguments, op.changes,
+                                                     encode, reads=True))
+                     for encode in (addresses.dump(AF_UNSPEC), routes.dump(AF_UNSPEC)))
 
     def fail(self, i: int, errno: int, ext_ack: str, detail: str) -> None:
         op = self.ops[i]
@@ -400,11 +404,9 @@ class _Run:
             return
         op = self.ops[i]
         try:
-            addrs, rts = (self.handle.socket.dump(Request(op.operation, op.arguments, op.changes,
-                                                          encode, reads=True))
-                          for encode in (addresses.dump(AF_UNSPEC), routes.dump(AF_UNSPEC)))
+            addrs, rts = self.dump_addresses_and_routes(op)
         except NetlinkError as e:
-            self.mark(i, ROLLBACK_FAILED, e.errno, e.ext_ack,
+            self.mark(i, ROLLBACK_FAILED, e.errno or _errno.EIO, e.ext_ack,
                       "could not read back the addresses and routes it had dropped")
             return
         lost = _restore.missing(snap, addrs, rts)

@@ -466,13 +466,13 @@ def test_rollback_limit_the_qdisc_attached_when_a_link_first_came_up_stays(ns, v
     assert ("UP" in va["flags"], va["qdisc"]) == (False, "noqueue")
 
 
-def test_rollback_limit_ipv6_addresses_the_kernel_dropped_for_a_small_mtu_stay_gone(ns, veth, handle):
+def test_rollback_puts_back_ipv6_addresses_the_kernel_dropped_for_a_small_mtu(ns, veth, handle):
     ip(ns, "addr", "add", "2001:db8::5/64", "dev", "va")
     b = handle.batch("rollback")
     b.set_mtu("va", 1200)                   # below IPv6's 1280: the kernel drops va's IPv6
-    b.set_mtu("vb", 10)                     # fails: va's MTU goes back to 1500
+    b.set_mtu("vb", 10)                     # fails: va's MTU goes back to 1500, its address too
     b.run()
-    assert (ns.link("va")["mtu"], local_addresses(ns, "va")) == (1500, set())
+    assert (ns.link("va")["mtu"], local_addresses(ns, "va")) == (1500, {("2001:db8::5", 64)})
 
 
 def test_rollback_limit_a_bridge_with_a_kernel_chosen_address_loses_it(ns, veth, handle):
