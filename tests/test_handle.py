@@ -375,10 +375,10 @@ def test_fork_while_another_thread_is_in_an_exchange_does_not_hang_the_child(ns)
         leave = threading.Event()
         real = h.socket._exchange_all
 
-        def slow(requests):                 # hold the lock until the fork is done
+        def slow(requests, replies):        # hold the lock until the fork is done
             entered.set()
             leave.wait(30)
-            return real(requests)
+            return real(requests, replies)
 
         h.socket._exchange_all = slow
         worker = threading.Thread(target=h.link_index, args=("lo",))
