@@ -6,6 +6,17 @@ sweep at the end of the session removes any that a crash left behind.
 Kernel state is judged with iproute2 (``ip -j``), independently of our own
 decoder.
 
+With the privilege to make namespaces, a run re-executes itself once under
+``unshare --net --mount``: the whole run lives in a private network
+namespace with a private tmpfs on /run/netns, so even a run killed with
+SIGKILL leaves no ``pntest-*`` namespace (nor any link) on the machine
+(``PYNETLINK_TEST_PRIVATE_NS=0`` runs in the caller's namespaces instead).
+
+Every test has a time limit (``--test-timeout``, default 120 s;
+``@pytest.mark.time_limit(SECONDS)`` for one test): SIGALRM fails the test
+with a clear message, and a faulthandler watchdog 30 s later dumps every
+thread's stack and ends the run if even that could not stop it.
+
 Kernel-free tests (``python3 -m pytest -m unit``: no root, no capability,
 no namespace) carry the ``unit`` mark.  On a module (``pytestmark =
 pytest.mark.unit``) it means: those of its tests that take none of the
@@ -15,9 +26,13 @@ unit test that needs privilege fails there.
 """
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
+import shutil
+import signal
 import subprocess
+import sys
 import threading
 import uuid
 
@@ -230,6 +245,118 @@ def settled_fds(seconds: float = 5.0) -> int:
             return now
         last = now
     return last
+
+
+# -- the whole run in a private network + mount namespace -------------------------------------
+
+PRIVATE_NS_ENV = "PYNETLINK_TEST_PRIVATE_NS"    # "1": inside one already; "0": never make one
+CAP_SYS_ADMIN = 21                              # capability(7): unshare(CLONE_NEWNS|CLONE_NEWNET)
+# Inside the new namespaces, before pytest runs again: every mount private (unshare's
+# --propagation private), a tmpfs of our own on /run/netns where `ip netns add` puts its names.
+PRIVATE_SETUP = 'mkdir -p /run/netns && mount -t tmpfs -o mode=0755 pntest /run/netns && exec "$@"'
+
+
+def _may_make_namespaces() -> bool:
+    """CAP_SYS_ADMIN in the effective set (CI's unprivileged run has none)."""
+    with open("/proc/self/status") as f:
+        caps = next(line for line in f if line.startswith("CapEff:"))
+    return bool(int(caps.split()[1], 16) >> CAP_SYS_ADMIN & 1)
+
+
+def _pytest_command() -> "list | None":
+    """The command line that started this pytest, to run again; None when
+    pytest runs inside another program (pytest.main), which must not be
+    replaced."""
+    if not (os.path.basename(sys.argv[0]) in ("pytest", "py.test")
+            or sys.argv[0].endswith(os.path.join("pytest", "__main__.py"))):
+        return None
+    if hasattr(sys, "orig_argv"):               # Python 3.10+: keeps -X/-W options too
+        return [sys.executable, *sys.orig_argv[1:]]
+    return [sys.executable, "-m", "pytest", *sys.argv[1:]]
+
+
+def _private_namespace_command() -> "list | None":
+    """``unshare`` running this pytest again in its own network + mount
+    namespace, or None where that is not wanted or not possible."""
+    if os.environ.get(PRIVATE_NS_ENV) in ("0", "1") or not _may_make_namespaces():
+        return None
+    unshare, command = shutil.which("unshare"), _pytest_command()
+    if unshare is None or command is None:
+        return None
+    probe = subprocess.run([unshare, "--net", "--mount", "true"], capture_output=True, timeout=30)
+    if probe.returncode != 0:
+        return None
+    return [unshare, "--net", "--mount", "--propagation", "private", "--",
+            "sh", "-c", PRIVATE_SETUP, "pntest-private", *command]
+
+
+# A copy of the terminal's stderr, made while pytest's capture is suspended: the
+# backstop's dump must reach the terminal, not a capture file that dies with the process.
+_REAL_STDERR = pytest.StashKey[int]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    """Re-execute the run inside a private network + mount namespace (see
+    the module docstring), before anything is collected or printed; pytest
+    has its output capture suspended here, so the new process writes to
+    the real stdout and stderr."""
+    command = _private_namespace_command()
+    if command is None:
+        config.stash[_REAL_STDERR] = os.dup(2)
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.environ[PRIVATE_NS_ENV] = "1"
+    os.execv(command[0], command)
+
+
+# -- a time limit for every test ------------------------------------------------------------------
+
+DEFAULT_TIMEOUT = 120.0
+BACKSTOP_GRACE = 30.0       # after the limit: dump every thread's stack and end the run
+
+
+def pytest_addoption(parser):
+    parser.addoption("--test-timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                     help="fail a test that runs longer (setup, call and teardown; 0: no limit; "
+                          f"default {DEFAULT_TIMEOUT:g})")
+
+
+class TestTimedOut(pytest.fail.Exception):
+    """The per-test time limit ran out (a BaseException, as pytest.fail's:
+    a test's ``except Exception`` cannot swallow it)."""
+
+
+def _time_limit(item: pytest.Item) -> float:
+    mark = item.get_closest_marker("time_limit")
+    return float(mark.args[0]) if mark else item.config.getoption("--test-timeout")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Arm SIGALRM (ITIMER_REAL) for the test's setup, call and teardown;
+    a test that installs its own SIGALRM handler or timer disarms it, and
+    is still covered by the faulthandler backstop."""
+    limit = _time_limit(item)
+    if limit <= 0 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expired(signum, frame):
+        raise TestTimedOut(f"{item.nodeid} still running after its time limit of {limit:g} s "
+                           "(--test-timeout, or @pytest.mark.time_limit(SECONDS))", pytrace=True)
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, limit)
+    faulthandler.dump_traceback_later(limit + BACKSTOP_GRACE, exit=True,
+                                      file=item.config.stash[_REAL_STDERR])
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def pytest_sessionfinish(session, exitstatus):
