@@ -229,22 +229,40 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def settled_fds(seconds: float = 5.0) -> int:
-    """The open fd count once it stops moving: a thread that has just ended
-    may still be dropping its thread-local handle."""
+def settled_fds(seconds: float = 5.0, samples: int = 3) -> int:
+    """The open fd count once it stops moving (the same in ``samples``
+    readings 20 ms apart): a thread that has just ended, in this test or
+    an earlier one, may still be dropping its thread-local handle."""
     import gc
     import time
     deadline = time.monotonic() + seconds
     gc.collect()
-    last = open_fds()
-    while time.monotonic() < deadline:
+    last, same = open_fds(), 1
+    while same < samples and time.monotonic() < deadline:
         time.sleep(0.02)
         gc.collect()
         now = open_fds()
-        if now == last:
-            return now
+        same = same + 1 if now == last else 1
         last = now
     return last
+
+
+THREAD_GRACE = 10.0         # seconds a test's threads get to end after it
+
+
+@pytest.fixture(autouse=True)
+def no_thread_left_behind():
+    """Fail a test that leaves a thread of its own running (bounded join):
+    such a thread would go on acting, and opening fds, during later tests."""
+    import time
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + THREAD_GRACE
+    for t in set(threading.enumerate()) - before:
+        if not t.daemon:
+            t.join(max(0.0, deadline - time.monotonic()))
+    left = [t.name for t in set(threading.enumerate()) - before if t.is_alive() and not t.daemon]
+    assert not left, f"threads still running {THREAD_GRACE:g} s after the test: {left}"
 
 
 # -- the whole run in a private network + mount namespace -------------------------------------

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pathlib
 import re
-import shutil
+import select
 import signal
 import subprocess
 import sys
@@ -472,8 +473,8 @@ def test_version():
 
 
 def test_console_script_is_installed():
-    exe = shutil.which("pynetlink")
-    assert exe, "pip install puts a pynetlink console script on PATH"
+    exe = pathlib.Path(sys.executable).parent / "pynetlink"     # where pip puts it, PATH or not
+    assert os.access(exe, os.X_OK), f"pip install puts a pynetlink console script at {exe}"
     assert subprocess.run([exe, "--version"], capture_output=True, text=True,
                           timeout=60).stdout.startswith("pynetlink ")
 
@@ -678,22 +679,39 @@ def test_churn_json_summary():
     assert len(summary["rounds"]) == 1
 
 
+# The child starts with SIGINT at Python's default (KeyboardInterrupt), even when this run was
+# started with SIGINT ignored (`pytest &` in a shell), which the child would otherwise inherit.
+WITH_DEFAULT_SIGINT = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                       "sys.argv[0] = 'pynetlink'; runpy.run_module('pynetlink', run_name='__main__')")
+
+
+def first_line(stream, seconds: float) -> bytes:
+    """The first line written to ``stream`` (a pipe), or what came before
+    ``seconds`` ran out or the writer closed it."""
+    deadline, got = time.monotonic() + seconds, b""
+    while not got.endswith(b"\n"):
+        ready, _, _ = select.select([stream], [], [], max(0.0, deadline - time.monotonic()))
+        chunk = os.read(stream.fileno(), 1) if ready else b""
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+
 def test_ctrl_c_stops_churn_and_leaves_nothing():
     before = root_state()
-    proc = subprocess.Popen([sys.executable, "-m", "pynetlink", "churn", "--containers", "100",
-                             "--repeat", "200"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=ROOT)
+    proc = subprocess.Popen([sys.executable, "-c", WITH_DEFAULT_SIGINT, "churn", "--containers", "100",
+                             "--repeat", "200"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
     try:
-        deadline = time.monotonic() + 60
-        first = proc.stderr.readline()                  # the first round is done
-        assert first.startswith("[1/200]") and time.monotonic() < deadline
+        first = first_line(proc.stderr, 60)            # the first round is done
+        assert first.startswith(b"[1/200]"), first
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
+    assert proc.returncode == 130 and b"interrupted" in err and b"Traceback" not in err
     assert root_state() == before
 
 

@@ -45,12 +45,15 @@ def sock(ns):
     s.close()
 
 
+NO_HANG = 30.0      # seconds: "it ended", not a timing (the timeout is 0.3 s; the machine may be busy)
+
+
 def test_unanswered_request_times_out_with_etimedout(sock):
     start = time.monotonic()
     with pytest.raises(OSError) as info:
         sock.exchange([getlink_without_ack(b"lo")])
     assert info.value.errno == errno.ETIMEDOUT
-    assert time.monotonic() - start < 3
+    assert time.monotonic() - start < NO_HANG
 
 
 def test_signals_do_not_extend_the_timeout(sock):
@@ -66,7 +69,7 @@ def test_signals_do_not_extend_the_timeout(sock):
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
     assert info.value.errno == errno.ETIMEDOUT
-    assert elapsed < 3
+    assert elapsed < NO_HANG            # a timer restarted by every signal would never expire
 
 
 def test_a_timeout_says_so_in_detail_not_in_ext_ack(sock):

@@ -40,10 +40,10 @@ def test_scratch_namespace_is_usable_by_a_handle():
 
 
 def test_scratch_closes_its_fd():
-    before = open_fds()
+    before = settled_fds()
     with pn.netns.scratch():
         assert open_fds() == before + 1
-    assert open_fds() == before
+    assert settled_fds() == before
 
 
 def test_scratch_fd_is_close_on_exec():
