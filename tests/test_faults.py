@@ -242,35 +242,50 @@ def test_a_dump_that_gives_up_says_why_in_detail_not_in_ext_ack(handle, monkeypa
 
 def test_a_dump_during_link_churn_is_consistent_or_eagain(ns, handle):
     """Links made and removed by another thread while we dump: every dump
-    either lists a consistent set or says EAGAIN after bounded retries."""
+    either lists a consistent set or says EAGAIN after bounded retries; at
+    least one of them lists (so EAGAIN every time fails), the churn really
+    ran during the dumps, and it met no error itself."""
     make_bridges(ns, 300)
     stop = threading.Event()
+    cycles, churn_errors = [0], []
 
     def churn():
-        with pn.Handle(netns=ns.path) as h:
-            for i in range(2000):
-                if stop.is_set():
-                    return
-                h.create_veth_pair("cx0", "cx1")
-                h.delete_link("cx0")
+        try:
+            with pn.Handle(netns=ns.path) as h:
+                for _ in range(5000):
+                    if stop.is_set():
+                        return
+                    h.create_veth_pair("cx0", "cx1")
+                    h.delete_link("cx0")
+                    cycles[0] += 1
+        except BaseException as e:              # handed to the test below
+            churn_errors.append(e)
 
     worker = threading.Thread(target=churn)
     worker.start()
+    listed, refused, overlapped = 0, 0, 0      # overlapped: dumps that listed while the churn ran
+    deadline = time.monotonic() + 60
     try:
-        deadline = time.monotonic() + 20
-        for _ in range(30):
-            if time.monotonic() > deadline:
+        for _ in range(3000):                   # until 10 dumps listed during the churn
+            if overlapped >= 10 or time.monotonic() > deadline:
                 break
+            before = cycles[0]
             try:
                 names = {link.name for link in handle.list_links()}
             except OSError as e:
                 assert e.errno == errno.EAGAIN
+                refused += 1
                 continue
             assert {f"ob{i}" for i in range(300)} <= names
             assert ("cx0" in names) == ("cx1" in names)      # a pair is listed whole or not at all
+            listed += 1
+            overlapped += cycles[0] != before
     finally:
         stop.set()
         worker.join(timeout=60)
+    assert (churn_errors, worker.is_alive()) == ([], False)
+    assert overlapped >= 10, f"{listed} dumps listed, {overlapped} of them during the churn; {refused} EAGAIN"
+    assert {link.name for link in handle.list_links()} == ns.link_names()
 
 
 def test_dumps_still_work_after_the_receive_buffer_grew(ns):
