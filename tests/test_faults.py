@@ -12,7 +12,7 @@ import time
 import pytest
 
 import pynetlink as pn
-from conftest import in_thread
+from conftest import in_thread, sh
 from pynetlink import _core, links
 from pynetlink._core import Request, ffi, lib
 from pynetlink.batch import OK, SKIPPED, UNKNOWN
@@ -86,10 +86,17 @@ def test_socket_works_after_a_timed_out_request(sock):
     assert reply.errno == 0 and reply.link["name"] == "lo"
 
 
-def test_a_dump_request_completes_at_its_done_message(sock):
+def test_a_dump_request_completes_at_its_done_message(ns, sock):
+    """A dump sent as one request ends at NLMSG_DONE (not at the timeout),
+    holding the dump's last link as ip lists it, and leaves nothing queued:
+    the next request gets its own answer."""
+    sh("ip", "-n", ns.name, "link", "add", "da0", "type", "veth", "peer", "name", "db0")
     encode = _core.link_encoder(lib.RTM_GETLINK, lib.NLM_F_DUMP)
     [reply] = sock.exchange([Request("dump", (), None, encode)])
-    assert reply.errno == 0
+    last = max(ns.ip("link", "show"), key=lambda link: link["ifindex"])
+    assert (reply.errno, reply.link["name"], reply.link["index"]) == (0, last["ifname"], last["ifindex"])
+    [after] = sock.exchange([get("lo")])
+    assert (after.errno, after.link["name"], after.link["index"]) == (0, "lo", 1)
 
 
 def test_link_spec_refuses_an_address_longer_than_its_field():

@@ -247,7 +247,9 @@ def test_loopback_create_does_nothing(ns):
 # -- the whole container, both ways, then traffic --------------------------------------
 
 def ping(ns, address: str) -> None:
-    sh("ip", "netns", "exec", ns.name, "ping", "-c", "2", "-i", "0.2", "-W", "2", address)
+    """Two echo requests from ``ns`` to ``address``; both must be answered."""
+    out = sh("ip", "netns", "exec", ns.name, "ping", "-c", "2", "-i", "0.2", "-W", "2", address).stdout
+    assert "2 packets transmitted, 2 received" in out, out
 
 
 def test_container_set_up_from_outside_reaches_the_bridge(ns, ns2, bridge, sleeper):
