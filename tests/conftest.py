@@ -339,6 +339,10 @@ def pytest_addoption(parser):
     parser.addoption("--test-timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                      help="fail a test that runs longer (setup, call and teardown; 0: no limit; "
                           f"default {DEFAULT_TIMEOUT:g})")
+    parser.addoption("--test-timeout-backstop", type=float, default=BACKSTOP_GRACE, metavar="SECONDS",
+                     help="this long after a test's limit, if the test is still running (its own "
+                          "SIGALRM use disarmed the limit, or it is stuck in C), dump every "
+                          f"thread's stack and end the run (default {BACKSTOP_GRACE:g})")
 
 
 class TestTimedOut(pytest.fail.Exception):
@@ -367,7 +371,8 @@ def pytest_runtest_protocol(item, nextitem):
 
     previous = signal.signal(signal.SIGALRM, expired)
     signal.setitimer(signal.ITIMER_REAL, limit)
-    faulthandler.dump_traceback_later(limit + BACKSTOP_GRACE, exit=True,
+    backstop = item.config.getoption("--test-timeout-backstop")
+    faulthandler.dump_traceback_later(limit + backstop, exit=True,
                                       file=item.config.stash[_REAL_STDERR])
     try:
         yield

@@ -93,7 +93,7 @@ def test_list_routes_out_of_one_link_and_family(net, handle):
     # ip leaves "dev" out of what it shows for one dev
     assert our_routes(records) == [r[:3] + ("va",) + r[4:] for r in ip_routes(net, "dev", "va")
                                    if r[0] == "inet6"]
-    assert {r.oif for r in records} == {handle.link_index("va")}
+    assert {r.oif for r in records} == {net.link("va")["ifindex"]}
 
 
 def test_route_records_give_their_destination_as_a_network(net, handle):
