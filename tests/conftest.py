@@ -288,8 +288,9 @@ def _pytest_command() -> "list | None":
     if not (os.path.basename(sys.argv[0]) in ("pytest", "py.test")
             or sys.argv[0].endswith(os.path.join("pytest", "__main__.py"))):
         return None
-    if hasattr(sys, "orig_argv"):               # Python 3.10+: keeps -X/-W options too
-        return [sys.executable, *sys.orig_argv[1:]]
+    orig_argv = getattr(sys, "orig_argv", None)     # Python 3.10+: keeps -X/-W options too
+    if orig_argv:
+        return [sys.executable, *orig_argv[1:]]
     return [sys.executable, "-m", "pytest", *sys.argv[1:]]
 
 
@@ -345,7 +346,7 @@ def pytest_addoption(parser):
                           f"thread's stack and end the run (default {BACKSTOP_GRACE:g})")
 
 
-class TestTimedOut(pytest.fail.Exception):
+class TimeLimitExceeded(pytest.fail.Exception):
     """The per-test time limit ran out (a BaseException, as pytest.fail's:
     a test's ``except Exception`` cannot swallow it)."""
 
@@ -366,7 +367,7 @@ def pytest_runtest_protocol(item, nextitem):
         return
 
     def expired(signum, frame):
-        raise TestTimedOut(f"{item.nodeid} still running after its time limit of {limit:g} s "
+        raise TimeLimitExceeded(f"{item.nodeid} still running after its time limit of {limit:g} s "
                            "(--test-timeout, or @pytest.mark.time_limit(SECONDS))", pytrace=True)
 
     previous = signal.signal(signal.SIGALRM, expired)
