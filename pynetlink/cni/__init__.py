@@ -23,7 +23,13 @@ The modules, one job each (after the reference's ``pkg/skel``, ``pkg/ipam``,
   job (CHECK reads the container's links, addresses and routes with the
   library's dumps: the plugin never runs ``ip``);
 - loopback_add.py, loopback.py: ADD, and DEL/CHECK, of the loopback job;
-- status.py: STATUS and GC;  installer.py: the launcher installer.
+- status.py: STATUS and GC;  installer.py: the launcher installer;
+- wire.py: the shim <-> daemon protocol (requests, responses, limits, a
+  client);  daemon.py: ``pynetlink-cni daemon [--socket PATH] [--debug]
+  [--allow-uid UID]``, the resident plugin: each request the shim forwards
+  is answered by ``dispatch.run`` in a thread of its own, exactly as exec
+  mode answers it (root-only socket, SO_PEERCRED checked, systemd socket
+  activation: contrib/systemd/).
 
 Start-up: importing this package loads dispatch.py, spec.py and netconf.py
 (and ``pynetlink/__init__``); a command's module, and what it needs, is
