@@ -17,7 +17,6 @@ import sys
 import tempfile
 import threading
 import time
-import types
 from typing import Optional
 
 import pytest
@@ -25,6 +24,7 @@ import pytest
 from conftest import Netns, sh
 from pynetlink.cni import daemon as cni_daemon
 from pynetlink.cni import dispatch, spec, wire
+from pynetlink.cni.installer import launcher_paths
 from test_cni import (PLUGIN, REFERENCE, Outcome, Runtime, allocations, assert_error,  # noqa: F401
                       assert_nothing_left, assert_same_state, bridge_conf, container, fake_ipam, host,
                       host_veths,
@@ -125,28 +125,34 @@ def slow_bin(tmp_path_factory):
     return str(d)
 
 
+CLIENT_SCRIPT = """#!{python} -S
+# The shim's job in Python: this process's CNI environment and stdin to the daemon, its answer back.
+import os, sys
+sys.path[:0] = {paths!r}
+from pynetlink.cni import wire
+r = wire.call(wire.forwarded_environ(os.environ), sys.stdin.buffer.read(), {socket!r}, timeout=120)
+sys.stdout.buffer.write(r.stdout)
+sys.stderr.buffer.write(r.stderr)
+sys.exit(r.status)
+"""
+
+
 class DaemonRuntime(Runtime):
-    """A runtime whose plugin is the daemon: the same environment as
-    ``Runtime.exec`` sends (what the shim forwards of it) and the same stdin,
-    through wire.py's client."""
+    """A runtime whose plugin is the daemon: ``Runtime.exec`` runs, in place
+    of pynetlink-cni, a client (CLIENT_SCRIPT) that forwards what the shim
+    forwards and prints the daemon's answer."""
 
     def __init__(self, host: Netns, cni_path: list, socket_path: str):
         super().__init__(host, cni_path)
         self.socket_path = socket_path
+        self.client = os.path.join(os.path.dirname(os.path.dirname(socket_path)), "client")
+        with open(self.client, "w") as f:
+            f.write(CLIENT_SCRIPT.format(python=sys.executable, paths=launcher_paths(),
+                                         socket=socket_path))
+        os.chmod(self.client, 0o755)
 
-    def exec(self, command: str, conf, *, netns: Optional[str], ifname: str = "eth0",
-             container_id: str = "pntest-ctr1", cni_args: str = "", kind: Optional[str] = None,
-             env: Optional[dict] = None) -> Outcome:
-        environ = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
-                   "CNI_COMMAND": command, "CNI_CONTAINERID": container_id,
-                   "CNI_NETNS": netns or "", "CNI_IFNAME": ifname, "CNI_ARGS": cni_args,
-                   "CNI_PATH": ":".join(self.cni_path)}
-        environ.update(env or {})
-        environ = {k: v for k, v in environ.items() if v is not None}
-        stdin = conf if isinstance(conf, str) else json.dumps(conf)
-        r = wire.call(wire.forwarded_environ(environ), stdin.encode(), self.socket_path, timeout=120)
-        return Outcome(types.SimpleNamespace(returncode=r.status, stdout=r.stdout.decode(),
-                                             stderr=r.stderr.decode()))
+    def find(self, kind: str) -> str:
+        return self.client if kind == PLUGIN else super().find(kind)
 
 
 @pytest.fixture
@@ -380,7 +386,8 @@ def test_sigkill_mid_add_then_restart_and_del_leaves_the_node_clean(
     assert wait_until(lambda: host_veths(host), 20)      # the links are made, IPAM still running
     d.stop(signal.SIGKILL)
     t.join(30)
-    assert isinstance(box["out"], wire.WireError)        # EOF before any answer: the shim retries by exec
+    out = box["out"]                                     # EOF before any answer: the shim retries by exec
+    assert out.rc != 0 and out.stdout == "" and "WireError" in out.stderr, out
     ipam_pids = [int(p) for p in open(os.path.join(slow_bin, SLOW_IPAM + ".pids")).read().split()]
     assert wait_until(lambda: not any(os.path.exists(f"/proc/{p}") for p in ipam_pids), SLOW_SECONDS + 30)
     start_daemon(host)
