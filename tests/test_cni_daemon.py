@@ -17,19 +17,19 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Optional
-
 import pytest
 
 from conftest import Netns, sh
 from pynetlink.cni import daemon as cni_daemon
 from pynetlink.cni import dispatch, spec, wire
 from pynetlink.cni.installer import launcher_paths
-from test_cni import (PLUGIN, REFERENCE, Outcome, Runtime, allocations, assert_error,  # noqa: F401
-                      assert_nothing_left, assert_same_state, bridge_conf, container, fake_ipam, host,
-                      host_veths,
-                      ipam_calls, make_ns, needs_reference, normalized_result, plugin_dir,
-                      validate_result, wait_until, CONTAINER_SYSCTLS, HOST_SYSCTLS)
+import test_cni
+from test_cni import (CONTAINER_SYSCTLS, HOST_SYSCTLS, PLUGIN, REFERENCE, Outcome, Runtime, allocations,
+                      assert_nothing_left, assert_same_state, bridge_conf, fake_ipam, host_veths,
+                      ipam_calls, needs_reference, normalized_result, validate_result, wait_until)
+
+# test_cni's fixtures: scratch namespaces, the installed plugin and its test IPAM plugin
+make_ns, host, container, plugin_dir = test_cni.make_ns, test_cni.host, test_cni.container, test_cni.plugin_dir
 
 SLOW_IPAM = "pntest-slow-ipam"
 SLOW_SECONDS = 2.0

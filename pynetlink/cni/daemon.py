@@ -275,6 +275,8 @@ class Daemon:
         self.lock = threading.Lock()
         self.stopping = False
         self.wake_r, self.wake_w = socket.socketpair()
+        self.wake_w.setblocking(False)          # a signal handler writes it: never block there
+        self.listener.setblocking(False)        # a connection gone before accept() blocks nothing
 
     def stop(self, *_args) -> None:
         """Stop accepting (safe from a signal handler: it only sets a flag and wakes the loop)."""
@@ -308,7 +310,14 @@ class Daemon:
         thread = threading.Thread(target=self.connection, args=(conn,), name="pynetlink-cni-request")
         with self.lock:
             self.threads.add(thread)
-        thread.start()
+        try:
+            thread.start()
+        except RuntimeError as e:               # no thread to be had: this client is dropped
+            with self.lock:
+                self.threads.discard(thread)
+            conn.close()
+            self.slots.release()
+            self.log.warning(f"cannot start a thread for a request: {e}")
 
     def connection(self, conn: socket.socket) -> None:
         """One connection: the request read, checked, answered, logged."""
@@ -393,21 +402,25 @@ def parse_args(argv: list) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def open_listener(path: str) -> tuple[socket.socket, Optional[str], Optional[int]]:
+    """(listening socket, the path bound or None under socket activation,
+    the lock's fd or None): systemd's socket if it passed one, else ``path``
+    bound in its private directory, under its lock."""
+    listener = activated_socket()
+    if listener is not None:
+        return listener, None, None
+    private_directory(path)
+    lock_fd = lock_path(path)
+    return bind_socket(path), path, lock_fd
+
+
 def main(argv: list) -> int:
     """``pynetlink-cni daemon [--socket PATH] [--debug] [--allow-uid UID]``."""
     args = parse_args(argv)
     log = Log(sys.stderr, args.debug)
     router()
-    path = os.path.abspath(args.socket or wire.socket_path())
-    lock_fd = None
     try:
-        listener = activated_socket()
-        if listener is None:
-            private_directory(path)
-            lock_fd = lock_path(path)
-            listener = bind_socket(path)
-        else:
-            path = None
+        listener, path, lock_fd = open_listener(os.path.abspath(args.socket or wire.socket_path()))
     except (StartError, OSError) as e:
         log.line(f"cannot start: {e}", 3)
         return 1
