@@ -47,13 +47,13 @@ class Resident:
     """``pynetlink-cni daemon`` in the namespace ``host``, on ``path``; its
     stderr (the log) in a file."""
 
-    def __init__(self, host: Netns, path: str, *args: str, prefix: tuple = ()):
+    def __init__(self, host: Netns, path: str, *args: str, prefix: tuple = (),
+                 program: tuple = (sys.executable, "-m", "pynetlink.cni")):
         self.host, self.path = host, path
         self.log_path = os.path.join(os.path.dirname(os.path.dirname(path)), f"log{time.monotonic_ns()}")
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                ["ip", "netns", "exec", host.name, *prefix, sys.executable, "-m", "pynetlink.cni",
-                 "daemon", *args], stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+                ["ip", "netns", "exec", host.name, *prefix, *program, "daemon", *args], stdin=subprocess.DEVNULL, stdout=log, stderr=log)
 
     def wait_ready(self, seconds: float = 20.0) -> "Resident":
         deadline = time.monotonic() + seconds
@@ -96,9 +96,9 @@ def start_daemon(sockdir):
     """start(host, *args): a daemon, answering, stopped (SIGTERM, then SIGKILL) after the test."""
     started = []
 
-    def start(host: Netns, *args: str, ready: bool = True, prefix: tuple = ()) -> Resident:
+    def start(host: Netns, *args: str, ready: bool = True, **kw) -> Resident:
         path = os.path.join(sockdir, "run", "cni.sock")
-        d = Resident(host, path, *(args or ("--socket", path)), prefix=prefix)
+        d = Resident(host, path, *(args or ("--socket", path)), **kw)
         started.append(d)
         return d.wait_ready() if ready else d
 
@@ -264,6 +264,15 @@ def test_a_handlers_stderr_goes_to_its_own_response(served, daemon, host, contai
     out = served.exec("ADD", bridge_conf(PLUGIN, tmp_path, ipam=ipam), netns=container.path)
     assert out.rc == 1 and "pntest del refused" in out.stderr, out
     assert "pntest del refused" not in daemon.log()
+
+
+def test_the_installed_plugin_runs_the_daemon_and_debug_logs_the_peer_and_answer(
+        start_daemon, host, plugin_dir, sockdir):
+    path = os.path.join(sockdir, "run", "cni.sock")
+    d = start_daemon(host, "--socket", path, "--debug", program=(os.path.join(plugin_dir, PLUGIN),))
+    wire.call({"CNI_COMMAND": "VERSION"}, b'{"cniVersion": "1.0.0"}', path)
+    assert d.log_lines(f"peer pid {os.getpid()} uid 0")
+    assert d.log_lines('"supportedVersions"')
 
 
 def test_one_log_line_per_request(served, daemon, container, tmp_path):
