@@ -18,8 +18,13 @@ or elsewhere where noted).
     test_list_routes_is_one_getroute_dump                     (xfail: + a link dump)
     test_links_are_named_by_ifname_not_looked_up
     test_create_veth_pair_with_options_is_one_message
-    records: test_links.py, test_addresses_routes.py, test_routes.py
-"Namespaces", "Errors": test_netns.py, test_validation.py, test_error_detail.py
+    test_a_multipath_route_is_listed_without_its_next_hops
+    records: test_links.py, test_addresses_routes.py, test_routes.py, test_dumps.py
+"Namespaces": test_netns.py, test_handle.py
+"Errors"
+    test_a_kernel_refusal_reads_as_the_readme_shows
+    test_a_missing_link_reads_as_the_readme_shows
+    validation: test_validation.py; fields: test_error_detail.py, test_operations.py
 "Batches, transactions, bulk setup"
     test_claims_batches.py (windows of 64, "stop" one at a time, reads in the
     same send, timeouts inside a batch and in a single call, rollback_failed,
@@ -27,7 +32,9 @@ or elsewhere where noted).
     exchanges per container); ENOBUFS: test_faults.py
 "The pynetlink command": test_claims_cli.py; test_cli.py
 "CNI plugin": test_cni_claims.py; test_cni.py
-"Strategies" (get_stats one request, get_stats_many one dump)
+"Strategies"
+    test_veth_create_makes_the_pair_on_the_bridge_in_one_request
+    test_veth_create_then_move_is_libcontainers_path
     test_get_stats_sends_one_getlink_and_no_dump
     test_get_stats_of_an_empty_state_sends_nothing
     test_get_stats_many_sends_one_link_dump_for_any_number_of_containers
@@ -358,3 +365,62 @@ def test_interrupted_dumps_are_tried_four_times_as_documented(handle, monkeypatc
     with pytest.raises(BlockingIOError):
         handle.list_links()
     assert tries == ["list_links"] * 4
+
+
+# -- "A short tour": records -----------------------------------------------------------------------
+
+def test_a_multipath_route_is_listed_without_its_next_hops(scene, handle):
+    sh("ip", "-n", scene.name, "route", "add", "203.0.113.0/24",
+       "nexthop", "via", "192.0.2.9", "dev", "va", "nexthop", "via", "192.0.2.10", "dev", "va")
+    [route] = [r for r in handle.list_routes(family=4) if r.dst == "203.0.113.0/24"]
+    assert (route.gateway, route.dev, route.oif, route.table) == (None, None, 0, C.RT_TABLE_MAIN)
+
+
+# -- "Errors": what the kernel refuses, as README prints it -----------------------------------------
+
+def test_a_kernel_refusal_reads_as_the_readme_shows(ns, handle):
+    sh("ip", "-n", ns.name, "link", "add", "veth0", "type", "veth", "peer", "name", "veth1")
+    with pytest.raises(pn.NetlinkError) as info:
+        handle.set_mtu("veth0", 10)
+    assert str(info.value) == ("set_mtu('veth0', 10): [Errno 22] Invalid argument: "
+                               "mtu less than device minimum")
+
+
+def test_a_missing_link_reads_as_the_readme_shows(handle):
+    with pytest.raises(pn.NetlinkError) as info:
+        handle.interface_up("nope0")
+    assert str(info.value) == "interface_up('nope0'): [Errno 19] No such device"
+
+
+# -- "Strategies": the in-place path against create-then-move ---------------------------------------
+
+STRATEGY_NET = dict(type="veth", bridge="br0", veth_prefix="veth", mtu=1450)
+
+
+def test_veth_create_makes_the_pair_on_the_bridge_in_one_request(scene, wire, ns2):
+    """In place: the child born in the container's namespace with its MTU,
+    the host end on the bridge and up, in the same RTM_NEWLINK."""
+    state = pn.NetworkState()
+    with pn.netns.entered(scene.path):
+        pn.Veth().create(pn.Network(**STRATEGY_NET), None, state, netns=ns2.path)
+    veths = [m for m in wire.messages() if name_of(m) == "RTM_NEWLINK"]
+    assert [name_of(m) for m in wire.messages()] == ["RTM_GETLINK", "RTM_NEWLINK"]  # br0's index
+    [m] = veths
+    _, peer = nlwire.veth_peer(nlwire.linkinfo(m.attrs).data)
+    assert ((u32(m, C.IFLA_MASTER), u32(m, C.IFLA_MTU), m.fixed.flags & C.IFF_UP)
+            == (index_of(scene, "br0"), 1450, C.IFF_UP))
+    assert (peer.get(C.IFLA_IFNAME).string().decode(), peer.get(C.IFLA_MTU).u32()) == (
+        state.veth_child, 1450)
+    assert C.IFLA_NET_NS_FD in peer
+    assert ns2.link(state.veth_child)["mtu"] == 1450
+
+
+def test_veth_create_then_move_is_libcontainers_path(scene, wire, ns2, sleeper):
+    """Veth(fast=False): the pair made here, then the child moved by pid."""
+    state = pn.NetworkState()
+    with pn.netns.entered(scene.path):
+        pn.Veth(fast=False).create(pn.Network(**STRATEGY_NET), sleeper, state)
+    moves = [m for m in wire.messages() if C.IFLA_NET_NS_PID in m.attrs]
+    assert [(name_of(m), ifname(m).decode(), u32(m, C.IFLA_NET_NS_PID)) for m in moves] == [
+        ("RTM_SETLINK", state.veth_child, sleeper)]
+    assert state.veth_child in ns2.link_names()
