@@ -9,7 +9,8 @@ The plugin runs as a runtime runs it (as test_cni.py does): the executable
 that ``python3 -m pynetlink.cni --install DIR`` writes, executed inside a
 scratch host namespace with the CNI_* environment and the configuration on
 stdin, for a scratch container namespace; its IPAM plugin is a fake that
-answers what its configuration says (no reference plugins needed)."""
+answers what its configuration says (no reference plugins needed).  One test runs ``pynetlink.cni.run`` in a
+thread inside the host namespace, to read the messages it sends."""
 from __future__ import annotations
 
 import json
@@ -20,7 +21,11 @@ from typing import Optional
 
 import pytest
 
-from conftest import Netns
+import nlwire
+from conftest import Netns, in_thread
+from nlwire import C
+from pynetlink import cni
+from test_readme_claims import name_of, wire  # noqa: F401  (fixture)
 
 PLUGIN = "pynetlink-cni"
 FAKE_IPAM = "pntest-claims-ipam"
@@ -166,3 +171,29 @@ def test_an_ipam_plugin_failing_without_a_cni_error_is_error_101(plugin_dir, hos
     assert (rc != 0, error_code(out)) == (True, 101)
     assert FAKE_IPAM in out["msg"] and "panic: not a CNI answer" in out.get("details", "")
     assert_nothing_left(host, container)
+
+
+# -- one RTM_NEWLINK: the container end born inside CNI_NETNS --------------------------------------
+
+def test_add_makes_the_veth_in_one_request_with_the_container_end_born_inside(plugin_dir, host,
+                                                                             container, wire):
+    """Run in-process, in a thread inside the host namespace (no isGateway:
+    nothing is written under /proc/sys of the host)."""
+    environ = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "pntest-claims1", "CNI_NETNS": container.path,
+               "CNI_IFNAME": "eth0", "CNI_PATH": plugin_dir,
+               "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
+    out, code = in_thread(cni.run, environ, json.dumps(conf(isGateway=False)).encode(),
+                          netns_path=host.path)
+    assert code == 0, out
+    veths = [m for m in wire.messages() if name_of(m) == "RTM_NEWLINK"
+             and C.IFLA_LINKINFO in m.attrs and nlwire.linkinfo(m.attrs).kind == b"veth"]
+    [veth] = veths
+    _, peer = nlwire.veth_peer(nlwire.linkinfo(veth.attrs).data)
+    assert (peer.get(C.IFLA_IFNAME).string(), C.IFLA_NET_NS_FD in peer) == (b"eth0", True)
+    assert veth.attrs.get(C.IFLA_MASTER).u32() == host.link("cnitest0")["ifindex"]
+    assert veth.fixed.flags & C.IFF_UP == C.IFF_UP
+    links = [m for m in wire.messages() if m.type in nlwire.LINK_TYPES and m is not veth]
+    moved_or_renamed = [m for m in links if C.IFLA_NET_NS_FD in m.attrs or C.IFLA_NET_NS_PID in m.attrs
+                        or (m.fixed.index and C.IFLA_IFNAME in m.attrs)]
+    assert moved_or_renamed == []
+    assert "UP" in container.link("eth0")["flags"]
