@@ -170,3 +170,25 @@ def test_stats_host_json_is_the_containers_view_of_ips_counters(wired):
                 | {f"tx_{c}": link["stats64"]["rx"][c] for c in counters})
     assert (expected["rx_packets"], expected["tx_packets"]) == (3, 0)     # a swap would show
     assert shown("stats", "--host", "va", "--netns", wired.path) == expected
+
+
+# -- what --json leaves out ------------------------------------------------------------------------
+
+LINK_KEYS = {"ifindex", "ifname", "flags", "mtu", "master", "link", "link_index", "group", "txqlen",
+             "address", "linkinfo", "stats64"}
+ROUTE_KEYS = {"type", "dst", "gateway", "dev", "table", "protocol", "scope", "prefsrc", "metric",
+              "family"}
+
+
+def test_link_show_json_prints_only_the_keys_the_readme_lists(wired):
+    records = shown("link", "show", "--netns", wired.path)
+    assert {r["ifname"] for r in records} == {"lo", "va", "vb", "br0"}
+    assert set().union(*records) <= LINK_KEYS
+    assert set(next(r for r in records if r["ifname"] == "va")) == LINK_KEYS - {"master", "link_index"}
+
+
+def test_route_show_json_prints_only_the_keys_the_readme_lists(wired):
+    sh("ip", "-n", wired.name, "route", "add", "default", "via", "192.0.2.1", "dev", "va")
+    records = shown("route", "show", "--netns", wired.path)
+    assert "default" in {r["dst"] for r in records}
+    assert set().union(*records) <= ROUTE_KEYS          # no flags, no pref: not yet decoded
