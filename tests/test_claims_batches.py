@@ -18,6 +18,7 @@ from nlwire import C
 from pynetlink import _core, batch
 from pynetlink.batch import FAILED, OK, ROLLBACK_FAILED, SKIPPED, UNKNOWN
 from test_readme_claims import ifname, name_of, u32, wire  # noqa: F401  (fixture)
+from test_strategies import bridge  # noqa: F401  (fixture)
 
 
 def make_bridges(ns, count: int) -> list:
@@ -217,14 +218,6 @@ def test_a_failed_undo_exchange_keeps_every_result(ns, handle, veth, wire, monke
 # -- bulk ------------------------------------------------------------------------------------------
 
 @pytest.fixture
-def host_bridge(ns):
-    sh("ip", "-n", ns.name, "link", "add", "br0", "type", "bridge")
-    sh("ip", "-n", ns.name, "addr", "add", "192.0.2.1/24", "dev", "br0")
-    sh("ip", "-n", ns.name, "link", "set", "br0", "up")
-    return "br0"
-
-
-@pytest.fixture
 def namespaces():
     """Anonymous namespaces (an fd each): gone when closed."""
     fds = []
@@ -250,7 +243,7 @@ def _kind(m):
     return nlwire.linkinfo(m.attrs).kind
 
 
-def test_bulk_container_ends_are_born_as_eth0_in_their_namespace(ns, handle, host_bridge,
+def test_bulk_container_ends_are_born_as_eth0_in_their_namespace(ns, handle, bridge,
                                                                  namespaces, wire):
     fds = namespaces(3)
     setup = bulk_setup(handle, fds)
@@ -260,7 +253,7 @@ def test_bulk_container_ends_are_born_as_eth0_in_their_namespace(ns, handle, hos
             for p in peers] == [(b"eth0", fd, 1450) for fd in fds]
 
 
-def test_bulk_setup_never_renames_or_moves_a_link(ns, handle, host_bridge, namespaces, wire):
+def test_bulk_setup_never_renames_or_moves_a_link(ns, handle, bridge, namespaces, wire):
     bulk_setup(handle, namespaces(3))
     changes = [m for m in wire.messages() if name_of(m) in ("RTM_SETLINK", "RTM_NEWLINK")
                and m not in veth_requests(wire)]
@@ -270,14 +263,14 @@ def test_bulk_setup_never_renames_or_moves_a_link(ns, handle, host_bridge, names
         assert m.fixed.index == 0 or C.IFLA_IFNAME not in m.attrs      # no rename by index
 
 
-def test_bulk_host_side_goes_out_in_chunks_of_16_pairs(ns, handle, host_bridge, namespaces, wire):
+def test_bulk_host_side_goes_out_in_chunks_of_16_pairs(ns, handle, bridge, namespaces, wire):
     bulk_setup(handle, namespaces(40))
     host = [s for s in wire.sends if s.fd == handle.fileno()]
     chunks = [sum(1 for m in s.messages if m in veth_requests(wire)) for s in host]
     assert [c for c in chunks if c] == [16, 16, 8]
 
 
-def test_bulk_configures_each_container_in_two_exchanges(ns, handle, host_bridge, namespaces, wire):
+def test_bulk_configures_each_container_in_two_exchanges(ns, handle, bridge, namespaces, wire):
     setup = bulk_setup(handle, namespaces(3))
     others = [s for s in wire.sends if s.fd != handle.fileno()]
     assert len(others) == 2 * 3 and all(s.kind == "transact" for s in others)

@@ -13,6 +13,7 @@ import sys
 import pytest
 
 from conftest import sh
+from test_readme_claims import wire_up
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -54,16 +55,9 @@ def test_every_command_takes_json():
 
 @pytest.fixture
 def wired(ns, ns2):
-    """In ns (IPv6 off: no background traffic): va (up, 192.0.2.2/24, a
-    route to 198.51.100.0/24) <-> vb (up); br0."""
+    """``wire_up`` (va, vb, br0), IPv6 off first: no background traffic."""
     ns.run("sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
-    for cmd in (("link", "add", "va", "type", "veth", "peer", "name", "vb"),
-                ("link", "add", "br0", "type", "bridge"),
-                ("addr", "add", "192.0.2.2/24", "dev", "va"),
-                ("link", "set", "vb", "up"), ("link", "set", "va", "up"),
-                ("route", "add", "198.51.100.0/24", "dev", "va")):
-        sh("ip", "-n", ns.name, *cmd)
-    return ns
+    return wire_up(ns)
 
 
 def routes(ns, dst: str) -> list:
@@ -102,8 +96,8 @@ def test_link_netns_by_pid_json(wired, ns2, sleeper):
 
 
 def test_addr_del_json(wired):
-    assert shown("addr", "del", "va", "192.0.2.2/24", "--netns", wired.path) == {
-        "operation": "delete_address", "ifname": "va", "local": "192.0.2.2", "prefixlen": 24}
+    assert shown("addr", "del", "va", "192.0.2.1/24", "--netns", wired.path) == {
+        "operation": "delete_address", "ifname": "va", "local": "192.0.2.1", "prefixlen": 24}
     assert [a for a in wired.addresses("va") if a["family"] == "inet"] == []
 
 
@@ -121,9 +115,9 @@ def test_route_del_json(wired):
 
 
 def test_route_default_json(wired):
-    assert shown("route", "default", "192.0.2.1", "va", "--netns", wired.path) == {
-        "operation": "set_default_gateway", "gateway": "192.0.2.1", "dev": "va"}
-    assert routes(wired, "default") == [("192.0.2.1", "va")]
+    assert shown("route", "default", "192.0.2.254", "va", "--netns", wired.path) == {
+        "operation": "set_default_gateway", "gateway": "192.0.2.254", "dev": "va"}
+    assert routes(wired, "default") == [("192.0.2.254", "va")]
 
 
 # -- net create --pid, net init --json, stats --host --json -----------------------------------------
@@ -188,7 +182,7 @@ def test_link_show_json_prints_only_the_keys_the_readme_lists(wired):
 
 
 def test_route_show_json_prints_only_the_keys_the_readme_lists(wired):
-    sh("ip", "-n", wired.name, "route", "add", "default", "via", "192.0.2.1", "dev", "va")
+    sh("ip", "-n", wired.name, "route", "add", "default", "via", "192.0.2.254", "dev", "va")
     records = shown("route", "show", "--netns", wired.path)
     assert "default" in {r["dst"] for r in records}
     assert set().union(*records) <= ROUTE_KEYS          # no flags, no pref: not yet decoded

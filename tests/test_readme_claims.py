@@ -45,7 +45,6 @@ or elsewhere where noted).
 """
 from __future__ import annotations
 
-import os
 from typing import Callable, List, NamedTuple, Optional
 
 import pytest
@@ -55,6 +54,7 @@ import pynetlink as pn
 from conftest import sh
 from nlwire import C
 from pynetlink import _core
+from test_batch import ns2_fd  # noqa: F401  (fixture)
 
 TYPE_NAMES = {getattr(C, n): n for n in ("RTM_NEWLINK", "RTM_DELLINK", "RTM_GETLINK", "RTM_SETLINK",
                                           "RTM_NEWADDR", "RTM_DELADDR", "RTM_GETADDR",
@@ -132,19 +132,23 @@ def u32(msg: nlwire.Message, attr: int) -> int:
 
 # -- "A short tour": each row of the table -------------------------------------------------------
 
-@pytest.fixture
-def scene(ns, handle):
-    """va (up, 192.0.2.1/24, a route to 198.51.100.0/24) with its peer vb
-    (up); br0; vc on br0 with its peer vd.  Returns ns."""
+def wire_up(ns, *more: tuple):
+    """In ns: va (up, 192.0.2.1/24, a route to 198.51.100.0/24) with its
+    peer vb (up); br0; then the ``ip`` commands ``more``.  Returns ns."""
     for cmd in (("link", "add", "va", "type", "veth", "peer", "name", "vb"),
                 ("link", "add", "br0", "type", "bridge"),
-                ("link", "add", "vc", "type", "veth", "peer", "name", "vd"),
-                ("link", "set", "vc", "master", "br0"),
                 ("addr", "add", "192.0.2.1/24", "dev", "va"),
                 ("link", "set", "vb", "up"), ("link", "set", "va", "up"),
-                ("route", "add", "198.51.100.0/24", "dev", "va")):
+                ("route", "add", "198.51.100.0/24", "dev", "va")) + more:
         sh("ip", "-n", ns.name, *cmd)
     return ns
+
+
+@pytest.fixture
+def scene(ns, handle):
+    """``wire_up``, and vc on br0 with its peer vd."""
+    return wire_up(ns, ("link", "add", "vc", "type", "veth", "peer", "name", "vd"),
+                   ("link", "set", "vc", "master", "br0"))
 
 
 def index_of(ns, name: str) -> int:
@@ -268,14 +272,10 @@ def test_set_interface_in_namespace_pid_is_one_setlink_with_the_pid(scene, handl
     assert (name_of(m), u32(m, C.IFLA_NET_NS_PID), ifname(m)) == ("RTM_SETLINK", sleeper, b"va")
 
 
-def test_set_interface_in_namespace_fd_is_one_setlink_with_the_fd(scene, handle, wire, ns2):
-    fd = os.open(ns2.path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        handle.set_interface_in_namespace_fd("va", fd)
-    finally:
-        os.close(fd)
+def test_set_interface_in_namespace_fd_is_one_setlink_with_the_fd(scene, handle, wire, ns2_fd):
+    handle.set_interface_in_namespace_fd("va", ns2_fd)
     [m] = wire.messages()
-    assert (name_of(m), u32(m, C.IFLA_NET_NS_FD), ifname(m)) == ("RTM_SETLINK", fd, b"va")
+    assert (name_of(m), u32(m, C.IFLA_NET_NS_FD), ifname(m)) == ("RTM_SETLINK", ns2_fd, b"va")
 
 
 @pytest.mark.xfail(strict=True, reason="README's table says RTM_SETLINK; set_hairpin sends "
