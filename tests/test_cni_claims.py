@@ -1,5 +1,7 @@
 """README "CNI plugin": the claims tests/test_cni.py does not pin down —
-the container end's MAC from ``runtimeConfig.mac`` and ``args.cni.mac``,
+the IPAM plugin run with the same stdin and environment, one RTM_NEWLINK
+making the veth with the container end born inside CNI_NETNS, the
+container end's MAC from ``runtimeConfig.mac`` and ``args.cni.mac``,
 ``dns`` replacing the IPAM plugin's, the refusal (error 2) of
 ``ipMasqBackend``, ``disableContainerInterface`` and ``portIsolation``,
 error 5 (I/O) and error 101 (a delegated plugin failing without a CNI
@@ -31,7 +33,12 @@ PLUGIN = "pynetlink-cni"
 FAKE_IPAM = "pntest-claims-ipam"
 FAKE_IPAM_SOURCE = """#!PYTHON -I
 import json, os, sys
-ipam = json.load(sys.stdin)["ipam"]
+raw = sys.stdin.read()
+ipam = json.loads(raw)["ipam"]
+if "log" in ipam:
+    with open(ipam["log"], "a") as f:
+        f.write(json.dumps({"stdin": raw, "env": {k: v for k, v in os.environ.items()
+                                                  if k.startswith("CNI_")}}) + "\\n")
 if os.environ["CNI_COMMAND"] == "ADD":
     if ipam.get("garbage"):
         print("panic: not a CNI answer")
@@ -74,15 +81,21 @@ def conf(**options) -> dict:
     return base
 
 
-def run(plugin_dir: str, host: Netns, container: Netns, config: dict, *, cni_args: str = "",
+def cni_env(plugin_dir: str, container: Netns, cni_args: str = "") -> dict:
+    return {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "pntest-claims1", "CNI_NETNS": container.path,
+            "CNI_IFNAME": "eth0", "CNI_ARGS": cni_args, "CNI_PATH": plugin_dir}
+
+
+def run(plugin_dir: str, host: Netns, container: Netns, config, *, cni_args: str = "",
         wrapper: tuple = ()) -> tuple:
-    """One ADD: (exit status, decoded stdout or None).  ``wrapper``: words
-    to run the plugin through, inside the host namespace."""
-    env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "CNI_COMMAND": "ADD",
-           "CNI_CONTAINERID": "pntest-claims1", "CNI_NETNS": container.path, "CNI_IFNAME": "eth0",
-           "CNI_ARGS": cni_args, "CNI_PATH": plugin_dir}
+    """One ADD of ``config`` (a dict, or the exact text to send): (exit
+    status, decoded stdout or None).  ``wrapper``: words to run the plugin
+    through, inside the host namespace."""
+    env = dict(cni_env(plugin_dir, container, cni_args),
+               PATH=os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"))
+    text = config if isinstance(config, str) else json.dumps(config)
     proc = subprocess.run(["ip", "netns", "exec", host.name, *wrapper,
-                           os.path.join(plugin_dir, PLUGIN)], input=json.dumps(config), env=env,
+                           os.path.join(plugin_dir, PLUGIN)], input=text, env=env,
                           capture_output=True, text=True, timeout=120)
     return proc.returncode, (json.loads(proc.stdout) if proc.stdout.strip() else None)
 
@@ -96,6 +109,17 @@ def assert_nothing_left(host: Netns, container: Netns) -> None:
 def error_code(out: Optional[dict]) -> int:
     assert out is not None and set(out) <= {"cniVersion", "code", "msg", "details"}, out
     return out["code"]
+
+
+# -- the IPAM plugin ----------------------------------------------------------------------------
+
+def test_the_ipam_plugin_gets_the_same_stdin_and_environment(plugin_dir, host, container, tmp_path):
+    log = tmp_path / "ipam.log"
+    text = json.dumps(conf(ipam={"type": FAKE_IPAM, "result": RESULT, "log": str(log)}), indent=1)
+    rc, result = run(plugin_dir, host, container, text, cni_args="IgnoreUnknown=1;K8S_POD_NAME=p")
+    assert rc == 0, result
+    [call] = [json.loads(line) for line in log.read_text().splitlines()]
+    assert call == {"stdin": text, "env": cni_env(plugin_dir, container, "IgnoreUnknown=1;K8S_POD_NAME=p")}
 
 
 # -- the container end's MAC -------------------------------------------------------------------
