@@ -11,8 +11,9 @@ The plugin runs as a runtime runs it (as test_cni.py does): the executable
 that ``python3 -m pynetlink.cni --install DIR`` writes, executed inside a
 scratch host namespace with the CNI_* environment and the configuration on
 stdin, for a scratch container namespace; its IPAM plugin is a fake that
-answers what its configuration says (no reference plugins needed).  One test runs ``pynetlink.cni.run`` in a
-thread inside the host namespace, to read the messages it sends."""
+answers what its configuration says (no reference plugins needed).  One
+test runs ``pynetlink.cni.run`` in a thread inside the host namespace, to
+read the messages it sends."""
 from __future__ import annotations
 
 import json
