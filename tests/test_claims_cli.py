@@ -42,6 +42,7 @@ def leaf_parsers(parser: argparse.ArgumentParser, path: tuple = ()):
             yield from leaf_parsers(child, path + (word,))
 
 
+@pytest.mark.unit
 def test_every_command_takes_json():
     from pynetlink.cli.parser import build_parser
     commands = dict(leaf_parsers(build_parser()))
