@@ -1,7 +1,7 @@
 """README "Batches, transactions, bulk setup": what goes on the wire, what a
 lost exchange leaves in the results, what a refused or lost undo reports,
 and the bulk path's shape (container ends born as eth0, chunks of 16, two
-exchanges per container).  Messages are read with ``Wire`` (see
+exchanges per container, nothing sent for bad input).  Messages are read with ``Wire`` (see
 test_readme_claims.py); kernel state with ``ip -j``."""
 from __future__ import annotations
 
@@ -275,3 +275,14 @@ def test_bulk_configures_each_container_in_two_exchanges(ns, handle, bridge, nam
     others = [s for s in wire.sends if s.fd != handle.fileno()]
     assert len(others) == 2 * 3 and all(s.kind == "transact" for s in others)
     assert all(r.ok for r in setup.results)
+
+
+def test_bulk_bad_input_in_the_last_container_sends_nothing_at_all(ns, handle, bridge, namespaces,
+                                                                  wire):
+    fds = namespaces(3)
+    containers = [pn.bulk.Container(pn.Network(type="veth", bridge="br0", veth_prefix="veth",
+                                               mtu=mtu), netns=fd)
+                  for mtu, fd in zip((1450, 1450, -5), fds)]
+    with pytest.raises(ValueError, match="container 2"):
+        pn.bulk.setup(containers, handle=handle)
+    assert wire.sends == []

@@ -29,7 +29,7 @@ or elsewhere where noted).
     test_claims_batches.py (windows of 64, "stop" one at a time, reads in the
     same send, timeouts inside a batch and in a single call, rollback_failed,
     a failed undo exchange, bulk: eth0 born in place, chunks of 16, two
-    exchanges per container); ENOBUFS: test_faults.py
+    exchanges per container, bad input sends nothing); ENOBUFS: test_faults.py
 "The pynetlink command": test_claims_cli.py; test_cli.py
 "CNI plugin": test_cni_claims.py; test_cni.py
 "Strategies"
