@@ -13,9 +13,9 @@ or elsewhere where noted).
     test_each_operation_sends_the_requests_the_table_names (every row)
     test_set_interface_in_namespace_pid_is_one_setlink_with_the_pid
     test_set_interface_in_namespace_fd_is_one_setlink_with_the_fd
-    test_set_hairpin_is_one_setlink_with_brport_mode          (xfail: RTM_NEWLINK)
-    test_list_addresses_is_one_getaddr_dump                   (xfail: + a link dump)
-    test_list_routes_is_one_getroute_dump                     (xfail: + a link dump)
+    test_set_hairpin_is_one_newlink_with_brport_mode
+    test_list_addresses_is_a_link_dump_then_one_getaddr_dump (and _of_one_link_...)
+    test_list_routes_is_a_link_dump_then_one_getroute_dump (and _out_of_one_link_...)
     test_links_are_named_by_ifname_not_looked_up
     test_create_veth_pair_with_options_is_one_message
     test_a_multipath_route_is_listed_without_its_next_hops
@@ -278,11 +278,9 @@ def test_set_interface_in_namespace_fd_is_one_setlink_with_the_fd(scene, handle,
     assert (name_of(m), u32(m, C.IFLA_NET_NS_FD), ifname(m)) == ("RTM_SETLINK", ns2_fd, b"va")
 
 
-@pytest.mark.xfail(strict=True, reason="README's table says RTM_SETLINK; set_hairpin sends "
-                   "RTM_NEWLINK (IFLA_LINKINFO/IFLA_INFO_SLAVE_DATA), which RTM_SETLINK would not apply")
-def test_set_hairpin_is_one_setlink_with_brport_mode(scene, handle, wire):
+def test_set_hairpin_is_one_newlink_with_brport_mode(scene, handle, wire):
     handle.set_hairpin("vc")
-    assert wire.names() == ["RTM_SETLINK"]
+    assert wire.names() == ["RTM_NEWLINK"]
 
 
 def test_set_hairpin_is_one_message_carrying_brport_mode(scene, handle, wire):
@@ -292,18 +290,24 @@ def test_set_hairpin_is_one_message_carrying_brport_mode(scene, handle, wire):
     assert (ifname(m), data.get(C.IFLA_BRPORT_MODE).payload) == (b"vc", b"\x01")
 
 
-@pytest.mark.xfail(strict=True, reason="README's table says one RTM_GETADDR dump; list_addresses() "
-                   "also dumps every link for the names (its docstring says so)")
-def test_list_addresses_is_one_getaddr_dump(scene, handle, wire):
+def test_list_addresses_is_a_link_dump_then_one_getaddr_dump(scene, handle, wire):
     handle.list_addresses()
-    assert wire.names() == ["RTM_GETADDR+DUMP"]
+    assert wire.names() == ["RTM_GETLINK+DUMP", "RTM_GETADDR+DUMP"]
 
 
-@pytest.mark.xfail(strict=True, reason="README's table says one RTM_GETROUTE dump; list_routes() "
-                   "also dumps every link for the names (its docstring says so)")
-def test_list_routes_is_one_getroute_dump(scene, handle, wire):
+def test_list_addresses_of_one_link_is_a_getlink_then_one_getaddr_dump(scene, handle, wire):
+    handle.list_addresses("va")
+    assert wire.names() == ["RTM_GETLINK", "RTM_GETADDR+DUMP"]
+
+
+def test_list_routes_is_a_link_dump_then_one_getroute_dump(scene, handle, wire):
     handle.list_routes()
-    assert wire.names() == ["RTM_GETROUTE+DUMP"]
+    assert wire.names() == ["RTM_GETLINK+DUMP", "RTM_GETROUTE+DUMP"]
+
+
+def test_list_routes_out_of_one_link_adds_one_getlink(scene, handle, wire):
+    handle.list_routes(oif="va")
+    assert wire.names() == ["RTM_GETLINK", "RTM_GETLINK+DUMP", "RTM_GETROUTE+DUMP"]
 
 
 @pytest.mark.parametrize("method, args", [("interface_up", ("va",)), ("set_mtu", ("va", 1400)),
