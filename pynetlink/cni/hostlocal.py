@@ -286,9 +286,14 @@ def error_bytes(e: BaseException) -> bytes:
     return dumps(doc)
 
 
+GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
 def dumps(doc: dict) -> bytes:
-    """Go's json.MarshalIndent(doc, "", "    ") for these documents."""
-    return json.dumps(doc, indent=4).encode()
+    """Go's json.MarshalIndent(doc, "", "    ") for these documents: UTF-8
+    as is, <, >, &, U+2028 and U+2029 escaped (they only occur in strings)."""
+    text = json.dumps(doc, indent=4, ensure_ascii=False)
+    return text.translate(str.maketrans(GO_ESCAPES)).encode()
 
 
 # -- the executable ------------------------------------------------------------------------------

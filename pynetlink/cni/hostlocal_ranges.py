@@ -150,14 +150,25 @@ def make_range(doc: RangeDoc) -> Range:
         raise HostLocalError("IP <nil> not v4 nor v6")
     subnet = make_subnet(*doc.subnet)
     first = subnet.network_address + 1
-    r = Range(subnet, doc.start or first, last_ip(subnet), doc.gateway or first)
-    if doc.start is not None and not (doc.start.version == subnet.version and doc.start in subnet):
+    if doc.start is not None and not in_bounds(doc.start, subnet, doc.start, doc.end):
         raise HostLocalError(f"RangeStart {doc.start} not in network {subnet}")
-    if doc.end is not None:
-        if not r.contains(doc.end):
-            raise HostLocalError(f"RangeEnd {doc.end} not in network {subnet}")
-        r.end = doc.end
-    return r
+    start = doc.start if doc.start is not None else first
+    if doc.end is not None and not in_bounds(doc.end, subnet, start, doc.end):
+        raise HostLocalError(f"RangeEnd {doc.end} not in network {subnet}")
+    return Range(subnet, start, doc.end if doc.end is not None else last_ip(subnet),
+                 doc.gateway if doc.gateway is not None else first)
+
+
+def in_bounds(address: Address, subnet: Network, start: Address, end: Optional[Address]) -> bool:
+    """range.go's Contains while the range is built: in the subnet, and
+    within the bounds given so far (compared as 16-byte addresses, as Go does)."""
+    return (address.version == subnet.version and address in subnet
+            and to16(start) <= to16(address) and (end is None or to16(address) <= to16(end)))
+
+
+def to16(address: Address) -> int:
+    """The address as Go's 16-byte form, an integer (IPv4: ::ffff:a.b.c.d)."""
+    return int(address) | (0xFFFF << 32) if address.version == 4 else int(address)
 
 
 def make_subnet(address: Address, prefix: int, bits: int) -> Network:
