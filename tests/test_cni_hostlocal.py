@@ -324,3 +324,34 @@ def test_in_process_error_is_reported_by_wait_with_the_references_code(tmp_path)
         ipam.wait()
     assert (e.value.code, e.value.msg) == (999, "failed to allocate for range 0: no IP addresses "
                                                 "available in range set: 192.0.2.1-192.0.2.2")
+
+
+def test_concurrent_in_process_allocations_exclude_each_other(tmp_path):
+    """Threads of one process (the daemon's case): each request opens its
+    own lock file descriptor, so flock excludes them from each other too."""
+    conf = json.dumps(network(tmp_path, [{"subnet": "192.0.2.0/24"}], [{"subnet": "2001:db8::/64"}])).encode()
+
+    def one(i: int) -> dict:
+        return start_ipam("host-local", Env("ADD", environ("ADD", cid=f"c{i}")), conf, "ADD").wait()
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(one, range(40)))
+    addresses = [ip["address"] for r in results for ip in r["ips"]]
+    assert len(set(addresses)) == 80 and len(held(tmp_path)) == 80
+
+
+@needs_go
+@pytest.mark.parametrize("range_sets", [1, 2])
+def test_del_of_new_and_old_style_files_leaves_what_the_reference_leaves(tmp_path, range_sets):
+    """The reference's DEL runs one release per range set: the second finds
+    no new-style file left and removes the old-style ones too."""
+    stores = {}
+    for name, runner in RUNNERS.items():
+        sets = [[{"subnet": "192.0.2.0/24"}], [{"subnet": "2001:db8::/64"}]][:range_sets]
+        conf = network(tmp_path / name, *sets)
+        assert runner("ADD", conf, cid="c1")[1] == 0
+        (tmp_path / name / "pntest-net" / "192.0.2.99").write_bytes(b"c1")
+        assert runner("DEL", conf, cid="c1") == (b"", 0)
+        stores[name] = store_files(tmp_path / name)
+    assert stores["ours"] == stores["go"]
+    assert ("pntest-net/192.0.2.99" in stores["go"]) == (range_sets == 1)

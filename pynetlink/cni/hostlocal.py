@@ -75,25 +75,25 @@ def candidates(ranges: RangeSet, last: Optional[Address]):
 
 
 def allocate(store: Store, ranges: RangeSet, range_id: int, container_id: str, ifname: str,
-             requested: Optional[Address]) -> dict:
-    """One address from the set (the lock held meanwhile): ``requested``
-    if given, else the next free one.  The result's ``ips`` entry."""
-    with store.lock():
-        if requested is not None:
-            r = ranges.range_for(requested)
-            if requested == r.gateway:
-                raise HostLocalError(f"requested ip {requested} is subnet's gateway")
-            if not store.reserve(container_id, ifname, requested, range_id):
-                raise HostLocalError(f"requested IP address {requested} is not available "
-                                     f"in range set {ranges}")
-            return ip_entry(requested, r)
-        for held in store.get_by_id(container_id, ifname):
-            if ranges.contains(held):
-                raise HostLocalError(f"{held} has been allocated to {container_id}, "
-                                     "duplicate allocation is not allowed")
-        for address, r in candidates(ranges, store.last_reserved(range_id)):
-            if store.reserve(container_id, ifname, address, range_id):
-                return ip_entry(address, r)
+             requested: Optional[Address], held: list) -> dict:
+    """One address from the set, the lock held: ``requested`` if given, else
+    the next free one (none if ``held``, the container's addresses, has one
+    of the set).  The result's ``ips`` entry."""
+    if requested is not None:
+        r = ranges.range_for(requested)
+        if requested == r.gateway:
+            raise HostLocalError(f"requested ip {requested} is subnet's gateway")
+        if not store.reserve(container_id, ifname, requested, range_id):
+            raise HostLocalError(f"requested IP address {requested} is not available "
+                                 f"in range set {ranges}")
+        return ip_entry(requested, r)
+    for address in held:
+        if ranges.contains(address):
+            raise HostLocalError(f"{address} has been allocated to {container_id}, "
+                                 "duplicate allocation is not allowed")
+    for address, r in candidates(ranges, store.last_reserved(range_id)):
+        if store.reserve(container_id, ifname, address, range_id):
+            return ip_entry(address, r)
     raise HostLocalError(f"no IP addresses available in range set: {ranges}")
 
 
@@ -101,30 +101,29 @@ def ip_entry(address: Address, r) -> dict:
     return {"address": f"{address}/{r.subnet.prefixlen}", "gateway": str(r.gateway)}
 
 
-def release(store: Store, container_id: str, ifname: str) -> None:
-    with store.lock():
-        store.release_by_id(container_id, ifname)
-
-
 def add(conf: HostLocalConf, container_id: str, ifname: str) -> dict:
     """ADD: an address from each range set, routes and DNS; the result in
-    ``conf.version``'s format.  Nothing stays held if it fails."""
+    ``conf.version``'s format.  Nothing stays held if it fails.
+
+    The reference takes the lock once per range set and reads every file of
+    the store once per set; here the lock is held for the whole ADD and the
+    store read once (the addresses a set reserves can never be another
+    set's, as sets do not overlap): the same outcome, one serialization of it."""
     dns = parse_resolv_conf(conf.resolv_conf) if conf.resolv_conf else {}
-    with Store(conf.name, conf.data_dir) as store:
+    with Store(conf.name, conf.data_dir) as store, store.lock():
+        held = store.get_by_id(container_id, ifname)
         requested = {str(ip): ip for ip in conf.requested}
         ips: list = []
         for idx, ranges in enumerate(conf.ranges):
             wanted = next((k for k, ip in requested.items() if ranges.contains(ip)), None)
             try:
                 ips.append(allocate(store, ranges, idx, container_id, ifname,
-                                    requested.pop(wanted) if wanted else None))
+                                    requested.pop(wanted) if wanted else None, held))
             except HostLocalError as e:
-                if ips:
-                    release(store, container_id, ifname)
+                store.release_by_id(container_id, ifname, passes=len(ips))
                 raise HostLocalError(f"failed to allocate for range {idx}: {e.msg}") from None
         if requested:
-            if ips:
-                release(store, container_id, ifname)
+            store.release_by_id(container_id, ifname, passes=len(ips))
             raise HostLocalError("failed to allocate all requested IPs: " + " ".join(requested))
     return result_doc(conf, ips, dns)
 
@@ -146,9 +145,8 @@ def result_doc(conf: HostLocalConf, ips: list, dns: dict) -> dict:
 def delete(conf: HostLocalConf, container_id: str, ifname: str) -> None:
     """DEL: the addresses of (container_id, ifname) released (one pass per
     range set, as the reference does)."""
-    with Store(conf.name, conf.data_dir) as store:
-        for _ in conf.ranges:
-            release(store, container_id, ifname)
+    with Store(conf.name, conf.data_dir) as store, store.lock():
+        store.release_by_id(container_id, ifname, passes=len(conf.ranges))
 
 
 def check(conf: HostLocalConf, container_id: str, ifname: str) -> None:
@@ -170,7 +168,7 @@ def gc(conf: HostLocalConf, attachments: list) -> int:
         return (cid, ifname) not in valid if sep else cid not in ids
 
     with Store(conf.name, conf.data_dir) as store, store.lock():
-        return remove([path for path, _, text in store.allocations() if stale(text)])
+        return remove([path for path, _, _ in store.allocations(stale)])
 
 
 def valid_attachments(doc: dict) -> list:

@@ -20,7 +20,7 @@ import errno
 import fcntl
 import ipaddress
 import os
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 from .hostlocal_ranges import Address, HostLocalError, canonical
 
@@ -89,13 +89,19 @@ class Store:
         return True
 
     def write_last_reserved(self, address: Address, range_id: int) -> None:
+        """``last_reserved_ip.N`` := the address.  Written over and then cut
+        to length, not truncated first: the bytes are those of the
+        reference's WriteFile, without ext4 flushing a file truncated to
+        zero on close (auto_da_alloc: milliseconds per ADD)."""
         path = os.path.join(self.dir, f"{LAST_IP_PREFIX}{range_id}")
+        data = str(address).encode()
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as e:
             raise go_error(e, "open") from None
         try:
-            write_all(fd, str(address).encode())
+            write_all(fd, data)
+            os.ftruncate(fd, len(data))
         finally:
             os.close(fd)
 
@@ -107,18 +113,25 @@ class Store:
         except (OSError, ValueError, UnicodeDecodeError):
             return None
 
-    def release_by_id(self, container_id: str, ifname: str) -> None:
-        """Remove the files of (container_id, ifname); if there are none,
-        the old-style files holding the container id alone."""
-        for match in owner_matches(container_id, ifname):
-            if remove([path for path, text in self.entries() if text == match]):
-                return
+    def release_by_id(self, container_id: str, ifname: str, passes: int = 1) -> None:
+        """The reference's ReleaseByID run ``passes`` times, from one read of
+        the directory: each pass removes the files of (container_id, ifname)
+        or, if there are none (left), the old-style files holding the
+        container id alone."""
+        entries = list(self.entries())
+        gone: set = set()
+        for _ in range(passes):
+            for match in owner_matches(container_id, ifname):
+                hits = [path for path, text in entries if text == match and path not in gone]
+                gone.update(hits)
+                if remove(hits):
+                    break
 
     def get_by_id(self, container_id: str, ifname: str) -> list:
         """The addresses (file names that are addresses) held by (container_id,
         ifname), or by container_id in the old style."""
         matches = owner_matches(container_id, ifname)
-        return [address for _, address, text in self.allocations() if text in matches]
+        return [address for _, address, _ in self.allocations(lambda text: text in matches)]
 
     def find_by_id(self, container_id: str, ifname: str) -> bool:
         """Whether any file (address or not) holds (container_id, ifname) or,
@@ -126,9 +139,12 @@ class Store:
         matches = owner_matches(container_id, ifname)
         return any(text in matches for _, text in self.entries())
 
-    def allocations(self) -> Iterator[tuple]:
-        """(path, address, stripped text) of each file named by an address."""
+    def allocations(self, wanted: Callable[[str], bool] = lambda text: True) -> Iterator[tuple]:
+        """(path, address, stripped text) of each file named by an address
+        whose text is ``wanted``."""
         for path, text in self.entries():
+            if not wanted(text):
+                continue
             try:
                 yield path, canonical(ipaddress.ip_address(os.path.basename(path))), text
             except ValueError:
@@ -139,11 +155,28 @@ class Store:
         in Go's filepath.Walk order (lexical, depth first); unreadable ones skipped."""
         for path in walk(self.dir):
             try:
-                with open(path, "rb") as f:
-                    text = f.read().decode("utf-8", "replace")
+                data = read_small(path)
             except OSError:
                 continue
-            yield path, text.strip(GO_SPACE)
+            yield path, data.decode("utf-8", "replace").strip(GO_SPACE)
+
+
+MAX_FILE = 1 << 16              # bytes read of a store file: an owner's text is far shorter
+
+
+def read_small(path: str) -> bytes:
+    """The file's first MAX_FILE bytes (a longer one matches no owner)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        for _ in range(16):
+            chunk = os.read(fd, MAX_FILE)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)[:MAX_FILE]
+    finally:
+        os.close(fd)
 
 
 GO_SPACE = " \t\n\r\v\f\x85\xa0"        # what Go's strings.TrimSpace strips (ASCII and Latin-1)
@@ -172,16 +205,16 @@ def walk(top: str, depth: int = 0) -> Iterator[str]:
     """Regular files under ``top`` in lexical order, directories entered
     where they sort (symbolic links not followed into); bounded depth."""
     try:
-        names = sorted(os.listdir(top))
+        with os.scandir(top) as it:
+            entries = sorted(it, key=lambda e: e.name)
     except OSError:
         return
-    for name in names:
-        path = os.path.join(top, name)
-        if os.path.isdir(path) and not os.path.islink(path):
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
             if depth < MAX_DEPTH:
-                yield from walk(path, depth + 1)
+                yield from walk(entry.path, depth + 1)
         else:
-            yield path
+            yield entry.path
 
 
 MAX_DEPTH = 16
