@@ -67,3 +67,12 @@ def test_the_reference_bridge_and_ours_share_a_network_without_collision(host, p
         runtime.ok("DEL", bridge_conf(other, tmp_path), netns=ns.path, container_id=cid)
     assert allocations(tmp_path) == []
     assert host.link_names() <= {"lo", "cnitest0"}
+
+
+def test_runtime_config_ips_give_the_container_the_requested_address(alone, host, container, tmp_path):
+    conf = dict(bridge_conf(PLUGIN, tmp_path), runtimeConfig={"ips": ["192.0.2.77/24"]})
+    result = alone.ok("ADD", conf, netns=container.path)
+    assert [ip["address"] for ip in result["ips"]] == ["192.0.2.77/24"]
+    assert [a["local"] for a in container.addresses("eth0") if a["family"] == "inet"] == ["192.0.2.77"]
+    alone.ok("DEL", conf, netns=container.path)
+    assert_nothing_left(host, container, tmp_path)

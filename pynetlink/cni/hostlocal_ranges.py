@@ -89,6 +89,8 @@ def parse_ip_arg(text: Any) -> Optional[Address]:
     the address kept."""
     if not text:
         return None
+    if not isinstance(text, str):
+        raise HostLocalError(f"json: cannot unmarshal {json_type(text)} into Go value of type string")
     try:
         address = ipaddress.ip_interface(text).ip if "/" in text else ipaddress.ip_address(text)
     except ValueError:
