@@ -118,20 +118,24 @@ def test_same_steps_give_the_same_output_and_store_as_the_reference(tmp_path, ca
         base.mkdir()
         (base / "resolv.conf").write_text(RESOLV_CONF)
         data = base / "data"
-        outputs = replay(runner, SEQUENCE, lambda: CONFIGS[case](data))
-        sides[name] = (outputs, store_files(data))
+        sides[name] = (replay(runner, SEQUENCE, lambda: CONFIGS[case](data)), store_files(data))
     assert sides["ours"][0] == sides["go"][0]
     assert sides["ours"][1] == sides["go"][1]
 
 
-@needs_go
 def test_store_files_hold_id_crlf_ifname_and_the_last_address(tmp_path):
     conf = network(tmp_path, [{"subnet": "192.0.2.0/24"}])
     assert run_ours("ADD", conf, cid="pntest-c1", ifname="net1")[1] == 0
-    files = store_files(tmp_path)
-    assert files["pntest-net/192.0.2.2"] == (oct(0o100644), b"pntest-c1\r\nnet1")
-    assert files["pntest-net/last_reserved_ip.0"] == (oct(0o100644), b"192.0.2.2")
-    assert files["pntest-net/lock"] == (oct(0o100750), b"")
+    files, umask = store_files(tmp_path), current_umask()
+    assert files["pntest-net/192.0.2.2"] == (oct(0o100644 & ~umask), b"pntest-c1\r\nnet1")
+    assert files["pntest-net/last_reserved_ip.0"] == (oct(0o100644 & ~umask), b"192.0.2.2")
+    assert files["pntest-net/lock"] == (oct(0o100750 & ~umask), b"")
+
+
+def current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 # -- one dataDir, both implementations ------------------------------------------------------------------
@@ -139,7 +143,7 @@ def test_store_files_hold_id_crlf_ifname_and_the_last_address(tmp_path):
 @needs_go
 def test_alternating_allocations_never_collide_until_both_see_exhaustion(tmp_path):
     conf = network(tmp_path, [{"subnet": "192.0.2.0/28"}], [{"subnet": "2001:db8::/124"}])
-    given, outputs = [], []
+    given: list = []
     for i in range(13):                     # 13 addresses in 192.0.2.2-14 (.1: the gateway)
         out, code = (run_go, run_ours)[i % 2]("ADD", conf, cid=f"c{i}")
         assert code == 0, out

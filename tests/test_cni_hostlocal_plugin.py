@@ -9,9 +9,12 @@ import ipaddress
 
 import pytest
 
-from test_cni import (PLUGIN, REFERENCE, Runtime, allocations, assert_error,  # noqa: F401 - fixtures
-                      assert_nothing_left, bridge_conf, container, host, host_local, make_ns,
-                      needs_reference, plugin_dir, validate_result)
+import test_cni
+from test_cni import (PLUGIN, REFERENCE, Runtime, allocations, assert_error, assert_nothing_left,
+                      bridge_conf, host_local, needs_reference, validate_result)
+
+# test_cni.py's fixtures: its CNI bin directory, scratch host and container namespaces
+plugin_dir, make_ns, host, container = test_cni.plugin_dir, test_cni.make_ns, test_cni.host, test_cni.container
 
 
 @pytest.fixture

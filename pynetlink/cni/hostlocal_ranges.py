@@ -112,7 +112,7 @@ class Range:
     def contains(self, address: Address) -> bool:
         address = canonical(address)
         return (address.version == self.subnet.version and address in self.subnet
-                and self.start <= address <= self.end)
+                and to16(self.start) <= to16(address) <= to16(self.end))
 
     def overlaps(self, other: "Range") -> bool:
         return self.subnet.version == other.subnet.version and (
@@ -271,10 +271,7 @@ def load_config(raw: bytes, cni_args: str) -> HostLocalConf:
 def requested_ips(conf: dict, runtime: dict, cni_args: str) -> list:
     """The addresses asked for: CNI_ARGS ``IP=``, then ``args.cni.ips``,
     then ``runtimeConfig.ips``."""
-    found = []
-    env_ip = load_env_args(cni_args)
-    if env_ip is not None:
-        found.append(env_ip)
+    found: list = [load_env_args(cni_args)]
     cni = member(member(conf, "args", dict, "Net") or {}, "cni", dict, "Net.args")
     for text in member(cni or {}, "ips", list, "IPAMArgs") or []:
         found.append(parse_ip_arg(text))
