@@ -102,6 +102,7 @@ CONFIGS = {
     "two ranges in one set, old-style subnet too": lambda d: network(
         d, [{"subnet": "198.51.100.0/30"}, {"subnet": "198.51.100.8/30"}],
         subnet="2001:db8:2::/126"),
+    "0.3.1 (CHECK refused)": lambda d: network(d, [{"subnet": "192.0.2.0/29"}], version="0.3.1"),
     "resolvConf": lambda d: network(d, [{"subnet": "192.0.2.0/28"}], resolvConf=str(d.parent / "resolv.conf")),
 }
 
@@ -212,6 +213,8 @@ REQUESTS = {
     "not an address": ({"runtimeConfig": {"ips": ["192.0.2.300"]}}, ""),
     "CNI_ARGS unknown key": ({}, "IP=192.0.2.44;K8S_POD_NAME=x"),
     "CNI_ARGS not a pair": ({}, "IP"),
+    "CNI_ARGS IgnoreUnknown not a boolean": ({}, "IgnoreUnknown=maybe;IP=192.0.2.44"),
+    "CNI_ARGS IPv6 with a prefix": ({}, "IP=2001:DB8::4:5/64"),
 }
 
 
