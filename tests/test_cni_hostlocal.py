@@ -215,6 +215,7 @@ REQUESTS = {
     "CNI_ARGS not a pair": ({}, "IP"),
     "CNI_ARGS IgnoreUnknown not a boolean": ({}, "IgnoreUnknown=maybe;IP=192.0.2.44"),
     "CNI_ARGS IPv6 with a prefix": ({}, "IP=2001:DB8::4:5/64"),
+    "IPv4-mapped IPv6 with a prefix": ({"runtimeConfig": {"ips": ["::ffff:192.0.2.47/120"]}}, ""),
 }
 
 
@@ -251,6 +252,8 @@ BAD = {
     "subnet too small": {"ranges": [[{"subnet": "192.0.2.0/31"}]]},
     "host bits": {"ranges": [[{"subnet": "192.0.2.1/24"}]]},
     "not a CIDR": {"ranges": [[{"subnet": "192.0.2.0"}]]},
+    "a netmask, not a prefix length": {"ranges": [[{"subnet": "192.0.2.0/255.255.255.0"}]]},
+    "an IPv6 zone": {"ranges": [[{"subnet": "2001:db8::/64", "rangeStart": "2001:db8::5%eth0"}]]},
     "no subnet": {"ranges": [[{"gateway": "192.0.2.1"}]]},
     "rangeStart outside": {"ranges": [[{"subnet": "192.0.2.0/24", "rangeStart": "192.0.3.1"}]]},
     "rangeEnd before rangeStart": {"ranges": [[{"subnet": "192.0.2.0/24", "rangeStart": "192.0.2.9",

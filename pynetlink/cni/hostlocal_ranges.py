@@ -63,12 +63,19 @@ def canonical(address: Address) -> Address:
     return address
 
 
+def go_address(text: str) -> Address:
+    """Go's net.ParseIP: an address (canonical), no IPv6 zone; ValueError if not."""
+    if "%" in text:
+        raise ValueError(f"{text!r}: a zone is not part of an address")
+    return canonical(ipaddress.ip_address(text))
+
+
 def parse_ip(text: Any, what: str = "IP address") -> Optional[Address]:
     """net.IP's text form: "" is no address, anything else must be one."""
     if not text:
         return None
     try:
-        return canonical(ipaddress.ip_address(text))
+        return go_address(text)
     except ValueError:
         raise HostLocalError(f"invalid {what}: {text}") from None
 
@@ -76,9 +83,10 @@ def parse_ip(text: Any, what: str = "IP address") -> Optional[Address]:
 def parse_cidr(text: str) -> tuple:
     """net.ParseCIDR, host bits kept: (address as written, prefix length, family bits)."""
     try:
+        address, slash, prefix = text.partition("/")
+        if not (slash and prefix.isascii() and prefix.isdigit()) or "%" in address:
+            raise ValueError(text)          # Go has no netmask form and no zone
         iface = ipaddress.ip_interface(text)
-        if "/" not in text:
-            raise ValueError(text)
     except ValueError:
         raise HostLocalError(f"invalid CIDR address: {text}") from None
     return iface.ip, iface.network.prefixlen, iface.max_prefixlen
@@ -92,10 +100,9 @@ def parse_ip_arg(text: Any) -> Optional[Address]:
     if not isinstance(text, str):
         raise HostLocalError(f"json: cannot unmarshal {json_type(text)} into Go value of type string")
     try:
-        address = ipaddress.ip_interface(text).ip if "/" in text else ipaddress.ip_address(text)
-    except ValueError:
+        return canonical(parse_cidr(text)[0]) if "/" in text else go_address(text)
+    except (ValueError, HostLocalError):
         raise HostLocalError(f"invalid IP address {text}") from None
-    return canonical(address)
 
 
 # -- ranges --------------------------------------------------------------------------------------

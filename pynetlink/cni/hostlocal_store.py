@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import ipaddress
 import os
 from typing import Callable, Iterator, Optional
 
-from .hostlocal_ranges import Address, HostLocalError, canonical
+from .hostlocal_ranges import Address, HostLocalError, go_address
 
 DEFAULT_DATA_DIR = "/var/lib/cni/networks"
 LAST_IP_PREFIX = "last_reserved_ip."
@@ -109,7 +108,7 @@ class Store:
         """Range set ``range_id``'s last address handed out, if recorded and valid."""
         try:
             with open(os.path.join(self.dir, f"{LAST_IP_PREFIX}{range_id}"), "rb") as f:
-                return canonical(ipaddress.ip_address(f.read().decode()))
+                return go_address(f.read().decode())
         except (OSError, ValueError, UnicodeDecodeError):
             return None
 
@@ -146,7 +145,7 @@ class Store:
             if not wanted(text):
                 continue
             try:
-                yield path, canonical(ipaddress.ip_address(os.path.basename(path))), text
+                yield path, go_address(os.path.basename(path)), text
             except ValueError:
                 continue
 
