@@ -7,11 +7,13 @@ output bytes, exit codes and store files; on one dataDir the two share the
 addresses without a collision, also when they run at the same time."""
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import json
 import os
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -365,3 +367,27 @@ def test_del_of_new_and_old_style_files_leaves_what_the_reference_leaves(tmp_pat
         stores[name] = store_files(tmp_path / name)
     assert stores["ours"] == stores["go"]
     assert ("pntest-net/192.0.2.99" in stores["go"]) == (range_sets == 1)
+
+
+@needs_go
+@pytest.mark.parametrize("runner", ["go", "ours"])
+def test_each_waits_while_the_store_lock_is_held(tmp_path, runner):
+    """Both take flock(LOCK_EX) on <dataDir>/<name>/lock: while another
+    holder has it, neither allocates."""
+    conf = json.dumps(network(tmp_path, [{"subnet": "192.0.2.0/24"}])).encode()
+    (tmp_path / "pntest-net").mkdir()
+    with open(tmp_path / "pntest-net" / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        env = dict(environ("ADD"), PYTHONPATH=os.environ.get("PYTHONPATH", ""))
+        proc = subprocess.Popen([GO] if runner == "go" else OURS, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, env=env)
+        try:
+            proc.stdin.write(conf)
+            proc.stdin.close()
+            proc.stdin = None                   # communicate() reads the answer only
+            time.sleep(1.0)
+            assert proc.poll() is None and held(tmp_path) == {}
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and json.loads(out)["ips"][0]["address"] == "192.0.2.2/24"
