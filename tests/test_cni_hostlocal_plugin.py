@@ -79,3 +79,20 @@ def test_runtime_config_ips_give_the_container_the_requested_address(alone, host
     assert [a["local"] for a in container.addresses("eth0") if a["family"] == "inet"] == ["192.0.2.77"]
     alone.ok("DEL", conf, netns=container.path)
     assert_nothing_left(host, container, tmp_path)
+
+
+def test_gc_through_the_plugin_releases_what_no_valid_attachment_holds(alone, host, make_ns, tmp_path):
+    conf = bridge_conf(PLUGIN, tmp_path, version="1.1.0",
+                       ipam=host_local(tmp_path, "192.0.2.0/24"))
+    kept, stale = make_ns(), make_ns()
+    alone.ok("ADD", conf, netns=kept.path, container_id="pntest-kept")
+    alone.ok("ADD", conf, netns=stale.path, container_id="pntest-stale")
+    attachments = [{"containerID": "pntest-kept", "ifname": "eth0"}]
+    alone.ok("GC", dict(conf, **{"cni.dev/valid-attachments": attachments}), netns=None)
+    assert allocations(tmp_path) == ["192.0.2.2"]
+
+
+def test_status_through_the_plugin_is_ready_with_host_local_in_process(alone, tmp_path):
+    conf = bridge_conf(PLUGIN, tmp_path, version="1.1.0",
+                       ipam=host_local(tmp_path, "192.0.2.0/24"))
+    assert alone.exec("STATUS", conf, netns=None).rc == 0

@@ -18,6 +18,8 @@ The modules, one job each (after the reference's ``pkg/skel``, ``pkg/ipam``,
 - dispatch.py: one command from environment and stdin to stdout and exit
   code — ``run(environ, stdin)`` as a function, ``main()`` as the executable;
 - delegate.py: delegated (IPAM) plugins;  result.py: the result model;
+- hostlocal.py (+ hostlocal_store.py, hostlocal_ranges.py): host-local IPAM
+  in-process, on the reference plugin's store (same files, same lock);
 - sysctl.py;  kernel.py: the container's namespace, batch failures;
 - bridge.py, bridge_del.py, bridge_check.py: ADD, DEL, CHECK of the bridge
   job (CHECK reads the container's links, addresses and routes with the
