@@ -26,6 +26,7 @@ ROOT = HERE.parent.parent
 SOURCES = ["cni_shim.c", "version.c"]
 SHIM = "pynetlink-cni-shim"             # in pynetlink/cni/
 CFLAGS = ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror"]
+LDFLAGS = ["-s"]                        # stripped: Python's CFLAGS carry -g
 
 # The protocol (pynetlink/cni/wire.py) when the tree has no wire.py yet.
 PROTOCOL = {"MAGIC": b"PNCNI1", "MAX_ENV": 65536, "MAX_OUTPUT": 64 << 20,
@@ -113,7 +114,12 @@ def generate_header() -> str:
 
 def build(compiler, build_temp: str, out_dir: str) -> str:
     """Compile and link the shim with ``compiler`` (a distutils CCompiler, as
-    build_ext holds it) into ``out_dir``/pynetlink-cni-shim; its path."""
+    build_ext holds it) into ``out_dir``/pynetlink-cni-shim; its path.
+
+    Linked statically when the C library allows it: no dynamic loading at
+    start-up, and no versioned libc symbol (an executable linked against
+    glibc >= 2.34 needs __libc_start_main@GLIBC_2.34, which would raise the
+    wheel's manylinux tag from the core's 2_17 to 2_34)."""
     gen_dir = os.path.join(build_temp, "shim")
     os.makedirs(gen_dir, exist_ok=True)
     with open(os.path.join(gen_dir, "cni_shim_gen.h"), "w") as f:
@@ -121,7 +127,10 @@ def build(compiler, build_temp: str, out_dir: str) -> str:
     sources = [os.path.relpath(HERE / s) for s in SOURCES]
     objects = compiler.compile(sources, output_dir=gen_dir, include_dirs=[gen_dir, str(HERE)],
                                extra_postargs=CFLAGS)
-    compiler.link_executable(objects, SHIM, output_dir=out_dir)
+    try:
+        compiler.link_executable(objects, SHIM, output_dir=out_dir, extra_postargs=["-static", *LDFLAGS])
+    except Exception:               # no static libc (libc.a): link against the shared one
+        compiler.link_executable(objects, SHIM, output_dir=out_dir, extra_postargs=LDFLAGS)
     path = os.path.join(out_dir, SHIM)
     os.chmod(path, 0o755)
     return path

@@ -542,13 +542,14 @@ static int proxy(char **argv, const struct buf *in)
     enum outcome o = ask_daemon(in, &r, &f);
     double deadline = now() + 60;
 
+    if (o == ANSWERED) {
+        write_all(1, r.raw.data + r.out_at, r.out_len, deadline);
+        write_all(2, r.raw.data + r.err_at, r.err_len, deadline);
+    }
+    free(r.raw.data);
     if (o == FALLBACK)
         return exec_plugin(argv, in);
-    if (o == FAILED)
-        return fail(in, &f);
-    write_all(1, r.raw.data + r.out_at, r.out_len, deadline);
-    write_all(2, r.raw.data + r.err_at, r.err_len, deadline);
-    return (int)r.status;
+    return o == FAILED ? fail(in, &f) : (int)r.status;
 }
 
 int main(int argc, char **argv)
@@ -568,6 +569,9 @@ int main(int argc, char **argv)
         return fail(&in, &f);
     }
     if (in.len > SHIM_MAX_STDIN)
-        return answer(shim_oversized_answer, 1);
-    return is_version ? version(argv, &in) : proxy(argv, &in);
+        rc = answer(shim_oversized_answer, 1);
+    else
+        rc = is_version ? version(argv, &in) : proxy(argv, &in);
+    free(in.data);
+    return rc;
 }
