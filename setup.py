@@ -21,12 +21,25 @@ class BuildExtAndShim(build_ext):
     or in build_lib).  A shim that fails to build is reported, not fatal:
     the installer then installs the pure-Python plugin."""
 
+    def shim_dir(self, inplace: bool) -> str:
+        return os.path.join("pynetlink" if inplace else os.path.join(self.build_lib, "pynetlink"), "cni")
+
+    def shim_path(self, inplace: bool) -> str:
+        return os.path.join(self.shim_dir(inplace), load_shim_builder().SHIM)
+
+    def get_outputs(self):
+        return super().get_outputs() + [self.shim_path(False)]
+
+    def get_output_mapping(self):
+        """Editable installs copy the shim into the source tree, as the core."""
+        mapping = super().get_output_mapping()
+        mapping[self.shim_path(False)] = self.shim_path(True)
+        return mapping
+
     def run(self):
         super().run()
-        out_dir = os.path.join("pynetlink" if self.inplace else os.path.join(self.build_lib, "pynetlink"),
-                               "cni")
         try:
-            path = load_shim_builder().build(self.compiler, self.build_temp, out_dir)
+            path = load_shim_builder().build(self.compiler, self.build_temp, self.shim_dir(self.inplace))
         except Exception as e:      # CompileError, LinkError, no compiler
             print(f"warning: the pynetlink CNI shim was not built ({e}); "
                   "`python3 -m pynetlink.cni --install` will install the Python plugin", flush=True)
