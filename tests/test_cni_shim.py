@@ -29,10 +29,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import Netns, sh
+from conftest import sh
 from pynetlink.cni import dispatch, installer, spec
 from test_cni import (FAKE_IPAM_SOURCE, PLUGIN, REFERENCE, Runtime, assert_nothing_left, bridge_conf,
-                      fake_ipam, host_veths, ipam_calls, needs_reference)
+                      fake_ipam, host_veths, ipam_calls, make_ns, needs_reference)
 
 MAGIC = b"PNCNI1"
 EXEC = PLUGIN + installer.EXEC_SUFFIX
@@ -103,7 +103,8 @@ def test_install_exec_only_writes_the_python_plugin(tmp_path):
 def test_install_without_a_shim_writes_the_python_plugin_and_says_so(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(installer, "SHIM", str(tmp_path / "not-built"))
     path = installer.install(str(tmp_path))
-    assert open(path).readline().startswith("#!")
+    with open(path) as f:
+        assert f.readline().startswith("#!")
     assert "no shim" in capsys.readouterr().err
 
 
@@ -275,19 +276,6 @@ def test_without_a_daemon_the_python_plugin_answers(plugin_dir, tmp_path, kind):
     shim = run(plugin_dir / PLUGIN, env, stdin)
     assert outcome(shim) == outcome(run(plugin_dir / EXEC, env, stdin))
     assert error_doc(shim)["code"] == spec.E_INVALID_ENV
-
-
-@pytest.fixture
-def make_ns():
-    made = []
-
-    def make() -> Netns:
-        made.append(Netns())
-        return made[-1]
-
-    yield make
-    for n in made:
-        n.remove()
 
 
 @pytest.fixture
@@ -498,32 +486,38 @@ def test_daemon_that_never_answers_is_error_11_within_the_timeout(plugin_dir, da
     assert 0.5 <= elapsed < 5
 
 
-@pytest.mark.parametrize("answer", [
+def replying(raw: bytes):
+    """A daemon that reads the request and sends ``raw`` back."""
+    def handler(d: FakeDaemon, conn: socket.socket) -> None:
+        d.read(conn)
+        conn.sendall(raw)
+    return handler
+
+
+def answer_error(plugin_dir, daemon, raw: bytes) -> dict:
+    proc = run(plugin_dir / PLUGIN, daemon_env(daemon(replying(raw))), CONF)
+    assert proc.stdout.count(b"\n") == 1, proc
+    doc = error_doc(proc)
+    assert doc["code"] == spec.E_TRY_AGAIN
+    return doc
+
+
+@pytest.mark.parametrize("raw", [
     response(0, b'{"cniVersion": "1.0.0"}\n')[:-5],
     response(0, b"x")[:7],
     response(0, b"x")[:10],
 ], ids=["mid-stdout", "mid-status", "before stdout_len"])
-def test_truncated_response_is_error_11(plugin_dir, daemon, answer):
-    def handler(d: FakeDaemon, conn: socket.socket) -> None:
-        d.read(conn)
-        conn.sendall(answer)
-    d = daemon(handler)
-    proc = run(plugin_dir / PLUGIN, daemon_env(d), CONF)
-    assert error_doc(proc)["code"] == spec.E_TRY_AGAIN and "cut short" in error_doc(proc)["msg"]
+def test_truncated_response_is_error_11(plugin_dir, daemon, raw):
+    assert "cut short" in answer_error(plugin_dir, daemon, raw)["msg"]
 
 
-@pytest.mark.parametrize("answer", [
+@pytest.mark.parametrize("raw", [
     b"PNCNI2" + response(0, b"")[6:],
     MAGIC + struct.pack(">I", 256) + response(0, b"")[10:],
     MAGIC + struct.pack(">II", 0, 0xFFFFFFFF),
 ], ids=["bad magic", "status over 255", "stdout_len over the limit"])
-def test_malformed_response_is_error_11(plugin_dir, daemon, answer):
-    def handler(d: FakeDaemon, conn: socket.socket) -> None:
-        d.read(conn)
-        conn.sendall(answer)
-    d = daemon(handler)
-    proc = run(plugin_dir / PLUGIN, daemon_env(d), CONF)
-    assert proc.stdout.count(b"\n") == 1 and error_doc(proc)["code"] == spec.E_TRY_AGAIN
+def test_malformed_response_is_error_11(plugin_dir, daemon, raw):
+    assert "could not be read" in answer_error(plugin_dir, daemon, raw)["msg"]
 
 
 def test_stdin_over_max_stdin_is_the_python_plugins_error_and_no_request(plugin_dir, daemon):

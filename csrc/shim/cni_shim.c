@@ -130,7 +130,8 @@ static int wait_fd(int fd, short events, double deadline)
 
 /* -- plain file descriptors ------------------------------------------------------------------ */
 
-/* All of p to fd (partial writes, EINTR, non-blocking fds), until the deadline. */
+/* All of p to fd (partial writes, EINTR, non-blocking fds), until the deadline; -EPIPE
+ * once the reader has gone (SIGPIPE is ignored). */
 static int write_all(int fd, const void *p, size_t n, double deadline)
 {
     const unsigned char *c = p;
@@ -145,7 +146,7 @@ static int write_all(int fd, const void *p, size_t n, double deadline)
             if (rc < 0)
                 return rc;
         } else if (w < 0 && errno != EINTR) {
-            return -errno;
+            return errno == ECONNRESET ? -EPIPE : -errno;
         }
     }
     return 0;
@@ -394,25 +395,6 @@ static int connect_daemon(const char *path, double deadline)
     return fd;
 }
 
-/* All of p to the socket; -EPIPE once the daemon has gone. */
-static int send_all(int fd, const unsigned char *p, size_t n, double deadline)
-{
-    while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w > 0) {
-            p += w;
-            n -= (size_t)w;
-        } else if (w < 0 && errno == EAGAIN) {
-            int rc = wait_fd(fd, POLLOUT, deadline);
-            if (rc < 0)
-                return rc;
-        } else if (w < 0 && errno != EINTR) {
-            return errno == ECONNRESET ? -EPIPE : -errno;
-        }
-    }
-    return 0;
-}
-
 /* Exactly n bytes of the response into out (appended); 1 at EOF before them. */
 static int recv_exactly(int fd, struct buf *out, size_t n, double deadline)
 {
@@ -519,10 +501,10 @@ static enum outcome ask_daemon(const struct buf *in, struct response *r, struct 
         free(req.data);
         return FALLBACK;
     }
-    rc = send_all(fd, req.data, req.len, deadline);
+    rc = write_all(fd, req.data, req.len, deadline);
     free(req.data);
     if (rc == 0)
-        rc = send_all(fd, in->data, in->len, deadline);
+        rc = write_all(fd, in->data, in->len, deadline);
     if (rc == 0)
         shutdown(fd, SHUT_WR);
     /* A daemon gone mid-request (-EPIPE) may still have answered: read what it sent. */
