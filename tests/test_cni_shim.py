@@ -41,6 +41,7 @@ SUPPORTED = list(spec.SUPPORTED_VERSIONS)
 needs_shim = pytest.mark.skipif(installer.shim_executable() is None,
                                 reason="the shim was not built (python3 setup.py build_ext --inplace)")
 pytestmark = needs_shim
+unit = pytest.mark.unit         # kernel-free: no root, no namespace (python3 -m pytest -m unit)
 
 
 # -- the installed plugin ----------------------------------------------------------------------------
@@ -85,6 +86,7 @@ def error_doc(proc: subprocess.CompletedProcess) -> dict:
     return json.loads(proc.stdout)
 
 
+@unit
 def test_install_writes_the_shim_and_the_python_plugin_beside_it(plugin_dir):
     with open(plugin_dir / PLUGIN, "rb") as f:
         assert f.read(4) == b"\x7fELF"
@@ -93,6 +95,7 @@ def test_install_writes_the_shim_and_the_python_plugin_beside_it(plugin_dir):
     assert os.access(plugin_dir / PLUGIN, os.X_OK) and os.access(plugin_dir / EXEC, os.X_OK)
 
 
+@unit
 def test_install_exec_only_writes_the_python_plugin(tmp_path):
     out = subprocess.run([sys.executable, "-m", "pynetlink.cni", "--install", str(tmp_path), "--exec-only"],
                          capture_output=True, text=True, check=True, timeout=60)
@@ -100,6 +103,7 @@ def test_install_exec_only_writes_the_python_plugin(tmp_path):
     assert (tmp_path / PLUGIN).read_text().startswith(f"#!{sys.executable} -IS\n# {PLUGIN}: ")
 
 
+@unit
 def test_install_without_a_shim_writes_the_python_plugin_and_says_so(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(installer, "SHIM", str(tmp_path / "not-built"))
     path = installer.install(str(tmp_path))
@@ -108,6 +112,7 @@ def test_install_without_a_shim_writes_the_python_plugin_and_says_so(tmp_path, m
     assert "no shim" in capsys.readouterr().err
 
 
+@unit
 def test_the_shim_needs_nothing_but_libc():
     """Static (no dynamic section) where libc.a exists, else libc.so.6 only."""
     needed = sh("readelf", "-d", installer.SHIM).stdout
@@ -192,12 +197,14 @@ OTHER_STDIN = (damaged(configurations()) | st.binary(max_size=64)
                | st.builds(lambda v: json.dumps(v).encode(), json_values))
 
 
+@unit
 @settings(max_examples=300, deadline=None)
 @given(stdin=configurations())
 def test_version_answer_is_the_python_plugins_for_any_configuration(plugin_dir, stdin):
     assert shim_version_answer(plugin_dir, stdin) == python_version_answer(stdin)
 
 
+@unit
 @settings(max_examples=300, deadline=None)
 @given(stdin=OTHER_STDIN)
 def test_version_answer_is_the_python_plugins_for_any_stdin(plugin_dir, stdin):
@@ -210,6 +217,7 @@ def test_version_answer_is_the_python_plugins_for_any_stdin(plugin_dir, stdin):
     b'{"cniVersion": "0.4.0", "n": ' + b"[" * 150 + b"]" * 150 + b"}",
     b'{"cniVersion": "0.4.0", "big": 1' + b"0" * 600 + b"}",
 ], ids=["4MiB string", "many nested decoys", "deep nesting", "long integer"])
+@unit
 def test_version_answer_is_the_python_plugins_for_large_inputs(plugin_dir, stdin):
     assert shim_version_answer(plugin_dir, stdin) == python_version_answer(stdin)
 
@@ -223,6 +231,7 @@ def test_version_answer_is_the_python_plugins_for_large_inputs(plugin_dir, stdin
     b" " * (spec.MAX_STDIN + 1),
 ], ids=["nesting beyond the recursion limit", "deep objects", "5000-digit integer", "UTF-16", "UTF-32",
         "over MAX_STDIN"])
+@unit
 def test_version_inputs_the_shim_leaves_to_python_are_answered_as_python_does(plugin_dir, stdin):
     """Deep nesting, long integers and UTF-16/32 depend on the interpreter:
     the shim execs the Python plugin with the same stdin; over MAX_STDIN it
@@ -231,6 +240,7 @@ def test_version_inputs_the_shim_leaves_to_python_are_answered_as_python_does(pl
     assert outcome(run(plugin_dir / PLUGIN, env, stdin)) == outcome(run(plugin_dir / EXEC, env, stdin))
 
 
+@unit
 def test_version_with_a_terminal_on_stdin_reads_nothing(plugin_dir):
     """As the Python plugin: VERSION from a shell, stdin a terminal, answers at once."""
     import pty
@@ -264,6 +274,7 @@ def make_refusing_socket(path) -> None:
     s.close()
 
 
+@unit
 @pytest.mark.parametrize("kind", ["missing", "refused", "not a socket"])
 def test_without_a_daemon_the_python_plugin_answers(plugin_dir, tmp_path, kind):
     path = tmp_path / "cni.sock"
@@ -410,6 +421,7 @@ def answering(status: int, stdout: bytes, stderr: bytes = b""):
     return handler
 
 
+@unit
 def test_request_carries_the_cni_environment_and_the_whole_stdin(plugin_dir, daemon):
     d = daemon(answering(0, b"{}\n"))
     env = daemon_env(d, CNI_ARGS="IgnoreUnknown=1", PYNETLINK_DEBUG="1", HOME="/root", LD_PRELOAD="",
@@ -420,18 +432,21 @@ def test_request_carries_the_cni_environment_and_the_whole_stdin(plugin_dir, dae
     assert d.requests == [(forwarded, stdin)]
 
 
+@unit
 def test_response_is_passed_through_unchanged(plugin_dir, daemon):
     stdout, stderr = b'{"cniVersion": "1.0.0", "odd": "\xff bytes"}\n', b"a warning\n"
     d = daemon(answering(7, stdout, stderr))
     assert outcome(run(plugin_dir / PLUGIN, daemon_env(d), CONF)) == (7, stdout, stderr)
 
 
+@unit
 def test_empty_response_and_stdin_pass_through(plugin_dir, daemon):
     d = daemon(answering(0, b""))
     assert outcome(run(plugin_dir / PLUGIN, daemon_env(d, "DEL"), b"")) == (0, b"", b"")
     assert d.requests[0][1] == b""
 
 
+@unit
 def test_daemon_refusal_is_the_clients_answer(plugin_dir, daemon):
     refusal = dispatch.error_answer(spec.CNIError(spec.E_KERNEL, "permission denied: only root (or an "
                                                   "allowed uid) may use the pynetlink CNI daemon"), "ADD", CONF)
@@ -446,6 +461,7 @@ def closing_after(n: int):
     return handler
 
 
+@unit
 @pytest.mark.parametrize("n", [0, 6, 40], ids=["at accept", "after the magic", "mid-environment"])
 def test_daemon_gone_before_answering_means_exec_mode(plugin_dir, daemon, n):
     d = daemon(closing_after(n))
@@ -455,6 +471,7 @@ def test_daemon_gone_before_answering_means_exec_mode(plugin_dir, daemon, n):
     assert error_doc(shim)["code"] == spec.E_INVALID_ENV and d.connections == 1
 
 
+@unit
 def test_daemon_gone_mid_stdin_means_exec_mode_with_the_whole_stdin(plugin_dir, daemon):
     d = daemon(closing_after(4096))
     env = daemon_env(d, "DEL", CNI_CONTAINERID=None)
@@ -464,6 +481,7 @@ def test_daemon_gone_mid_stdin_means_exec_mode_with_the_whole_stdin(plugin_dir, 
     assert error_doc(shim)["code"] == spec.E_INVALID_ENV
 
 
+@unit
 def test_daemon_that_reads_and_closes_means_exec_mode(plugin_dir, daemon):
     d = daemon(FakeDaemon.read)
     env = daemon_env(d, "DEL", CNI_CONTAINERID=None)
@@ -476,6 +494,7 @@ def silent(d: FakeDaemon, conn: socket.socket) -> None:
     d.stopping.wait(30)
 
 
+@unit
 def test_daemon_that_never_answers_is_error_11_within_the_timeout(plugin_dir, daemon):
     d = daemon(silent)
     start = time.monotonic()
@@ -507,6 +526,7 @@ def answer_error(plugin_dir, daemon, raw: bytes) -> dict:
     response(0, b"x")[:7],
     response(0, b"x")[:10],
 ], ids=["mid-stdout", "mid-status", "before stdout_len"])
+@unit
 def test_truncated_response_is_error_11(plugin_dir, daemon, raw):
     assert "cut short" in answer_error(plugin_dir, daemon, raw)["msg"]
 
@@ -516,10 +536,12 @@ def test_truncated_response_is_error_11(plugin_dir, daemon, raw):
     MAGIC + struct.pack(">I", 256) + response(0, b"")[10:],
     MAGIC + struct.pack(">II", 0, 0xFFFFFFFF),
 ], ids=["bad magic", "status over 255", "stdout_len over the limit"])
+@unit
 def test_malformed_response_is_error_11(plugin_dir, daemon, raw):
     assert "could not be read" in answer_error(plugin_dir, daemon, raw)["msg"]
 
 
+@unit
 def test_stdin_over_max_stdin_is_the_python_plugins_error_and_no_request(plugin_dir, daemon):
     d = daemon(answering(0, b""))
     stdin = b" " * (spec.MAX_STDIN + 1)
@@ -529,6 +551,7 @@ def test_stdin_over_max_stdin_is_the_python_plugins_error_and_no_request(plugin_
     assert error_doc(shim)["code"] == spec.E_DECODE and d.connections == 0
 
 
+@unit
 def test_environment_over_the_protocols_limit_is_error_11_and_no_request(plugin_dir, daemon):
     d = daemon(answering(0, b""))
     proc = run(plugin_dir / PLUGIN, daemon_env(d, PYNETLINK_PAD="x" * 70000), CONF)
@@ -536,6 +559,7 @@ def test_environment_over_the_protocols_limit_is_error_11_and_no_request(plugin_
     assert doc["code"] == spec.E_TRY_AGAIN and "65536" in doc["msg"] and d.connections == 0
 
 
+@unit
 def test_a_stdout_closed_by_the_runtime_does_not_kill_the_shim(plugin_dir, daemon):
     """SIGPIPE is ignored: the exit status is still the daemon's."""
     d = daemon(answering(3, b"x" * (1 << 20)))
@@ -549,6 +573,7 @@ def test_a_stdout_closed_by_the_runtime_does_not_kill_the_shim(plugin_dir, daemo
     assert proc.returncode == 3
 
 
+@unit
 def test_error_documents_use_the_configurations_version(plugin_dir, daemon):
     d = daemon(silent)
     conf = json.dumps({"cniVersion": "0.4.0", "name": "n", "type": PLUGIN}).encode()
@@ -556,12 +581,14 @@ def test_error_documents_use_the_configurations_version(plugin_dir, daemon):
     assert error_doc(proc)["cniVersion"] == "0.4.0"
 
 
+@unit
 def test_an_unknown_version_reports_errors_in_the_latest(plugin_dir, daemon):
     d = daemon(silent)
     proc = run(plugin_dir / PLUGIN, daemon_env(d, PYNETLINK_CNI_TIMEOUT="0.2"), b"{nope", timeout=20)
     assert error_doc(proc)["cniVersion"] == spec.LATEST
 
 
+@unit
 def test_missing_exec_plugin_is_error_11(tmp_path, no_daemon):
     lonely = tmp_path / PLUGIN
     shutil.copy(installer.SHIM, lonely)
@@ -569,6 +596,7 @@ def test_missing_exec_plugin_is_error_11(tmp_path, no_daemon):
     assert doc["code"] == spec.E_TRY_AGAIN and doc["details"].endswith(EXEC)
 
 
+@unit
 def test_installer_arguments_go_to_the_python_plugin(plugin_dir, tmp_path):
     proc = subprocess.run([str(plugin_dir / PLUGIN), "--install", str(tmp_path), "--exec-only"],
                           capture_output=True, text=True, timeout=60)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from typing import Optional
+from typing import Callable, Optional
 
 import _cffi_backend
 
@@ -61,7 +61,7 @@ def shim_executable() -> Optional[str]:
     return SHIM if os.access(SHIM, os.X_OK) else None
 
 
-def replace_file(path: str, write) -> str:
+def replace_file(path: str, write: Callable[[str], object]) -> str:
     """Write ``path`` through ``write(tmp)``, mode 0755, replaced atomically."""
     tmp = f"{path}.tmp{os.getpid()}"
     try:
