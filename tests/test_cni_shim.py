@@ -254,6 +254,15 @@ def test_version_with_a_terminal_on_stdin_reads_nothing(plugin_dir):
     assert outcome(proc) == python_version_answer(b"")
 
 
+@unit
+def test_version_with_stdin_closed_is_answered_as_the_python_plugin_does(plugin_dir):
+    def closed_stdin(executable) -> tuple:
+        return outcome(subprocess.run([str(executable)], stdin=subprocess.DEVNULL, capture_output=True,
+                                      env={"CNI_COMMAND": "VERSION"}, preexec_fn=lambda: os.close(0),
+                                      timeout=30))
+    assert closed_stdin(plugin_dir / PLUGIN) == closed_stdin(plugin_dir / EXEC) == python_version_answer(b"")
+
+
 @pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
 def test_version_executes_no_other_program(plugin_dir, tmp_path):
     trace = tmp_path / "trace"

@@ -300,7 +300,9 @@ static int exec_plugin(char **argv, const struct buf *in)
     }
     if (rc == 0) {
         argv[0] = path;
+        signal(SIGPIPE, SIG_DFL);       /* as the runtime started us */
         execv(path, argv);
+        signal(SIGPIPE, SIG_IGN);
         rc = -errno;
     }
     snprintf(f.msg, sizeof(f.msg), "try again later: the pynetlink CNI daemon is not running and "
@@ -376,6 +378,8 @@ static int connect_daemon(const char *path, double deadline)
     int ms = remaining_ms(deadline), fd, rc;
     struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
 
+    if (ms < 0)
+        return ms;
     if (strlen(path) >= sizeof(sa.sun_path))
         return -ENAMETOOLONG;
     strcpy(sa.sun_path, path);
@@ -534,6 +538,20 @@ static int proxy(char **argv, const struct buf *in)
     return o == FAILED ? fail(in, &f) : (int)r.status;
 }
 
+/* fds 0, 1 and 2 open (on /dev/null if the runtime closed one), so that no
+ * socket or file of ours takes their place. */
+static void keep_std_fds(void)
+{
+    for (int fd = 0; fd < 3; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
+            int null = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+            if (null >= 0 && null != fd) {
+                dup2(null, fd);
+                close(null);
+            }
+        }
+}
+
 int main(int argc, char **argv)
 {
     const char *command = getenv("CNI_COMMAND");
@@ -542,6 +560,7 @@ int main(int argc, char **argv)
     int rc;
 
     signal(SIGPIPE, SIG_IGN);
+    keep_std_fds();
     if (argc > 1 || !argv[0])           /* the installer's arguments: Python's job */
         return exec_plugin(argv[0] ? argv : (char *[]){"pynetlink-cni", NULL}, NULL);
     rc = is_version && isatty(0) ? 0 : read_stdin(&in, SHIM_MAX_STDIN);
