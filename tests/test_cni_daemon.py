@@ -1,5 +1,5 @@
-"""``pynetlink-cni daemon``: the resident plugin, driven over its socket with
-wire.py's client as the C shim drives it, beside exec mode (the installed
+"""``pynetlink-cni daemon``: the resident plugin, driven over its socket by the
+installed C shim (and by wire.py's client), beside exec mode (the installed
 ``pynetlink-cni`` executable, run as a runtime runs it).  The daemon runs
 as a subprocess inside a scratch "host" namespace (``ip netns exec``), on a
 socket in a temporary directory; containers are scratch namespaces; IPAM is
@@ -22,7 +22,7 @@ import pytest
 from conftest import Netns, sh
 from pynetlink.cni import daemon as cni_daemon
 from pynetlink.cni import dispatch, spec, wire
-from pynetlink.cni.installer import launcher_paths
+from pynetlink.cni.installer import shim_executable
 import test_cni
 from test_cni import (CONTAINER_SYSCTLS, HOST_SYSCTLS, PLUGIN, REFERENCE, Outcome, Runtime, allocations,
                       assert_nothing_left, assert_same_state, bridge_conf, fake_ipam, host_veths,
@@ -125,39 +125,38 @@ def slow_bin(tmp_path_factory):
     return str(d)
 
 
-CLIENT_SCRIPT = """#!{python} -S
-# The shim's job in Python: this process's CNI environment and stdin to the daemon, its answer back.
-import os, sys
-sys.path[:0] = {paths!r}
-from pynetlink.cni import wire
-r = wire.call(wire.forwarded_environ(os.environ), sys.stdin.buffer.read(), {socket!r}, timeout=120)
-sys.stdout.buffer.write(r.stdout)
-sys.stderr.buffer.write(r.stderr)
-sys.exit(r.status)
-"""
+@pytest.fixture(scope="module")
+def shim_dir(tmp_path_factory, plugin_dir):
+    """A CNI bin directory holding the shim as ``pynetlink-cni`` and test_cni's
+    fake IPAM plugin — and no exec-mode launcher beside the shim, so a request
+    the daemon does not serve fails instead of falling back to exec mode."""
+    d = tmp_path_factory.mktemp("cni-shim")
+    shim = shim_executable()
+    assert shim is not None, "the CNI shim was not built (python3 setup.py build_ext --inplace)"
+    shutil.copy(shim, d / PLUGIN)
+    shutil.copy(os.path.join(plugin_dir, test_cni.FAKE_IPAM), d / test_cni.FAKE_IPAM)
+    return str(d)
 
 
 class DaemonRuntime(Runtime):
-    """A runtime whose plugin is the daemon: ``Runtime.exec`` runs, in place
-    of pynetlink-cni, a client (CLIENT_SCRIPT) that forwards what the shim
-    forwards and prints the daemon's answer."""
+    """A runtime whose pynetlink-cni is the installed C shim talking to the
+    daemon on ``socket_path`` (``PYNETLINK_CNI_SOCKET``), as on a node."""
 
     def __init__(self, host: Netns, cni_path: list, socket_path: str):
         super().__init__(host, cni_path)
         self.socket_path = socket_path
-        self.client = os.path.join(os.path.dirname(os.path.dirname(socket_path)), "client")
-        with open(self.client, "w") as f:
-            f.write(CLIENT_SCRIPT.format(python=sys.executable, paths=launcher_paths(),
-                                         socket=socket_path))
-        os.chmod(self.client, 0o755)
+        self.calls = 0                      # requests for pynetlink-cni other than VERSION
 
-    def find(self, kind: str) -> str:
-        return self.client if kind == PLUGIN else super().find(kind)
+    def exec(self, command: str, conf, **kw) -> Outcome:
+        kw["env"] = dict(kw.get("env") or {}, PYNETLINK_CNI_SOCKET=self.socket_path)
+        kind = kw.get("kind") or (conf.get("type") if isinstance(conf, dict) else None)
+        self.calls += kind == PLUGIN and command != "VERSION"
+        return super().exec(command, conf, **kw)
 
 
 @pytest.fixture
-def served(host, plugin_dir, slow_bin, daemon):
-    return DaemonRuntime(host, [plugin_dir, slow_bin, REFERENCE], daemon.path)
+def served(host, shim_dir, slow_bin, daemon):
+    return DaemonRuntime(host, [shim_dir, slow_bin, REFERENCE], daemon.path)
 
 
 @pytest.fixture
@@ -395,8 +394,9 @@ def test_sigkill_mid_add_then_restart_and_del_leaves_the_node_clean(
     assert wait_until(lambda: host_veths(host), 20)      # the links are made, IPAM still running
     d.stop(signal.SIGKILL)
     t.join(30)
-    out = box["out"]                                     # EOF before any answer: the shim retries by exec
-    assert out.rc != 0 and out.stdout == "" and "WireError" in out.stderr, out
+    out = box["out"]                 # EOF before any answer: the shim retries the ADD by exec, which
+    assert (out.rc, out.doc["code"], out.doc["msg"]) == (   # finds the pod begun and refuses it
+        1, 100, "the container already has an interface named eth0"), out
     ipam_pids = [int(p) for p in open(os.path.join(slow_bin, SLOW_IPAM + ".pids")).read().split()]
     assert wait_until(lambda: not any(os.path.exists(f"/proc/{p}") for p in ipam_pids), SLOW_SECONDS + 30)
     start_daemon(host)
