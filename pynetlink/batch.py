@@ -358,7 +358,8 @@ class _Run:
             if encode is None:
                 self.mark(i, ROLLED_BACK)
                 continue
-            undos.append((i, op.request(encode), op.gone))
+            undos.extend((i, op.request(e), op.gone)
+                         for e in (encode if isinstance(encode, list) else [encode]))
             snap = self.snapshots.get(i)
             if snap is not None:
                 undos.extend((i, op.request(e), (_errno.EEXIST,)) for e in _restore.restore(snap))

@@ -44,8 +44,8 @@ ROUTE_GONE = (_errno.ESRCH, _errno.ENODEV)
 class Op:
     """One operation: ``build(indexes)`` gives its message once the
     ifindexes of ``needs`` are known; ``changes``: the link to read first,
-    for undo; ``undo(old_link, indexes)``: the message that reverses it (or
-    None: nothing to undo); ``gone``: the errnos with which that undo finds
+    for undo; ``undo(old_link, indexes)``: the message (or messages, in
+    order) that reverse it (or None: nothing to undo); ``gone``: the errnos with which that undo finds
     its goal already holds (what it would delete is not there);
     ``flushes``: the change may make the kernel drop the link's addresses
     and routes (down, MTU, master, MAC), so a transaction records them
@@ -58,7 +58,7 @@ class Op:
     def __init__(self, operation: str, arguments: tuple, interface: Optional[str],
                  build: Callable[[Indexes], Encoder], needs: tuple = (),
                  changes: Optional[str] = None,
-                 undo: Optional[Callable[[Any, Indexes], Optional[Encoder]]] = None,
+                 undo: Optional[Callable[[Any, Indexes], Union[Encoder, List[Encoder], None]]] = None,
                  gone: tuple = (), flushes: bool = False,
                  forgets: tuple = (), irreversible: str = "", fds: Optional[List[int]] = None):
         self.operation, self.arguments, self.interface = operation, arguments, interface
@@ -207,7 +207,7 @@ class Operations(Generic[R]):
         return self._execute(Op("set_interface_master", (name, master), name,
                                 lambda idx: links.set_master(name, idx[master]), needs=(master,),
                                 changes=name, flushes=True,
-                                undo=lambda old, idx: links.set_master(name, old.master)))
+                                undo=lambda old, idx: _back_to_master(name, old, [])))
 
     def change_interface_name(self, old: str, new: str) -> R:
         """Rename a link. Equivalent to: ``ip link set OLD name NEW``."""
@@ -307,16 +307,17 @@ class Operations(Generic[R]):
                 change["master"] = idx[master]
             return links.set_link(change)
 
-        def undo(old: Optional[Link], idx: Indexes) -> Encoder:
+        def undo(old: Optional[Link], idx: Indexes) -> Union[Encoder, List[Encoder]]:
             assert old is not None
             was: dict[str, Any] = {key: getattr(old, attr) for key, attr in _LINK_ATTRS.items()
                                    if given[key] is not None}
             back = links.change_fields(new_name or name, **was)
             if new_name is not None:
                 back.update(index=old.index, name=v.ifname(name))
-            if master is not None:
-                back["master"] = old.master
-            return links.set_link(back)
+            if master is None:
+                return links.set_link(back)
+            back["master"] = old.master
+            return _back_to_master(name, old, [links.set_link(back)])
 
         flushes = up is False or any(x is not None for x in (mtu, master, mac_address))
         return self._execute(Op("set_link", (name,), name, build, needs=needs, changes=name,
@@ -382,6 +383,16 @@ class Operations(Generic[R]):
             lambda idx: message(network, via, idx[iface_name]), needs=(iface_name,),
             undo=None if undo is None else lambda old, idx: undo(network, via, idx[iface_name]),
             gone=ROUTE_GONE, irreversible=irreversible))
+
+
+def _back_to_master(name: str, old: Link, undo: List[Encoder]) -> List[Encoder]:
+    """The undo of a change of master: ``undo`` (or the old master set
+    again), then — back on a bridge — the hairpin mode it had, which a port
+    that leaves and rejoins loses."""
+    undo = undo or [links.set_master(name, old.master)]
+    if old.master and old.hairpin:
+        undo.append(links.set_hairpin(name, True))
+    return undo
 
 
 class OpMaker(Operations[Op]):

@@ -349,3 +349,28 @@ def test_a_10000_operation_batch_with_namespace_paths_runs_under_ulimit_256(ns, 
                          timeout=300)
     peers = [link for link in (ns2.ip("link", "show") or []) if link["ifname"].startswith("m")]
     assert (out.stdout.strip(), out.stderr, len(peers)) == ("10000", "", 10000)
+
+
+# -- a bridge port that leaves and rejoins ---------------------------------------------
+
+@pytest.fixture
+def port(ns, e0):
+    """e0 a port of bridge br0 (an address of its own) with hairpin on; br1 another bridge."""
+    for bridge, mac in (("br0", "02:00:00:00:0b:00"), ("br1", "02:00:00:00:0b:01")):
+        ip(ns, "link", "add", bridge, "address", mac, "type", "bridge")
+    ip(ns, "link", "set", "e0", "master", "br0")
+    ip(ns, "link", "set", "e0", "type", "bridge_slave", "hairpin", "on")
+    return ns.link("e0")
+
+
+def bridge_port(ns, name: str) -> tuple:
+    link = ns.link(name)
+    return link.get("master"), link["linkinfo"]["info_slave_data"]["hairpin"]
+
+
+@pytest.mark.parametrize("change", [("set_interface_master", ("e0", "br1"), {}),
+                                    ("set_link", ("e0",), {"master": "br1"})],
+                         ids=["set_interface_master", "set_link"])
+def test_rollback_of_a_new_master_rejoins_the_old_bridge_with_its_hairpin(ns, handle, port, change):
+    roll_back(handle, change)
+    assert bridge_port(ns, "e0") == ("br0", True)

@@ -18,12 +18,20 @@ The modules, one job each (after the reference's ``pkg/skel``, ``pkg/ipam``,
 - dispatch.py: one command from environment and stdin to stdout and exit
   code — ``run(environ, stdin)`` as a function, ``main()`` as the executable;
 - delegate.py: delegated (IPAM) plugins;  result.py: the result model;
+- hostlocal.py (+ hostlocal_store.py, hostlocal_ranges.py): host-local IPAM
+  in-process, on the reference plugin's store (same files, same lock);
 - sysctl.py;  kernel.py: the container's namespace, batch failures;
 - bridge.py, bridge_del.py, bridge_check.py: ADD, DEL, CHECK of the bridge
   job (CHECK reads the container's links, addresses and routes with the
   library's dumps: the plugin never runs ``ip``);
 - loopback_add.py, loopback.py: ADD, and DEL/CHECK, of the loopback job;
-- status.py: STATUS and GC;  installer.py: the launcher installer.
+- status.py: STATUS and GC;  installer.py: the launcher installer;
+- wire.py: the shim <-> daemon protocol (requests, responses, limits, a
+  client);  daemon.py: ``pynetlink-cni daemon [--socket PATH] [--debug]
+  [--allow-uid UID]``, the resident plugin: each request the shim forwards
+  is answered by ``dispatch.run`` in a thread of its own, exactly as exec
+  mode answers it (root-only socket, SO_PEERCRED checked, systemd socket
+  activation: contrib/systemd/).
 
 Start-up: importing this package loads dispatch.py, spec.py and netconf.py
 (and ``pynetlink/__init__``); a command's module, and what it needs, is

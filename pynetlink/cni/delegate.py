@@ -1,7 +1,12 @@
 """Delegated plugins (IPAM), run as the spec prescribes (the reference's
 ``pkg/invoke`` and ``pkg/ipam``): ``<CNI_PATH>/<type>`` with the same stdin
 and environment as ours, CNI_COMMAND set to the command; its result, or its
-error passed on unchanged."""
+error passed on unchanged.
+
+``host-local`` is the exception: it runs in-process (hostlocal.py), on the
+reference plugin's on-disk store, with its results and errors.  Setting
+``PYNETLINK_CNI_IPAM=exec`` (in the plugin's environment, or the daemon's)
+executes ``<CNI_PATH>/host-local`` instead, as for any other IPAM type."""
 from __future__ import annotations
 
 import json
@@ -12,6 +17,8 @@ from typing import Any, Optional
 from .spec import E_DECODE, E_DELEGATE, E_INVALID_CONFIG, E_TRY_AGAIN, CNIError, Env, warn
 
 DELEGATE_TIMEOUT = 60.0         # seconds an IPAM plugin may take per command
+IPAM_MODE_VAR = "PYNETLINK_CNI_IPAM"    # "exec": host-local executed, not run in-process
+IN_PROCESS = ("host-local",)            # IPAM types run in-process
 
 
 def find_plugin(kind: str, path: list) -> str:
@@ -97,12 +104,31 @@ class Delegate:
             return CNIError(E_DELEGATE, f"{self.kind} {self.command} failed (exit status {code})", tail)
 
 
-def start_ipam(ipam_type: str, env: Env, stdin: bytes, command: str) -> Optional[Delegate]:
-    """The IPAM plugin's ``command`` started (None when the network has no IPAM)."""
-    return Delegate(ipam_type, env, stdin).start(command) if ipam_type else None
+def exec_forced(env: Env) -> bool:
+    """PYNETLINK_CNI_IPAM=exec in the request's environment, or else in this process's."""
+    mode = env.environ.get(IPAM_MODE_VAR) or os.environ.get(IPAM_MODE_VAR, "")
+    return mode == "exec"
 
 
-def release(ipam: Delegate) -> None:
+def ipam_plugin(kind: str, env: Env, stdin: bytes) -> Any:
+    """The IPAM plugin ``kind``, not started yet, with the Delegate interface
+    (``start(command)``, ``wait()``, ``finish()``, ``succeeded()``,
+    ``run(command)``, ``kind``): host-local in-process
+    (``hostlocal.HostLocal``) unless PYNETLINK_CNI_IPAM=exec, any other
+    type (or host-local then) the executable found in CNI_PATH."""
+    if kind in IN_PROCESS and not exec_forced(env):
+        from .hostlocal import HostLocal
+        return HostLocal(env, stdin)
+    return Delegate(kind, env, stdin)
+
+
+def start_ipam(ipam_type: str, env: Env, stdin: bytes, command: str) -> Any:
+    """The IPAM plugin's ``command`` started (None when the network has no
+    IPAM); see ``ipam_plugin`` for which runs in-process."""
+    return ipam_plugin(ipam_type, env, stdin).start(command) if ipam_type else None
+
+
+def release(ipam: Any) -> None:
     """Undo an IPAM ADD that succeeded (its DEL), reporting a failure on stderr only."""
     try:
         if ipam.succeeded():

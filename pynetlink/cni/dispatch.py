@@ -121,8 +121,11 @@ def read_stdin() -> bytes:
 
 def main(argv: Optional[list] = None) -> int:
     """The plugin: one CNI command from the environment and stdin (with
-    arguments: the installer, see installer.py)."""
+    arguments: ``daemon ...``, the resident daemon, see daemon.py; else the
+    installer, see installer.py)."""
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "daemon":
+        return load("daemon", "main")(argv[1:])
     if argv:
         return load("installer", "install_main")(argv)
     command = os.environ.get("CNI_COMMAND", "")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from .. import Handle
-from .delegate import Delegate
+from .delegate import ipam_plugin
 from .netconf import BridgeConf
 from .spec import E_INVALID_CONFIG, E_NOT_AVAILABLE, CNIError, Env
 
@@ -18,7 +18,7 @@ def status(env: Env, raw: bytes, conf: dict, bc: Optional[BridgeConf]) -> None:
     except OSError as e:
         raise CNIError(E_NOT_AVAILABLE, "cannot open an rtnetlink socket", str(e)) from None
     if bc is not None and bc.ipam_type:
-        Delegate(bc.ipam_type, env, raw).run("STATUS")
+        ipam_plugin(bc.ipam_type, env, raw).run("STATUS")
 
 
 def gc(env: Env, raw: bytes, conf: dict, bc: Optional[BridgeConf]) -> None:
@@ -28,4 +28,4 @@ def gc(env: Env, raw: bytes, conf: dict, bc: Optional[BridgeConf]) -> None:
     if not isinstance(attachments, list):
         raise CNIError(E_INVALID_CONFIG, "cni.dev/valid-attachments must be a list")
     if bc is not None and bc.ipam_type:
-        Delegate(bc.ipam_type, env, raw).run("GC")
+        ipam_plugin(bc.ipam_type, env, raw).run("GC")
