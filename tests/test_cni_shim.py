@@ -511,7 +511,7 @@ def test_daemon_that_never_answers_is_error_11_within_the_timeout(plugin_dir, da
     elapsed = time.monotonic() - start
     doc = error_doc(proc)
     assert (doc["cniVersion"], doc["code"]) == ("1.0.0", spec.E_TRY_AGAIN) and "0.5 s" in doc["msg"]
-    assert 0.5 <= elapsed < 5
+    assert 0.5 <= elapsed < 15          # its timeout, not the silent daemon's 30 s, ended the wait
 
 
 def replying(raw: bytes):
