@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
+import subprocess
+import sys
+import textwrap
 import time
 
 import pytest
@@ -112,6 +116,38 @@ def test_a_socket_whose_setns_fails_leaves_no_fd_open():
         assert opened_by(refused, (errno.EINVAL,), _core.Socket, fd) == {}
     finally:
         os.close(fd)
+
+
+WITHOUT_SYS_ADMIN = textwrap.dedent("""
+    import errno, os, sys
+    import pynetlink as pn
+    def table():
+        return {fd: os.readlink(f"/proc/self/fd/{fd}") for fd in map(int, os.listdir("/proc/self/fd"))
+                if os.path.exists(f"/proc/self/fd/{fd}")}
+    before = table()
+    for _ in range(50):
+        try:
+            pn.Handle(netns=sys.argv[1])
+        except PermissionError:
+            pass
+        else:
+            sys.exit("a Handle was made in another namespace without CAP_SYS_ADMIN")
+    after = table()
+    print({fd: t for fd, t in after.items() if before.get(fd) != t})
+""")
+
+
+def test_a_handle_that_setns_refuses_for_want_of_privilege_leaves_no_fd_open(ns):
+    """Without CAP_SYS_ADMIN the path opens and checks out, and setns says EPERM."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [
+        os.path.dirname(os.path.dirname(pn.__file__)), os.environ.get("PYTHONPATH")])))
+    proc = subprocess.run([setpriv, "--bounding-set", "-sys_admin", "--inh-caps", "-sys_admin",
+                           sys.executable, "-c", WITHOUT_SYS_ADMIN, ns.path],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert (proc.returncode, proc.stderr, proc.stdout) == (0, "", "{}\n")
 
 
 # -- a failing create_veth_pair into a namespace path -------------------------------------
