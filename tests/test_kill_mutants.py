@@ -5,12 +5,16 @@ when it goes up, exact counters of known one-way traffic, the order of a
 rollback, the documented default timeout.  The kernel is judged with ``ip -j``."""
 from __future__ import annotations
 
+import errno
 import socket
 
 import pytest
 
 import pynetlink as pn
+from pynetlink import batch
 from conftest import in_thread, sh
+from test_faults import getlink_without_ack
+from test_faults_kernel import _send_raw, getlink
 
 
 def ip(ns, *args: str) -> None:
@@ -109,6 +113,45 @@ def test_a_rollback_undoes_the_last_change_first(ns, handle, veth):
     b.set_mtu("vb", 10)                                     # refused: below the minimum
     assert [r.status for r in b.run()] == ["rolled_back", "rolled_back", "failed"]
     assert ns.link("va")["mtu"] == before
+
+
+def test_an_undo_that_finds_its_address_already_gone_has_succeeded(ns, handle, veth, monkeypatch):
+    """Someone else deletes the address between the failure and the undo:
+    the kernel's EADDRNOTAVAIL says the undo's goal holds."""
+    real_undo = batch._Run.undo
+
+    def address_gone_first(run, undos):
+        ip(ns, "addr", "del", "192.0.2.10/24", "dev", "va")
+        real_undo(run, undos)
+
+    monkeypatch.setattr(batch._Run, "undo", address_gone_first)
+    b = handle.batch("rollback")
+    b.set_interface_ip("va", "192.0.2.10/24")
+    b.set_mtu("vb", 10)                                     # refused: below the minimum
+    assert [r.status for r in b.run()] == ["rolled_back", "failed"]
+    assert ns.addresses("va") == []
+
+
+# -- sequence numbers -------------------------------------------------------------------
+
+def test_a_late_refusal_of_a_timed_out_request_is_not_taken_for_the_next_answer(ns, veth):
+    """The timed-out request's number is read off the request as it was
+    encoded (not from the library's counter); a late ENODEV carrying it
+    waits in the socket, and the next operations get their own answers."""
+    carried = []
+    unacked = getlink_without_ack(b"va")
+
+    def encode(buf, seq):
+        carried.append(seq)
+        return unacked.encode(buf, seq)
+    with pn.Handle(netns=ns.path, timeout=0.2) as h:
+        with pytest.raises(OSError) as info:
+            h.socket.exchange([unacked._replace(encode=encode)])
+        assert info.value.errno == errno.ETIMEDOUT
+        _send_raw(h, getlink("nosuch0", carried[0]))    # its late "answer": ENODEV
+        assert h.get_link("vb").name == "vb"
+        h.interface_up("vb")
+    assert "UP" in ns.link("vb")["flags"]
 
 
 # -- the documented default timeout ----------------------------------------------------
