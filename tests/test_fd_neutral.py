@@ -1,16 +1,17 @@
 """Every error path leaves the process's fds as it found them: 50 times over,
-no fd is left open (nor one closed) by a Handle, ``netns.enter`` or
+no fd is left open by a Handle, ``netns.enter`` or
 ``netns.entered`` on a path that is missing or not a network namespace, a
 socket whose ``setns`` fails, a ``create_veth_pair(peer_netns=PATH)`` that
 fails (alone or in a batch), or a bulk setup whose containers fail.
 
-fds are compared as {fd: what it points at} once the table stops moving,
-after the test's own threads have ended: a thread of an earlier test that
-closes an fd meanwhile does not make a leak look like none, and an fd
-number reused for something else counts as a change."""
+fds are compared as {fd: what it points at}, after the test's own threads
+have ended: an fd that an earlier test's thread closes meanwhile does not
+hide a leak (as it would in a count), and an fd number reused for
+something else counts as a change."""
 from __future__ import annotations
 
 import errno
+import gc
 import os
 import shutil
 import subprocess
@@ -41,33 +42,24 @@ def fd_table() -> dict:
     return table
 
 
-def settled_table(seconds: float = 5.0) -> dict:
-    """``fd_table()`` once two readings 20 ms apart agree (bounded)."""
-    import gc
-    deadline = time.monotonic() + seconds
-    gc.collect()
-    last = fd_table()
-    while time.monotonic() < deadline:
-        time.sleep(0.02)
-        gc.collect()
-        now = fd_table()
-        if now == last:
-            break
-        last = now
-    return last
-
-
 def opened_by(fn, *args) -> dict:
     """Run fn(*args) ROUNDS times in a thread of its own (namespace switches
-    never reach the test's thread); the fds it left open: {fd: target}."""
-    before = settled_table()
+    never reach the test's thread); the fds it left open: {fd: target}.
+    Read again for up to 2 s while any is left (a Handle dropped by a
+    failing call is closed when it is collected)."""
+    before = fd_table()
 
     def rounds():
         for _ in range(ROUNDS):
             fn(*args)
     in_thread(rounds)
-    after = settled_table()
-    return {fd: target for fd, target in after.items() if before.get(fd) != target}
+    for _ in range(100):
+        gc.collect()
+        left = {fd: target for fd, target in fd_table().items() if before.get(fd) != target}
+        if not left:
+            break
+        time.sleep(0.02)
+    return left
 
 
 def refused(errnos, fn, *args) -> None:
