@@ -496,18 +496,27 @@ def test_rta_len_past_what_holds_it_refuses_the_message_or_drops_the_nest(positi
     assert rc != 0 or got.mtu == 1500
 
 
-LINK_MINIMA = [(t, n) for t, n in LINK_MIN.items()]
+MINIMA = ([("link", t, n) for t, n in LINK_MIN.items()]
+          + [("addr", t, n) for t, n in ADDR_MIN.items()]
+          + [("route", t, n) for t, n in w.ROUTE_MIN.items()])
 
 
-@pytest.mark.parametrize("type_, minimum", LINK_MINIMA)
-def test_link_attribute_below_the_minimum_of_its_type_leaves_an_earlier_one_standing(type_, minimum):
+def bare(kind: str, attrs: bytes) -> bytes:
+    """A message of kind holding its family header and attrs only."""
+    if kind == "link":
+        return w.nlmsg(C.RTM_NEWLINK, 0, 1, PORT, w.ifinfomsg(index=2) + attrs)
+    return (w.newaddr if kind == "addr" else w.newroute)(1, PORT, extra=attrs)
+
+
+@pytest.mark.parametrize("kind, type_, minimum", MINIMA)
+def test_attribute_below_the_minimum_of_its_type_leaves_an_earlier_one_standing(kind, type_,
+                                                                                minimum):
     good = w.rtattr(type_, bytes(range(1, minimum + 1)))
+    alone = DECODERS[kind].parse(bare(kind, good))
+    assert alone != DECODERS[kind].parse(bare(kind, b""))
     for short in range(minimum):
-        msg = w.nlmsg(C.RTM_NEWLINK, 0, 1, PORT, w.ifinfomsg(index=2) + good
-                      + w.rtattr(type_, b"\xff" * short))
-        rc, got = c_link(msg)
-        assert (rc, got) == (0, w.read_link(w.decode_one(msg)))
-        assert got != c_link(w.nlmsg(C.RTM_NEWLINK, 0, 1, PORT, w.ifinfomsg(index=2)))[1]
+        msg = bare(kind, good + w.rtattr(type_, b"\xff" * short))
+        assert DECODERS[kind].parse(msg) == alone == expected(kind, msg)
 
 
 def test_empty_brport_mode_is_ignored():
