@@ -35,7 +35,8 @@ __all__ = [
     "decode", "decode_one", "Attr", "Attrs", "Message", "IfInfo", "IfAddr", "RtMsg", "NlmsgErr",
     "linkinfo", "veth_peer", "rtattr", "nlmsg", "ifinfomsg", "ack", "done", "newlink", "stats64",
     "ifaddrmsg", "rtmsg", "cacheinfo", "newaddr", "newroute", "AddrInfo", "RouteInfo",
-    "addr_info", "route_info",
+    "addr_info", "route_info", "split", "decode_body", "last", "cstr", "LinkRecord", "read_link",
+    "read_addr", "read_route", "route_unkept",
 ]
 
 INCLUDE_DIR = os.environ.get("NLWIRE_INCLUDE", "/usr/include")
@@ -887,7 +888,7 @@ def last(attrs: Attrs, type_: int, minlen: int = 0) -> Optional[Attr]:
     return found[-1] if found else None
 
 
-def _cstr(a: Optional[Attr], size: int = IFNAMSIZ) -> bytes:
+def cstr(a: Optional[Attr], size: int = IFNAMSIZ) -> bytes:
     """A string attribute as a char[size] gets it: up to its first NUL, cut to size - 1."""
     return b"" if a is None else a.payload.split(b"\0", 1)[0][:size - 1]
 
@@ -944,10 +945,10 @@ def read_link(msg: Message) -> LinkRecord:
     stats = last(a, C.IFLA_STATS64, STATS64_MIN)
     info = _nest_read(last(a, C.IFLA_LINKINFO))
     return LinkRecord(
-        f.index, f.flags, _cstr(last(a, C.IFLA_IFNAME)), u32[C.IFLA_MTU], u32[C.IFLA_MASTER],
+        f.index, f.flags, cstr(last(a, C.IFLA_IFNAME)), u32[C.IFLA_MTU], u32[C.IFLA_MASTER],
         u32[C.IFLA_GROUP], u32[C.IFLA_TXQLEN], struct.unpack("=i", U32.pack(u32[C.IFLA_LINK]))[0],
         address.payload if address is not None and len(address.payload) <= MAX_ADDR_LEN else b"",
-        b"" if info is None else _cstr(last(info, C.IFLA_INFO_KIND)),
+        b"" if info is None else cstr(last(info, C.IFLA_INFO_KIND)),
         None if info is None else _hairpin(info),
         None if stats is None else struct.unpack_from("=8Q", stats.payload))
 
@@ -962,7 +963,7 @@ def read_addr(msg: Message) -> AddrInfo:
     label = last(a, C.IFA_LABEL)
     return AddrInfo(f.index, f.family, f.prefixlen, f.scope, f.flags if flags is None else flags,
                     _ip_read(last(a, C.IFA_LOCAL)), _ip_read(last(a, C.IFA_ADDRESS)),
-                    _ip_read(last(a, C.IFA_BROADCAST)), None if label is None else _cstr(label),
+                    _ip_read(last(a, C.IFA_BROADCAST)), None if label is None else cstr(label),
                     None if lft is None else lft["ifa_valid"],
                     None if lft is None else lft["ifa_prefered"])
 

@@ -570,7 +570,7 @@ def ack_outcome(h: w.Header, raw: bytes):
         err, text = fmt.unpack_from(raw, w.NLMSG_HDRLEN)[0], b""
     else:
         m = w.decode_body(h, raw, strict=False)
-        err, text = m.fixed.error, w._cstr(w.last(m.attrs, C.NLMSGERR_ATTR_MSG), 256)
+        err, text = m.fixed.error, w.cstr(w.last(m.attrs, C.NLMSGERR_ATTR_MSG), 256)
     return (err if err <= 0 else -errno.EPROTO), text
 
 
@@ -632,8 +632,7 @@ def check_replies(data: bytes, count: int) -> None:
     for i, slot in enumerate(slots):
         r = res[i]
         assert (r.error, ext_msg(r)) == (slot.error, slot.text)
-        if rc >= 0 or slot.link is not None:
-            assert r.has_link == (slot.link is not None)
+        assert r.has_link == (slot.link is not None)
         if slot.link is not None:
             assert link_record(r.link) == slot.link
 
