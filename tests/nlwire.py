@@ -18,6 +18,11 @@ never from pynetlink's C core, so the two can check each other:
   ``inet_fill_ifaddr()``/``inet6_fill_ifaddr()``, ``fib_dump_info()``/
   ``rt6_fill_node()`` replies), and ``addr_info``/``route_info`` read what
   such a message says of its address or route, for decoder tests.
+* ``split`` walks a datagram's headers one message at a time, and
+  ``read_link``/``read_addr``/``read_route``/``route_unkept`` read a message
+  (decoded with ``strict=False``) as a receiver does: the last attribute of
+  a type wins, one too short for its type is skipped, a malformed nest is
+  ignored; what a reply decoder must give, for judging it on any bytes.
 """
 from __future__ import annotations
 
