@@ -559,18 +559,11 @@ def test_route_attribute_the_record_does_not_hold_is_unkept(type_):
 
 def ack_outcome(h: w.Header, raw: bytes):
     """(error, text) an ACK or NLMSG_DONE gives its request, as the codec reads
-    it; WireError if it is malformed.  Where the C decoder is known to read
-    less than the codec (the xfail tests below), as the C decoder reads it:
-    NLMSG_DONE for its int only, an ACK without NLM_F_ACK_TLVS for its
-    nlmsgerr only."""
-    if h.type == C.NLMSG_DONE or not h.flags & C.NLM_F_ACK_TLVS:
-        fmt = w.DONE_ERROR if h.type == C.NLMSG_DONE else w.NLMSGERR
-        if len(raw) < w.NLMSG_HDRLEN + fmt.size:
-            raise w.WireError(f"message type {h.type} without its error")
-        err, text = fmt.unpack_from(raw, w.NLMSG_HDRLEN)[0], b""
-    else:
-        m = w.decode_body(h, raw, strict=False)
-        err, text = m.fixed.error, w.cstr(w.last(m.attrs, C.NLMSGERR_ATTR_MSG), 256)
+    it (the kernel's lenient rules); WireError if it is malformed."""
+    m = w.decode_body(h, raw, strict=False)
+    err = m.fixed if h.type == C.NLMSG_DONE else m.fixed.error
+    found = w.last(m.attrs, C.NLMSGERR_ATTR_MSG)
+    text = w.cstr(found, 256) if found is not None else b""
     return (err if err <= 0 else -errno.EPROTO), text
 
 
@@ -673,28 +666,29 @@ class DumpState(NamedTuple):
     done: int
     error: int
     interrupted: int
+    text: bytes                 # the kernel's ext-ack text with the error that ended the dump
 
 
 def dump_model(data: bytes, kind: str, cap: int):
     """pn_parse_dump's contract over the codec: (rc, DumpState)."""
     d = DECODERS[kind]
-    parts, done, error, intr = [], 0, 0, 0
+    parts, done, error, intr, text = [], 0, 0, 0, b""
     try:
         for h, raw in w.split(data, strict=False):
             if h.pid != PORT or h.seq != FIRST:
                 continue
             if h.type in (C.NLMSG_DONE, C.NLMSG_ERROR):
-                error, done = ack_outcome(h, raw)[0], 1
+                (error, text), done = ack_outcome(h, raw), 1
             elif h.type == d.msg_type:
                 if len(parts) == cap:
-                    return -errno.ENOSPC, DumpState([], 0, 0, 0)
+                    return -errno.ENOSPC, DumpState([], 0, 0, 0, b"")
                 parts.append(d.read(w.decode_body(h, raw, strict=False)))
             intr |= bool(h.flags & C.NLM_F_DUMP_INTR)
             if done:
                 break
     except w.WireError:
-        return -errno.EBADMSG, DumpState([], 0, 0, 0)
-    return len(parts), DumpState(parts, done, error, intr)
+        return -errno.EBADMSG, DumpState([], 0, 0, 0, b"")
+    return len(parts), DumpState(parts, done, error, intr, text)
 
 
 def new_dump(kind: str, cap: int):
@@ -715,7 +709,7 @@ def check_dump(data: bytes, kind: str, cap: int) -> int:
     assert bytes(ffi.buffer(array + cap, size)) == guard
     view = DUMP_ARRAYS[kind][2]
     got = DumpState([view(array[i]) for i in range(dump.n)], dump.done, dump.error,
-                    dump.interrupted)
+                    dump.interrupted, ffi.string(dump.ext_msg))
     assert got == want
     return rc
 
@@ -829,12 +823,8 @@ def test_disagreement_bytes_are_what_they_say():
 
 
 @pytest.mark.parametrize("data", [
-    pytest.param(QUOTE_OVERRUNS, id="ack-quote-overruns", marks=pytest.mark.xfail(
-        strict=True, reason="parse_ack() checks the quoted request's nlmsg_len only when "
-        "NLM_F_ACK_TLVS is set: without it an ACK quoting less than it says is accepted")),
-    pytest.param(DONE_TLV_OVERRUNS, id="done-tlv-overruns", marks=pytest.mark.xfail(
-        strict=True, reason="parse_ack() reads only the int of an NLMSG_DONE: its ext-ack "
-        "TLVs are never length-checked")),
+    pytest.param(QUOTE_OVERRUNS, id="ack-quote-overruns"),
+    pytest.param(DONE_TLV_OVERRUNS, id="done-tlv-overruns"),
 ])
 def test_ack_the_codec_refuses_is_ebadmsg_and_completes_nothing(data):
     res = pending(1)
@@ -842,8 +832,6 @@ def test_ack_the_codec_refuses_is_ebadmsg_and_completes_nothing(data):
     assert res[0].error == PENDING
 
 
-@pytest.mark.xfail(strict=True, reason="parse_ack() reads only the int of an NLMSG_DONE: the "
-                   "kernel's ext-ack text ending a refused dump (netlink_dump_done()) is lost")
 def test_done_ending_a_refused_dump_carries_its_ext_ack_text():
     data = w.nlmsg(C.NLMSG_DONE, C.NLM_F_MULTI | C.NLM_F_ACK_TLVS, FIRST, PORT,
                    w.DONE_ERROR.pack(-errno.EOPNOTSUPP)
