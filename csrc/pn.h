@@ -162,6 +162,7 @@ struct pn_dump {
     uint32_t n;             /* entries filled; the caller may reset it to 0 */
     uint32_t done;          /* 1 once NLMSG_DONE (or an error) ended the dump */
     int32_t error;          /* 0 or the negative errno that ended it */
+    char ext_msg[256];      /* the kernel's extended-ack text with that error, "" if none */
     uint32_t interrupted;   /* 1 if a part had NLM_F_DUMP_INTR: redo the dump */
     uint32_t truncated;     /* length of a part of this dump that did not fit */
 };

@@ -34,27 +34,29 @@ static int parse_ack(const unsigned char *msg, uint32_t len, struct pn_result *r
 {
     struct nlmsghdr h;
     struct nlmsgerr e;
-    uint32_t tlvs = NLMSG_HDRLEN + sizeof(e);
+    uint32_t tlvs;
     char text[sizeof(r->ext_msg)] = "";
     int err = 0;
 
     memcpy(&h, msg, sizeof(h));
-    if (h.nlmsg_type == NLMSG_DONE) {
+    if (h.nlmsg_type == NLMSG_DONE) {               /* the error int, then TLVs */
+        tlvs = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(e.error));
         if (len < NLMSG_HDRLEN + sizeof(e.error))
             return -EBADMSG;
         memcpy(&e.error, msg + NLMSG_HDRLEN, sizeof(e.error));
-        r->error = e.error <= 0 ? e.error : -EPROTO;
-        return 0;
-    }
-    if (len < tlvs)
-        return -EBADMSG;
-    memcpy(&e, msg + NLMSG_HDRLEN, sizeof(e));
-    if (h.nlmsg_flags & NLM_F_ACK_TLVS) {
-        if (!(h.nlmsg_flags & NLM_F_CAPPED)) {
-            if (e.msg.nlmsg_len < NLMSG_HDRLEN || e.msg.nlmsg_len > len)
-                return -EBADMSG;
+    } else {                                        /* nlmsgerr, the quoted request, TLVs */
+        tlvs = NLMSG_HDRLEN + sizeof(e);
+        if (len < tlvs)
+            return -EBADMSG;
+        memcpy(&e, msg + NLMSG_HDRLEN, sizeof(e));
+        if (!(h.nlmsg_flags & NLM_F_CAPPED) && (len > tlvs || h.nlmsg_flags & NLM_F_ACK_TLVS)) {
+            if (e.msg.nlmsg_len < NLMSG_HDRLEN ||
+                NLMSG_ALIGN(e.msg.nlmsg_len) - NLMSG_HDRLEN > len - tlvs)
+                return -EBADMSG;                    /* quotes less than it says */
             tlvs += NLMSG_ALIGN(e.msg.nlmsg_len) - NLMSG_HDRLEN;
         }
+    }
+    if (h.nlmsg_flags & NLM_F_ACK_TLVS) {
         if (tlvs > len)
             return -EBADMSG;
         err = ext_ack_text(msg + tlvs, len - tlvs, text, sizeof(text));
@@ -173,6 +175,7 @@ static int dump_msg(const unsigned char *msg, const struct nlmsghdr *h, void *ct
         if (!err) {
             dump->done = 1;
             dump->error = r.error;
+            memcpy(dump->ext_msg, r.ext_msg, sizeof(dump->ext_msg));
         }
     } else if (h->nlmsg_type == dump_type(dump)) {
         err = dump_part(msg, h->nlmsg_len, dump);
@@ -191,7 +194,7 @@ static int dump_msg(const unsigned char *msg, const struct nlmsghdr *h, void *ct
  * (nothing of this datagram is kept then), -EBADMSG, or -EINVAL for a
  * dump whose kind is unknown or whose array is NULL.  The end of the dump
  * (NLMSG_DONE, or NLMSG_ERROR if the kernel refused it) sets dump->done
- * and dump->error.
+ * and dump->error (and dump->ext_msg: the kernel's text, if it sent one).
  */
 int pn_parse_dump(const unsigned char *data, uint32_t len, uint32_t portid, uint32_t seq,
                   struct pn_dump *dump)
@@ -210,6 +213,7 @@ int pn_parse_dump(const unsigned char *data, uint32_t len, uint32_t portid, uint
     if (err) {                                      /* keep nothing of this datagram */
         dump->n = first;
         dump->done = 0;
+        dump->ext_msg[0] = '\0';
         dump->interrupted = was_interrupted;
         return err;
     }

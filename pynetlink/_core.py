@@ -599,6 +599,7 @@ class Socket:
             raise request.error(-err)
         dump.type = part
         dump.n = dump.done = dump.error = dump.interrupted = dump.truncated = 0
+        dump.ext_msg[0] = b"\0"
         items: list[dict] = []
         while not dump.done:
             err = lib.pn_dump_recv(self.fd, self.portid, seq, self.timeout_ms, b.rbuf, b.rcap, dump)
@@ -611,7 +612,8 @@ class Socket:
             elif err:
                 raise request.error(-err, detail="the dump did not complete")
         if dump.error:
-            raise request.error(-dump.error)
+            text = ffi.string(dump.ext_msg).decode("utf-8", "replace") if dump.ext_msg[0] else ""
+            raise request.error(-dump.error, text)
         return items, bool(dump.interrupted)
 
     def _exchange_window(self, requests: Sequence[Request], start: int,

@@ -41,8 +41,8 @@ from hypothesis import HealthCheck, settings
 
 # Property tests: "ci" (the default) keeps the whole suite near a minute;
 # "long" is the thorough run: HYPOTHESIS_PROFILE=long python3 -m pytest
-settings.register_profile("ci", max_examples=300, deadline=None)
-settings.register_profile("long", max_examples=20_000, deadline=None,
+settings.register_profile("ci", max_examples=300, deadline=None, print_blob=True)
+settings.register_profile("long", max_examples=20_000, deadline=None, print_blob=True,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 

@@ -18,6 +18,11 @@ never from pynetlink's C core, so the two can check each other:
   ``inet_fill_ifaddr()``/``inet6_fill_ifaddr()``, ``fib_dump_info()``/
   ``rt6_fill_node()`` replies), and ``addr_info``/``route_info`` read what
   such a message says of its address or route, for decoder tests.
+* ``split`` walks a datagram's headers one message at a time, and
+  ``read_link``/``read_addr``/``read_route``/``route_unkept`` read a message
+  (decoded with ``strict=False``) as a receiver does: the last attribute of
+  a type wins, one too short for its type is skipped, a malformed nest is
+  ignored; what a reply decoder must give, for judging it on any bytes.
 """
 from __future__ import annotations
 
@@ -28,19 +33,21 @@ import re
 import socket
 import struct
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 __all__ = [
     "HeaderError", "WireError", "Constants", "C", "parse_header_text", "header_struct",
     "decode", "decode_one", "Attr", "Attrs", "Message", "IfInfo", "IfAddr", "RtMsg", "NlmsgErr",
     "linkinfo", "veth_peer", "rtattr", "nlmsg", "ifinfomsg", "ack", "done", "newlink", "stats64",
     "ifaddrmsg", "rtmsg", "cacheinfo", "newaddr", "newroute", "AddrInfo", "RouteInfo",
-    "addr_info", "route_info",
+    "addr_info", "route_info", "split", "decode_body", "last", "cstr", "LinkRecord", "read_link",
+    "read_addr", "read_route", "route_unkept",
 ]
 
 INCLUDE_DIR = os.environ.get("NLWIRE_INCLUDE", "/usr/include")
 HEADERS = ("linux/netlink.h", "linux/rtnetlink.h", "linux/if_link.h",
-           "linux/if_addr.h", "linux/veth.h", "linux/if.h", "linux/ipv6_route.h")
+           "linux/if_addr.h", "linux/veth.h", "linux/if.h", "linux/ipv6_route.h",
+           "linux/icmpv6.h", "linux/netdevice.h")
 
 
 class HeaderError(LookupError):
@@ -285,6 +292,7 @@ def header_struct(name: str, paths: Optional[Sequence[str]] = None) -> List[Tupl
     for p in paths or _header_paths():
         with open(p, encoding="utf-8", errors="replace") as f:
             text = _strip_comments(f.read())
+        text = "\n".join(line for line in text.split("\n") if not line.lstrip().startswith("#"))
         m = re.search(r"\bstruct\s+" + re.escape(name) + r"\s*\{([^{}]*)\}\s*;", text)
         if not m:
             continue
@@ -315,6 +323,7 @@ IFADDRMSG = struct.Struct("=BBBBI")     # family, prefixlen, flags, scope, index
 RTMSG = struct.Struct("=BBBBBBBBI")     # family, dst_len, src_len, tos, table, protocol, scope, type, flags
 RTATTR = struct.Struct("=HH")           # len, type
 NLMSGERR = struct.Struct("=i" + NLMSGHDR.format[1:])   # error, then the original nlmsghdr
+DONE_ERROR = struct.Struct("=i")        # NLMSG_DONE: 0 or the dump's negative errno
 U32 = struct.Struct("=I")
 
 ALIGNTO = 4
@@ -464,7 +473,7 @@ def parse_attrs(data: bytes, strict: bool = True) -> Attrs:
 @dataclass(frozen=True)
 class Message:
     header: Header
-    fixed: object               # IfInfo / IfAddr / RtMsg / NlmsgErr / None
+    fixed: object               # IfInfo / IfAddr / RtMsg / NlmsgErr / int (NLMSG_DONE) / None
     attrs: Attrs                # attributes (ext-ack TLVs for NLMSG_ERROR)
     raw: bytes = field(repr=False)
 
@@ -491,12 +500,22 @@ def _fixed_layout(msg_type: int):
     return None, None
 
 
-def _decode_ifinfo(body: bytes) -> IfInfo:
+def _decode_ifinfo(body: bytes, strict: bool = True) -> IfInfo:
     if len(body) < IFINFOMSG.size:
         raise WireError(f"{len(body)} bytes cannot hold an ifinfomsg")
-    if body[1] != 0:
+    if strict and body[1] != 0:
         raise WireError("ifinfomsg padding byte is not zero")
     return IfInfo(*IFINFOMSG.unpack_from(body))
+
+
+def _ack_tlvs(h: Header, rest: bytes, strict: bool) -> Attrs:
+    """What follows an ACK's nlmsgerr (or NLMSG_DONE's int): TLVs if
+    NLM_F_ACK_TLVS says so; otherwise nothing (a lenient reader ignores the rest)."""
+    if h.flags & C.NLM_F_ACK_TLVS:
+        return parse_attrs(rest, strict)
+    if rest and strict:
+        raise WireError(f"{len(rest)} unexplained bytes after the error")
+    return Attrs()
 
 
 def _decode_body(h: Header, body: bytes, strict: bool = True):
@@ -507,27 +526,26 @@ def _decode_body(h: Header, body: bytes, strict: bool = True):
         orig_h = Header(*orig)
         rest = body[NLMSGERR.size:]
         payload = b""
-        if not h.flags & C.NLM_F_CAPPED and rest:
+        # the quote is there, or (TLVs after it) must be found to be absent
+        if not h.flags & C.NLM_F_CAPPED and (rest or h.flags & C.NLM_F_ACK_TLVS):
             if orig_h.len < NLMSG_HDRLEN:
                 raise WireError(f"original nlmsg_len {orig_h.len} shorter than a header")
             plen = align(orig_h.len) - NLMSG_HDRLEN
             if plen > len(rest):
                 raise WireError(f"original request of {orig_h.len} bytes not all there")
             payload, rest = rest[:orig_h.len - NLMSG_HDRLEN], rest[plen:]
-        if h.flags & C.NLM_F_ACK_TLVS:
-            attrs = parse_attrs(rest)
-        elif rest:
-            raise WireError(f"{len(rest)} unexplained bytes after nlmsgerr")
-        else:
-            attrs = Attrs()
-        return NlmsgErr(error, orig_h, payload), attrs
+        return NlmsgErr(error, orig_h, payload), _ack_tlvs(h, rest, strict)
+    if h.type == C.NLMSG_DONE:
+        if len(body) < DONE_ERROR.size:
+            raise WireError(f"NLMSG_DONE of {len(body)} bytes lacks its error int")
+        return DONE_ERROR.unpack_from(body)[0], _ack_tlvs(h, body[DONE_ERROR.size:], strict)
     layout, kind = _fixed_layout(h.type)
     if layout is None:
         return None, parse_attrs(body, strict)
     if len(body) < layout.size:
         raise WireError(f"message type {h.type} of {len(body)} bytes lacks its {layout.size}-byte header")
     if layout is IFINFOMSG:
-        fixed = _decode_ifinfo(body)
+        fixed = _decode_ifinfo(body, strict)
     else:
         fixed = kind(*layout.unpack_from(body))
     return fixed, parse_attrs(body[align(layout.size):], strict)
@@ -539,10 +557,17 @@ def decode(buf: bytes, strict: bool = True) -> List[Message]:
     reads as the kernel does (netlink_rcv_skb(), nla_parse()): every length
     is still checked against the bytes there, but alignment, padding and
     trailing scraps shorter than a header are let pass."""
+    return [decode_body(h, raw, strict) for h, raw in split(buf, strict)]
+
+
+def split(buf: bytes, strict: bool = True) -> Iterator[Tuple[Header, bytes]]:
+    """The messages of ``buf`` (header, raw bytes), bodies unread, one at a
+    time: a header whose length is wrong raises WireError when it is
+    reached, after the messages before it (as a receiver walking the
+    datagram meets it).  ``strict`` as in ``decode``."""
     buf = bytes(buf)
     if strict and len(buf) % ALIGNTO:
         raise WireError(f"buffer of {len(buf)} bytes is not 4-byte aligned")
-    out = []
     off = 0
     while off < len(buf):
         if len(buf) - off < NLMSGHDR.size:
@@ -556,11 +581,14 @@ def decode(buf: bytes, strict: bool = True) -> List[Message]:
             raise WireError(f"nlmsg_len {h.len} runs past the {len(buf) - off} bytes left")
         if strict and h.len % ALIGNTO:
             raise WireError(f"nlmsg_len {h.len} is not 4-byte aligned")
-        raw = buf[off:off + h.len]
-        fixed, attrs = _decode_body(h, raw[NLMSG_HDRLEN:], strict)
-        out.append(Message(h, fixed, attrs, raw))
+        yield h, buf[off:off + h.len]
         off += align(h.len)
-    return out
+
+
+def decode_body(h: Header, raw: bytes, strict: bool = True) -> Message:
+    """One message of ``split``: its family header and attributes read."""
+    fixed, attrs = _decode_body(h, raw[NLMSG_HDRLEN:], strict)
+    return Message(h, fixed, attrs, raw)
 
 
 def decode_one(buf: bytes) -> Message:
@@ -835,3 +863,152 @@ def route_info(msg: Message) -> RouteInfo:
                      _payload(a, C.RTA_SRC), _payload(a, C.RTA_GATEWAY),
                      _payload(a, C.RTA_PREFSRC), _u32_of(a, C.RTA_OIF),
                      _u32_of(a, C.RTA_PRIORITY), C.RTA_MULTIPATH in a)
+
+
+# ---------------------------------------------------------------------------
+# Reading as a receiver does (what a decoder of replies must give)
+# ---------------------------------------------------------------------------
+#
+# A receiver (libmnl's mnl_attr_parse() into a table, the kernel's
+# nla_parse()) keeps the last attribute of each type; one whose payload is
+# shorter than its type needs is skipped as if absent (so an earlier one of
+# the same type stands); strings are cut at their first NUL and to the
+# field that holds them; a malformed nest is ignored (the message itself is
+# still read).  The records below say what such a reader gets from one
+# message read with ``decode(..., strict=False)``.
+
+IFNAMSIZ = C.IFNAMSIZ
+MAX_ADDR_LEN = C.MAX_ADDR_LEN
+IP_MAX = 16                                     # an IPv6 address: the longest IP attribute
+STATS64_MIN = 8 * (STATS64_FIELDS.index("tx_dropped") + 1)     # the eight counters kept
+RTA_CACHEINFO = struct.Struct("=" + "".join(c for _, c in header_struct("rta_cacheinfo")))
+RTA_CACHEINFO_FIELDS = tuple(f for f, _ in header_struct("rta_cacheinfo"))
+ROUTE_KEPT = frozenset((C.RTA_DST, C.RTA_SRC, C.RTA_GATEWAY, C.RTA_PREFSRC, C.RTA_OIF,
+                        C.RTA_PRIORITY, C.RTA_TABLE))
+
+
+def last(attrs: Attrs, type_: int, minlen: int = 0) -> Optional[Attr]:
+    """The last attribute of that type whose payload holds minlen bytes."""
+    found = [a for a in attrs if a.type == type_ and len(a.payload) >= minlen]
+    return found[-1] if found else None
+
+
+def cstr(a: Optional[Attr], size: int = IFNAMSIZ) -> bytes:
+    """A string attribute as a char[size] gets it: up to its first NUL, cut to size - 1."""
+    return b"" if a is None else a.payload.split(b"\0", 1)[0][:size - 1]
+
+
+def _u32_first(a: Optional[Attr]) -> Optional[int]:
+    return None if a is None else U32.unpack_from(a.payload)[0]
+
+
+def _ip_read(a: Optional[Attr]) -> Optional[bytes]:
+    """An address attribute: None when absent, empty or longer than an IPv6 address."""
+    return a.payload if a is not None and 0 < len(a.payload) <= IP_MAX else None
+
+
+def _nest_read(a: Optional[Attr]) -> Optional[Attrs]:
+    if a is None:
+        return None
+    try:
+        return parse_attrs(a.payload, strict=False)
+    except WireError:
+        return None
+
+
+class LinkRecord(NamedTuple):
+    """What an RTM_NEWLINK says of its link, read as a receiver reads it."""
+    index: int
+    flags: int
+    name: bytes                 # b"" when absent
+    mtu: int                    # the u32 attributes: 0 when absent
+    master: int
+    group: int
+    txqlen: int
+    link_index: int             # IFLA_LINK, signed
+    address: bytes              # IFLA_ADDRESS, b"" when absent or longer than MAX_ADDR_LEN
+    kind: bytes                 # IFLA_LINKINFO / IFLA_INFO_KIND
+    hairpin: Optional[int]      # IFLA_BRPORT_MODE of a bridge port, None if not one
+    stats: Optional[Tuple[int, ...]]    # the first eight rtnl_link_stats64 counters
+
+
+def _hairpin(info: Attrs) -> Optional[int]:
+    slave_kind = last(info, C.IFLA_INFO_SLAVE_KIND)
+    if slave_kind is None or not slave_kind.payload.startswith(b"bridge\0"):
+        return None
+    port = _nest_read(last(info, C.IFLA_INFO_SLAVE_DATA))
+    mode = None if port is None else last(port, C.IFLA_BRPORT_MODE, 1)
+    return None if mode is None else int(mode.payload[0] != 0)
+
+
+def read_link(msg: Message) -> LinkRecord:
+    """The link an RTM_NEWLINK describes (see the section comment)."""
+    a, f = _of_type(msg, "RTM_NEWLINK")
+    u32 = {t: _u32_first(last(a, t, U32.size)) or 0
+           for t in (C.IFLA_MTU, C.IFLA_MASTER, C.IFLA_GROUP, C.IFLA_TXQLEN, C.IFLA_LINK)}
+    address = last(a, C.IFLA_ADDRESS)
+    stats = last(a, C.IFLA_STATS64, STATS64_MIN)
+    info = _nest_read(last(a, C.IFLA_LINKINFO))
+    return LinkRecord(
+        f.index, f.flags, cstr(last(a, C.IFLA_IFNAME)), u32[C.IFLA_MTU], u32[C.IFLA_MASTER],
+        u32[C.IFLA_GROUP], u32[C.IFLA_TXQLEN], struct.unpack("=i", U32.pack(u32[C.IFLA_LINK]))[0],
+        address.payload if address is not None and len(address.payload) <= MAX_ADDR_LEN else b"",
+        b"" if info is None else cstr(last(info, C.IFLA_INFO_KIND)),
+        None if info is None else _hairpin(info),
+        None if stats is None else struct.unpack_from("=8Q", stats.payload))
+
+
+def read_addr(msg: Message) -> AddrInfo:
+    """The address an RTM_NEWADDR describes (see the section comment)."""
+    a, f = _of_type(msg, "RTM_NEWADDR")
+    flags = _u32_first(last(a, C.IFA_FLAGS, U32.size))
+    cache = last(a, C.IFA_CACHEINFO, 4 * (CACHEINFO_FIELDS.index("ifa_valid") + 1))
+    lft = None if cache is None else dict(zip(CACHEINFO_FIELDS, CACHEINFO.unpack(
+        cache.payload[:CACHEINFO.size].ljust(CACHEINFO.size, b"\0"))))
+    label = last(a, C.IFA_LABEL)
+    return AddrInfo(f.index, f.family, f.prefixlen, f.scope, f.flags if flags is None else flags,
+                    _ip_read(last(a, C.IFA_LOCAL)), _ip_read(last(a, C.IFA_ADDRESS)),
+                    _ip_read(last(a, C.IFA_BROADCAST)), None if label is None else cstr(label),
+                    None if lft is None else lft["ifa_valid"],
+                    None if lft is None else lft["ifa_prefered"])
+
+
+ROUTE_MIN = {C.RTA_TABLE: U32.size, C.RTA_OIF: U32.size, C.RTA_PRIORITY: U32.size,
+             C.RTA_PREF: 1, C.RTA_CACHEINFO: RTA_CACHEINFO.size}
+
+
+def _route_attr_unkept(a: Attr) -> bool:
+    """Does this attribute say something a RouteInfo does not hold?"""
+    if a.type in ROUTE_KEPT:
+        return False
+    if a.type == C.RTA_PREF:
+        return a.payload[0] != C.ICMPV6_ROUTER_PREF_MEDIUM
+    if a.type == C.RTA_CACHEINFO:               # counters, and an expiry if it has one
+        ci = dict(zip(RTA_CACHEINFO_FIELDS, RTA_CACHEINFO.unpack_from(a.payload)))
+        return ci["rta_expires"] != 0
+    return True
+
+
+def route_unkept(msg: Message) -> int:
+    """1 << type of each attribute type (1 .. RTA_MAX) of a route whose last
+    readable attribute says what a RouteInfo does not hold (bit 0: a type
+    past 31)."""
+    bits = 0
+    for type_ in range(1, C.RTA_MAX + 1):
+        a = last(msg.attrs, type_, ROUTE_MIN.get(type_, 0))
+        if a is not None and _route_attr_unkept(a):
+            bits |= 1 << type_ if type_ < 32 else 1
+    return bits
+
+
+def read_route(msg: Message) -> RouteInfo:
+    """The route an RTM_NEWROUTE describes (see the section comment)."""
+    a, f = _of_type(msg, "RTM_NEWROUTE")
+    table = _u32_first(last(a, C.RTA_TABLE, U32.size))
+    return RouteInfo(f.family, f.dst_len, f.src_len, f.tos, f.table if table is None else table,
+                     f.protocol, f.scope, f.type, f.flags, _ip_read(last(a, C.RTA_DST)),
+                     _ip_read(last(a, C.RTA_SRC)), _ip_read(last(a, C.RTA_GATEWAY)),
+                     _ip_read(last(a, C.RTA_PREFSRC)),
+                     _u32_first(last(a, C.RTA_OIF, U32.size)),
+                     _u32_first(last(a, C.RTA_PRIORITY, U32.size)),
+                     last(a, C.RTA_MULTIPATH) is not None)

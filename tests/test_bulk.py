@@ -161,6 +161,73 @@ def test_teardown_leaves_links_of_other_groups(ns, bridge, containers):
     assert host_ends(ns) == {r.state.veth_host for r in second.results}
 
 
+class Recorder:
+    """Wraps a Handle's socket: ``sent`` holds the operations of each
+    exchange and dump, in order; a ``delete_group`` request is answered
+    with ``refuse_group`` (an errno, without sending it) when that is set."""
+
+    def __init__(self, handle, refuse_group: int = 0):
+        sock = handle.socket
+        self.sent: list = []
+        self._exchange, self._dump, self.refuse_group = sock.exchange, sock.dump, refuse_group
+        sock.exchange, sock.dump = self.exchange, self.dump
+
+    def exchange(self, requests, into=None):
+        self.sent.append([r.operation for r in requests])
+        if self.refuse_group and [r.operation for r in requests] == ["delete_group"]:
+            return [pn._core.Reply(self.refuse_group, "", None)]
+        return self._exchange(requests, into)
+
+    def dump(self, request):
+        self.sent.append([request.operation])
+        return self._dump(request)
+
+
+def host_setup(host, cs, first=0, **kwargs) -> pn.bulk.Setup:
+    done = pn.bulk.setup([pn.bulk.Container(net(first + i), netns=c.path)
+                          for i, c in enumerate(cs)], handle=host, **kwargs)
+    assert all(r.ok for r in done.results), [r.error for r in done.results]
+    return done
+
+
+def test_teardown_is_one_request_for_the_whole_setup(ns, bridge, containers):
+    cs = containers(3)
+    with pn.Handle(netns=ns.path) as host:
+        done = host_setup(host, cs)
+        sent = Recorder(host).sent
+        pn.bulk.teardown(done, handle=host)
+    assert sent == [["delete_group"]]
+    assert host_ends(ns) == set() and all(c.link_names() == {"lo"} for c in cs)
+
+
+@pytest.mark.parametrize("refusal", [errno.EOPNOTSUPP, errno.EINVAL])
+def test_teardown_falls_back_to_this_setups_host_ends_when_group_delete_is_refused(
+        ns, bridge, containers, refusal):
+    """Two setups share a group; the kernel refuses group deletion: tearing
+    down the first deletes its host ends only, in one pipelined exchange."""
+    cs = containers(4)
+    with pn.Handle(netns=ns.path) as host:
+        first = host_setup(host, cs[:2], group=4242)
+        second = host_setup(host, cs[2:], first=2, group=4242)
+        sent = Recorder(host, refuse_group=refusal).sent
+        pn.bulk.teardown(first, handle=host)
+    assert sent == [["delete_group"], ["delete_link", "delete_link"]]
+    assert host_ends(ns) == {s.veth_host for s in second.states}
+    assert [c.link_names() for c in cs] == [{"lo"}, {"lo"}, {"lo", "eth0"}, {"lo", "eth0"}]
+
+
+def test_teardown_by_group_number_raises_the_kernels_refusal(ns, bridge, containers):
+    """Given only a group number there is nothing to fall back to."""
+    cs = containers(1)
+    with pn.Handle(netns=ns.path) as host:
+        done = host_setup(host, cs)
+        Recorder(host, refuse_group=errno.EOPNOTSUPP)
+        with pytest.raises(OSError) as info:
+            pn.bulk.teardown(done.group, handle=host)
+    assert info.value.errno == errno.EOPNOTSUPP
+    assert host_ends(ns) == {done.states[0].veth_host}
+
+
 def test_remove_deletes_chosen_host_ends_one_by_one(ns, bridge, containers):
     cs = containers(3)
     done = run_setup(ns, [pn.bulk.Container(net(i), netns=c.path) for i, c in enumerate(cs)])

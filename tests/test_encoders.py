@@ -602,7 +602,7 @@ def test_link_field_table_covers_every_pn_link_field_bit():
 
 
 @pytest.mark.parametrize("field", sorted(LINK_FIELDS))
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=settings.default.max_examples // 5, deadline=None)
 @given(data=st.data())
 def test_link_msg_encodes_each_field_as_its_attribute_alone(field, data):
     value = data.draw(field_values[field])
@@ -642,7 +642,7 @@ def test_link_msg_roundtrips_any_combination_of_fields(spec, index, flags, chang
 
 
 @pytest.mark.parametrize("nbytes", range(1, 16))
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=settings.default.max_examples * 2 // 15, deadline=None)
 @given(data=st.data())
 def test_link_msg_name_of_every_legal_length_roundtrips(nbytes, data):
     name = data.draw(st.binary(min_size=nbytes, max_size=nbytes).filter(lambda b: 0 not in b))
@@ -1122,7 +1122,7 @@ def test_set_mtu_roundtrips_any_legal_name_and_mtu(name, mtu, seq):
 
 
 @pytest.mark.parametrize("nbytes", range(1, 16))
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=settings.default.max_examples // 10, deadline=None)
 @given(data=st.data())
 def test_link_builders_accept_names_of_every_legal_length(nbytes, data):
     name = data.draw(ifnames(nbytes))

@@ -344,7 +344,7 @@ def test_value_of_wrong_json_type_is_rejected_naming_the_key(cls, key, value):
     assert_names(exc_info, key)
 
 
-@settings(max_examples=20)
+@settings(max_examples=settings.default.max_examples // 15)
 @pytest.mark.parametrize("cls,key,kind", FIELD_CASES, ids=FIELD_IDS)
 @given(data=st.data())
 def test_every_field_rejects_every_other_json_type_naming_the_key(cls, key, kind, data):

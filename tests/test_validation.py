@@ -125,7 +125,7 @@ def reference_dev_valid_name(raw: bytes) -> bool:
     return not any(c in b"/:%\0" or c in b" \t\n\v\f\r\xa0" for c in raw)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=settings.default.max_examples * 5 // 3, deadline=None)
 @given(st.text(max_size=20))
 def test_name_validation_matches_the_kernels_rule(name):
     try:
@@ -146,7 +146,8 @@ legal_names = st.text(
 
 
 # Each example removes what it made, so sharing the namespace is safe.
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=settings.default.max_examples // 8, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(name=legal_names)
 def test_every_legal_name_is_created_exactly_as_given(ns, handle, name):
     handle.create_veth_pair(name, "ok0")
