@@ -198,14 +198,14 @@ OTHER_STDIN = (damaged(configurations()) | st.binary(max_size=64)
 
 
 @unit
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)          # the count: the hypothesis profile
 @given(stdin=configurations())
 def test_version_answer_is_the_python_plugins_for_any_configuration(plugin_dir, stdin):
     assert shim_version_answer(plugin_dir, stdin) == python_version_answer(stdin)
 
 
 @unit
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)          # the count: the hypothesis profile
 @given(stdin=OTHER_STDIN)
 def test_version_answer_is_the_python_plugins_for_any_stdin(plugin_dir, stdin):
     assert shim_version_answer(plugin_dir, stdin) == python_version_answer(stdin)
