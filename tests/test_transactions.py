@@ -258,48 +258,62 @@ class Interrupted(Exception):
 
 
 @pytest.fixture
-def alarm():
-    """``alarm(seconds)``: SIGALRM then, its handler raising Interrupted."""
+def interrupt(monkeypatch):
+    """``interrupt()``: once the batch's first window of requests has been
+    answered, SIGALRM 5 ms later, its handler raising Interrupted — as a
+    Ctrl-C lands wherever the run is then."""
+    from pynetlink import _core
+
     def on_alarm(signum, frame):
         raise Interrupted()
 
+    armed = []
+    real = _core.Socket._exchange_window
+
+    def window(sock, requests, start, replies):
+        end = real(sock, requests, start, replies)
+        if armed and not armed[0]:
+            armed[0] = True
+            signal.setitimer(signal.ITIMER_REAL, 0.005)
+        return end
+
     previous = signal.signal(signal.SIGALRM, on_alarm)
+    monkeypatch.setattr(_core.Socket, "_exchange_window", window)
     try:
-        yield lambda seconds: signal.setitimer(signal.ITIMER_REAL, seconds)
+        yield lambda: armed.append(False)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
 
 
-def interrupted_batch(handle, alarm, mode: str, count: int = 1000, after: float = 0.03):
-    """A batch of ``count`` veth pairs and a failing step, interrupted
-    ``after`` seconds into its run (a transaction's undo deletes each link it
-    made, a RCU grace period each: kept few)."""
+def interrupted_batch(handle, interrupt, mode: str, count: int = 1000):
+    """A batch of ``count`` veth pairs and a failing step, interrupted just
+    after its first window was answered (a transaction's undo deletes each
+    link it made, an RCU grace period each: kept few)."""
     b = handle.batch(mode)
     for i in range(count):
         b.create_veth_pair(f"k{i}", f"p{i}")
     b.set_mtu("k0", 10)                     # fails, if it is ever reached
-    alarm(after)
+    interrupt()
     with pytest.raises(Interrupted):
         b.run()
     return b
 
 
-def test_an_interrupted_transaction_undoes_what_it_applied(ns, handle, alarm):
+def test_an_interrupted_transaction_undoes_what_it_applied(ns, handle, interrupt):
     before = ns.link_names()
-    interrupted_batch(handle, alarm, "rollback")
+    interrupted_batch(handle, interrupt, "rollback")
     assert ns.link_names() == before
 
 
-def test_an_interrupted_transaction_leaves_results_saying_rolled_back_or_skipped(ns, handle, alarm):
-    b = interrupted_batch(handle, alarm, "rollback")
+def test_an_interrupted_transaction_leaves_results_saying_rolled_back_or_skipped(ns, handle, interrupt):
+    b = interrupted_batch(handle, interrupt, "rollback")
     assert set(statuses(b.results)) <= {ROLLED_BACK, SKIPPED} and ROLLED_BACK in statuses(b.results)
 
 
 @pytest.mark.parametrize("mode", ["continue", "stop"])
-def test_an_interrupted_batch_leaves_results_matching_the_kernel(ns, handle, alarm, mode):
-    b = interrupted_batch(handle, alarm, mode, count=1500 if mode == "continue" else 300,
-                          after=0.1)
+def test_an_interrupted_batch_leaves_results_matching_the_kernel(ns, handle, interrupt, mode):
+    b = interrupted_batch(handle, interrupt, mode, count=1500 if mode == "continue" else 300)
     made = {link for link in ns.link_names() if link.startswith("k")}
     applied = {r.arguments[0] for r in b.results if r.status == OK}
     maybe = {r.arguments[0] for r in b.results if r.status == UNKNOWN}
