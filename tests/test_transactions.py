@@ -286,10 +286,17 @@ def interrupt(monkeypatch):
         signal.signal(signal.SIGALRM, previous)
 
 
+@pytest.fixture
+def patient(ns):
+    """A Handle on ``ns`` that waits up to 60 s per exchange: undoing a window
+    of veths is an RCU grace period each, past the default 5 s on a loaded machine."""
+    with pn.Handle(ns.path, timeout=60) as h:
+        yield h
+
+
 def interrupted_batch(handle, interrupt, mode: str, count: int = 1000):
     """A batch of ``count`` veth pairs and a failing step, interrupted just
-    after its first window was answered (a transaction's undo deletes each
-    link it made, an RCU grace period each: kept few)."""
+    after its first window was answered."""
     b = handle.batch(mode)
     for i in range(count):
         b.create_veth_pair(f"k{i}", f"p{i}")
@@ -300,14 +307,15 @@ def interrupted_batch(handle, interrupt, mode: str, count: int = 1000):
     return b
 
 
-def test_an_interrupted_transaction_undoes_what_it_applied(ns, handle, interrupt):
+def test_an_interrupted_transaction_undoes_what_it_applied(ns, patient, interrupt):
     before = ns.link_names()
-    interrupted_batch(handle, interrupt, "rollback")
+    interrupted_batch(patient, interrupt, "rollback")
     assert ns.link_names() == before
 
 
-def test_an_interrupted_transaction_leaves_results_saying_rolled_back_or_skipped(ns, handle, interrupt):
-    b = interrupted_batch(handle, interrupt, "rollback")
+def test_an_interrupted_transaction_leaves_results_saying_rolled_back_or_skipped(ns, patient,
+                                                                                interrupt):
+    b = interrupted_batch(patient, interrupt, "rollback")
     assert set(statuses(b.results)) <= {ROLLED_BACK, SKIPPED} and ROLLED_BACK in statuses(b.results)
 
 
