@@ -231,7 +231,24 @@ def test_requested_addresses_as_the_reference(tmp_path, case):
         assert runner("ADD", conf, cid="c0")[1] == 0           # 192.0.2.2 taken: requests are not
         out = runner("ADD", dict(conf, **extra), cid="c1", cni_args=cni_args)
         answers[name] = out, store_files(tmp_path / name)
-    assert answers["ours"] == answers["go"]
+    assert answers["ours"] in (answers["go"], *swapped(answers["go"], extra))
+
+
+def swapped(answer, extra: dict) -> list:
+    """``answer`` with two requested addresses exchanged: the reference keeps
+    the requested addresses in a Go map, so which of two it tries first (and
+    names in its error) changes from run to run."""
+    ips = [ip.encode() for ip in extra.get("runtimeConfig", {}).get("ips", [])]
+    if len(ips) != 2:
+        return []
+    a, b = ips
+
+    def swap(data: bytes) -> bytes:
+        return data.replace(a, b"\0").replace(b, a).replace(b"\0", b)
+
+    (out, rc), files = answer
+    return [((swap(out), rc), {swap(k.encode()).decode(): (mode, swap(data))
+                               for k, (mode, data) in files.items()})]
 
 
 @needs_go
