@@ -20,7 +20,8 @@ Per run and contender: N pods ADDed one at a time (each: a veth from the
 bridge cnibench0 into the pod's own network namespace, an address from
 192.0.2.0/24, the gateway on the bridge, a default route), checked
 (untimed: every pod's eth0 up, N ports on the bridge, N addresses held by
-host-local), then DELeted one at a time, checked again; then C fresh pods
+host-local), then DELeted one at a time (with the ADD's result as
+prevResult, as runtimes give it), checked again; then C fresh pods
 ADDed all at once (C processes started together; the wall time until the
 last exits), checked, DELeted all at once, checked.  VERSION: V calls per
 contender per run.  Reported: ADD and DEL latency (p50, p99 over every pod
@@ -125,14 +126,23 @@ class Plugin:
                     CNI_COMMAND=command, CNI_CONTAINERID=f"pnbench-{pod}", CNI_NETNS=netns_path,
                     CNI_IFNAME="eth0", CNI_ARGS="")
 
-    def start(self, command: str, pod: str, netns_path: str) -> subprocess.Popen:
-        return subprocess.Popen([self.executable], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    def start(self, command: str, pod: str, netns_path: str, stdin: bytes) -> subprocess.Popen:
+        """The plugin started, its stdin written whole and closed (it fits in
+        the pipe: a configuration is far below 64 KiB)."""
+        proc = subprocess.Popen([self.executable], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, env=self.environ(command, pod, netns_path))
+        try:
+            proc.stdin.write(stdin)
+        except BrokenPipeError:
+            pass                                # it exited early: its answer says why
+        proc.stdin.close()
+        proc.stdin = None                       # communicate() then only reads
+        return proc
 
-    def finish(self, proc: subprocess.Popen, command: str, pod: str, stdin: bytes, deadline) -> bytes:
+    def finish(self, proc: subprocess.Popen, command: str, pod: str, deadline) -> bytes:
         """The plugin's stdout; a failure raises with the plugin's own error."""
         try:
-            out, err = proc.communicate(stdin, timeout=deadline.timeout())
+            out, err = proc.communicate(timeout=deadline.timeout())
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
@@ -145,7 +155,7 @@ class Plugin:
 
     def invoke(self, command: str, pod: str, netns_path: str, config: bytes, deadline) -> bytes:
         """fork/exec with the CNI_* environment and the config on stdin."""
-        return self.finish(self.start(command, pod, netns_path), command, pod, config, deadline)
+        return self.finish(self.start(command, pod, netns_path, config), command, pod, deadline)
 
 
 def children_cpu() -> float:
@@ -153,11 +163,19 @@ def children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def phase(plugin: Plugin, command: str, pods: dict, config: bytes, deadline) -> dict:
-    """Run ``command`` for every pod in turn; per-pod latencies, wall time, CPU."""
+def with_prev_results(config: bytes, outputs: list) -> list:
+    """The configuration of each pod's DEL, as a runtime gives it (libcni):
+    the network's, with the pod's ADD result as ``prevResult``."""
+    conf = json.loads(config)
+    return [json.dumps(dict(conf, prevResult=json.loads(out))).encode() for out in outputs]
+
+
+def phase(plugin: Plugin, command: str, pods: dict, configs: list, deadline) -> dict:
+    """Run ``command`` for every pod in turn (each with its configuration);
+    per-pod latencies, wall time, CPU."""
     latencies, outputs = [], []
     cpu0, start = children_cpu(), time.perf_counter()
-    for pod, path in pods.items():
+    for (pod, path), config in zip(pods.items(), configs):
         deadline.check()
         t0 = time.perf_counter()
         outputs.append(plugin.invoke(command, pod, path, config, deadline))
@@ -167,15 +185,16 @@ def phase(plugin: Plugin, command: str, pods: dict, config: bytes, deadline) -> 
             "outputs": outputs}
 
 
-def concurrent_phase(plugin: Plugin, command: str, pods: dict, config: bytes, deadline) -> dict:
-    """Start ``command`` for every pod at once; the wall time until the last
-    one exits."""
+def concurrent_phase(plugin: Plugin, command: str, pods: dict, configs: list, deadline) -> dict:
+    """Start ``command`` for every pod at once (each with its stdin written:
+    none waits for another); the wall time until the last one exits."""
     start = time.perf_counter()
-    procs = [(pod, plugin.start(command, pod, path)) for pod, path in pods.items()]
+    procs = [(pod, plugin.start(command, pod, path, config))
+             for (pod, path), config in zip(pods.items(), configs)]
     outputs, errors = [], []
     for pod, proc in procs:
         try:
-            outputs.append(plugin.finish(proc, command, pod, config, deadline))
+            outputs.append(plugin.finish(proc, command, pod, deadline))
         except (RuntimeError, subprocess.TimeoutExpired) as e:
             errors.append(str(e))
     wall = time.perf_counter() - start
@@ -261,15 +280,17 @@ def one_run(plugin: Plugin, args, netns, workdir: str, repeat: int) -> dict:
     try:
         out["version"] = versions(plugin, args.versions, deadline)
         pods = {f"s{i}": netns.add(f"pod{i}") for i in range(args.n)}
-        add = phase(plugin, "ADD", pods, config, deadline)
-        check_added(pods, add.pop("outputs"), data_dir)
-        delete = phase(plugin, "DEL", pods, config, deadline)
+        add = phase(plugin, "ADD", pods, [config] * len(pods), deadline)
+        results = add.pop("outputs")
+        check_added(pods, results, data_dir)
+        delete = phase(plugin, "DEL", pods, with_prev_results(config, results), deadline)
         delete.pop("outputs")
         check_deleted(pods, data_dir)
         pods = {f"c{i}": netns.add(f"cpod{i}") for i in range(args.concurrent)}
-        cadd = concurrent_phase(plugin, "ADD", pods, config, deadline)
-        check_added(pods, cadd.pop("outputs"), data_dir)
-        cdel = concurrent_phase(plugin, "DEL", pods, config, deadline)
+        cadd = concurrent_phase(plugin, "ADD", pods, [config] * len(pods), deadline)
+        results = cadd.pop("outputs")
+        check_added(pods, results, data_dir)
+        cdel = concurrent_phase(plugin, "DEL", pods, with_prev_results(config, results), deadline)
         cdel.pop("outputs")
         check_deleted(pods, data_dir)
         out.update(add=add, delete=delete, cadd=cadd, cdel=cdel, ok=True)
@@ -367,18 +388,25 @@ class DaemonProcess:
         return self.proc.returncode
 
 
-# The daemon under cProfile: its main() with SIGTERM ending the profile cleanly.
+# The daemon with each request's handling (daemon.answer, in its own thread)
+# under cProfile; the requests' statistics merged when SIGTERM ends it.
 PROFILED_DAEMON = """
-import cProfile, pstats, sys
+import cProfile, pstats, sys, threading
 from pynetlink.cni import daemon
 out, sock = sys.argv[1], sys.argv[2]
-prof = cProfile.Profile()
-prof.enable()
-try:
-    code = daemon.main(["--socket", sock])
-finally:
-    prof.disable()
-    pstats.Stats(prof).dump_stats(out)
+profiles, lock, answer = [], threading.Lock(), daemon.answer
+def profiled(environ, stdin):
+    prof = cProfile.Profile()
+    try:
+        return prof.runcall(answer, environ, stdin)
+    finally:
+        prof.create_stats()
+        with lock:
+            profiles.append(prof)
+daemon.answer = profiled
+code = daemon.main(["--socket", sock])
+if profiles:
+    pstats.Stats(*profiles).dump_stats(out)
 sys.exit(code)
 """
 
