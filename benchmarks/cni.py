@@ -269,6 +269,19 @@ def check_deleted(pods: dict, data_dir: str) -> None:
 
 # -- one run -------------------------------------------------------------------------------------------
 
+def add_then_delete(plugin: Plugin, run_phase, pods: dict, config: bytes, data_dir: str,
+                    deadline) -> tuple:
+    """``run_phase`` (one at a time, or all at once) of ADD, checked, then of
+    DEL (with each pod's result as prevResult), checked; both phases' figures."""
+    add = run_phase(plugin, "ADD", pods, [config] * len(pods), deadline)
+    results = add.pop("outputs")
+    check_added(pods, results, data_dir)
+    delete = run_phase(plugin, "DEL", pods, with_prev_results(config, results), deadline)
+    delete.pop("outputs")
+    check_deleted(pods, data_dir)
+    return add, delete
+
+
 def one_run(plugin: Plugin, args, netns, workdir: str, repeat: int) -> dict:
     """VERSION; N pods ADDed then DELeted one at a time; C pods ADDed then
     DELeted all at once; by one contender on fresh namespaces and a fresh bridge."""
@@ -280,19 +293,9 @@ def one_run(plugin: Plugin, args, netns, workdir: str, repeat: int) -> dict:
     try:
         out["version"] = versions(plugin, args.versions, deadline)
         pods = {f"s{i}": netns.add(f"pod{i}") for i in range(args.n)}
-        add = phase(plugin, "ADD", pods, [config] * len(pods), deadline)
-        results = add.pop("outputs")
-        check_added(pods, results, data_dir)
-        delete = phase(plugin, "DEL", pods, with_prev_results(config, results), deadline)
-        delete.pop("outputs")
-        check_deleted(pods, data_dir)
+        add, delete = add_then_delete(plugin, phase, pods, config, data_dir, deadline)
         pods = {f"c{i}": netns.add(f"cpod{i}") for i in range(args.concurrent)}
-        cadd = concurrent_phase(plugin, "ADD", pods, [config] * len(pods), deadline)
-        results = cadd.pop("outputs")
-        check_added(pods, results, data_dir)
-        cdel = concurrent_phase(plugin, "DEL", pods, with_prev_results(config, results), deadline)
-        cdel.pop("outputs")
-        check_deleted(pods, data_dir)
+        cadd, cdel = add_then_delete(plugin, concurrent_phase, pods, config, data_dir, deadline)
         out.update(add=add, delete=delete, cadd=cadd, cdel=cdel, ok=True)
     except Exception as e:                          # noqa: BLE001 - reported as FAILED
         out["error"] = f"{type(e).__name__}: {e}"
@@ -512,6 +515,11 @@ def report(args, meta: dict, runs: dict, failed: dict, kernel: list, daemon_note
               f"ready netlink socket, p50 {percentile(kernel, 50) * 1e3:.2f} ms, "
               f"p99 {percentile(kernel, 99) * 1e3:.2f} ms ({len(kernel)} pods; the RCU grace "
               f"period is in it)")
+        for name in (SHIM, REFERENCE):
+            if name in summary:
+                total, kern = summary[name]["del_p50_ms"], percentile(kernel, 50) * 1e3
+                print(f"  {name}: DEL p50 {total:.1f} ms = the kernel's {kern:.1f} ms + "
+                      f"{total - kern:.1f} ms of the rest (process start, IPAM, the plugin's own work)")
     print(f"latency: one plugin execution (fork/exec to exit), percentiles over every pod of every "
           f"repeat ({args.n * args.repeat} per contender); VERSION: {args.versions} calls per run; "
           f"{args.concurrent}×: {args.concurrent} plugin processes started together, wall time until "
