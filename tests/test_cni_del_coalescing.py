@@ -128,3 +128,15 @@ def test_a_lone_removal_is_an_ordinary_delete(ns, pods):
     in_thread(bridge_del.Coalescer().remove, job, netns_path=ns.path)
     assert job.done and job.error is None
     assert ports(ns) == []
+
+
+def test_a_failure_of_the_grouped_path_leaves_each_pod_to_delete_alone(ns, pods, monkeypatch):
+    plug(ns, pods)
+
+    def broken(host, batch):
+        raise RuntimeError("grouped path broken")
+    monkeypatch.setattr(bridge_del, "remove_grouped", broken)
+    batch = jobs(pods)
+    in_thread(bridge_del.remove_all, batch, netns_path=ns.path)
+    assert [job.error for job in batch] == [None] * 3
+    assert ports(ns) == []
