@@ -379,6 +379,16 @@ class DaemonProcess:
     def requests_served(self) -> int:
         return sum(1 for line in self.log().splitlines() if " container=" in line)
 
+    def durations(self, command: str) -> list:
+        """The daemon's own time (ms, from its log lines) of each ``command``
+        of the one-at-a-time phases (container ids pnbench-sN)."""
+        found = []
+        for line in self.log().splitlines():
+            words = line.split()
+            if f": {command} container=pnbench-s" in line and len(words) >= 2 and words[-2].endswith("ms"):
+                found.append(float(words[-2][:-2]))
+        return found
+
     def stop(self) -> int:
         """SIGTERM, as systemd stops it; SIGKILL if it does not exit in time."""
         if self.proc.poll() is None:
@@ -579,7 +589,10 @@ def main(argv) -> int:
     finally:
         served = daemon.requests_served()
         code = daemon.stop()
-    daemon_note = f"The daemon served {served} requests and exited {code} on SIGTERM."
+    inside = {c: daemon.durations(c) for c in ("ADD", "DEL")}
+    daemon_note = (f"The daemon served {served} requests and exited {code} on SIGTERM; its own time "
+                   f"per request (from its log, one-at-a-time phases), p50: " + ", ".join(
+                       f"{c} {percentile(v, 50):.1f} ms" for c, v in inside.items() if v) + ".")
     if code != 0:
         failed["daemon"] = f"exit {code}: {daemon.log()[-1000:]}"
     summary = report(args, meta, runs, failed, kernel, daemon_note)
