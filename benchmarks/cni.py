@@ -292,6 +292,8 @@ def one_run(plugin: Plugin, args, netns, workdir: str, repeat: int) -> dict:
     config = network_config(plugin.kind, data_dir)
     try:
         out["version"] = versions(plugin, args.versions, deadline)
+        out["cversion"] = concurrent_phase(plugin, "VERSION", {f"v{i}": "" for i in range(args.concurrent)},
+                                           [b'{"cniVersion": "1.0.0"}'] * args.concurrent, deadline)["seconds"]
         pods = {f"s{i}": netns.add(f"pod{i}") for i in range(args.n)}
         add, delete = add_then_delete(plugin, phase, pods, config, data_dir, deadline)
         pods = {f"c{i}": netns.add(f"cpod{i}") for i in range(args.concurrent)}
@@ -443,6 +445,7 @@ def summarize(runs: list) -> dict:
         "version_p50_ms": percentile(version, 50) * 1e3,
         "cadd_s": statistics.median(r["cadd"]["seconds"] for r in runs),
         "cdel_s": statistics.median(r["cdel"]["seconds"] for r in runs),
+        "cversion_s": statistics.median(r["cversion"] for r in runs),
         "cpu_ms_per_pod": statistics.median(
             (r["add"]["cpu_s"] + r["delete"]["cpu_s"]) * 1e3 / n for r in runs),
         "samples": len(add),
@@ -454,7 +457,7 @@ RATIOS = (("add_p50_ms", "ADD"), ("del_p50_ms", "DEL"), ("cadd_s", "C×ADD"), ("
 
 def table(summary: dict, failed: dict, concurrent: int) -> str:
     head = ["contender", "ADD p50 ms", "ADD p99 ms", "DEL p50 ms", "DEL p99 ms", "VERSION p50 ms",
-            f"{concurrent}×ADD ms", f"{concurrent}×DEL ms", "CPU ms/pod",
+            f"{concurrent}×VERSION ms", f"{concurrent}×ADD ms", f"{concurrent}×DEL ms", "CPU ms/pod",
             *(f"{label.replace('C', str(concurrent))} ÷ ref" for _, label in RATIOS)]
     rows = []
     ref = summary.get(REFERENCE)
@@ -466,7 +469,7 @@ def table(summary: dict, failed: dict, concurrent: int) -> str:
             ratios = [f"{s[k] / ref[k]:.2f}x" if ref else "-" for k, _ in RATIOS]
             rows.append([name, f"{s['add_p50_ms']:.1f}", f"{s['add_p99_ms']:.1f}",
                          f"{s['del_p50_ms']:.1f}", f"{s['del_p99_ms']:.1f}",
-                         f"{s['version_p50_ms']:.2f}", f"{s['cadd_s'] * 1e3:.0f}",
+                         f"{s['version_p50_ms']:.2f}", f"{s['cversion_s'] * 1e3:.0f}", f"{s['cadd_s'] * 1e3:.0f}",
                          f"{s['cdel_s'] * 1e3:.0f}", f"{s['cpu_ms_per_pod']:.1f}", *ratios])
     widths = [max(len(str(r[i])) for r in [head] + rows) for i in range(len(head))]
     line = lambda cells: "| " + " | ".join(                               # noqa: E731
@@ -533,7 +536,8 @@ def report(args, meta: dict, runs: dict, failed: dict, kernel: list, daemon_note
     print(f"latency: one plugin execution (fork/exec to exit), percentiles over every pod of every "
           f"repeat ({args.n * args.repeat} per contender); VERSION: {args.versions} calls per run; "
           f"{args.concurrent}×: {args.concurrent} plugin processes started together, wall time until "
-          f"the last exits, median of {args.repeat}; CPU: user + sys of the plugin processes (and "
+          f"the last exits, median of {args.repeat} ({args.concurrent}×VERSION: what starting them "
+          f"costs the harness and the plugins, no network work); CPU: user + sys of the plugin processes (and "
           f"their IPAM children; not the daemon's), ADD + DEL, per pod; ÷ ref: over the reference's "
           f"(below 1: faster).  pynetlink-cni (both modes) runs host-local in-process; the "
           f"reference execs its host-local.  {daemon_note}")
