@@ -526,8 +526,8 @@ def report(args, meta: dict, runs: dict, failed: dict, kernel: list, daemon_note
     if kernel:
         print(f"kernel's share of a DEL: RTM_DELLINK of a pod's veth (host end on the bridge) from a "
               f"ready netlink socket, p50 {percentile(kernel, 50) * 1e3:.2f} ms, "
-              f"p99 {percentile(kernel, 99) * 1e3:.2f} ms ({len(kernel)} pods; the RCU grace "
-              f"period is in it)")
+              f"p99 {percentile(kernel, 99) * 1e3:.2f} ms ({len(kernel)} pods, {args.n} after each "
+              f"repeat's contenders; the RCU grace period is in it)")
         for name in (SHIM, REFERENCE):
             if name in summary:
                 total, kern = summary[name]["del_p50_ms"], percentile(kernel, 50) * 1e3
@@ -576,6 +576,7 @@ def main(argv) -> int:
               f"{args.repeat} repeat(s)")
         runs: dict = {p.name: [] for p in plugins}
         failed: dict = {}
+        kernel: list = []
         for repeat in range(args.repeat):
             k = repeat % len(plugins)
             for plugin in plugins[k:] + plugins[:k]:
@@ -589,7 +590,7 @@ def main(argv) -> int:
                 else:
                     failed[plugin.name] = r["error"]
                 print(f"  run {repeat + 1}/{args.repeat} {plugin.name}: {status}")
-        kernel = kernel_delete(args, netns)
+            kernel += kernel_delete(args, netns)        # the kernel's share, in every repeat
     finally:
         served = daemon.requests_served()
         code = daemon.stop()
