@@ -28,8 +28,9 @@ contender per run.  Reported: ADD and DEL latency (p50, p99 over every pod
 of every repeat), VERSION p50, the concurrent phases' wall time (median of
 the repeats), CPU time of the plugin processes per pod (the daemon's CPU is
 not a child's: not counted), and ratios against the reference.  Also: the
-kernel's share of a DEL, an in-process RTM_DELLINK of a pod's veth end (on
-the bridge) from a ready netlink socket, the RCU grace period included.
+kernel's share of a DEL, in every repeat: N pods ADDed (untimed), each
+pod's eth0 deleted by an in-process RTM_DELLINK from a ready netlink socket
+(``ip -n POD link del eth0``), the RCU grace period included.
 
 Everything runs inside a private network + mount namespace (the churn
 benchmark's sandbox: benchmarks/churn/sandbox.py): the plugins' "host" (and
@@ -322,27 +323,22 @@ def reset_host(netns, out: dict) -> None:
         out["cleanup_warning"] = str(e)
 
 
-def kernel_delete(args, netns) -> list:
-    """The kernel's share of a DEL: N pods' veths (container end in the pod,
-    host end on the bridge, both up), each deleted from inside its pod by
-    one RTM_DELLINK on a ready netlink socket; the latencies."""
+def kernel_delete(plugin: Plugin, args, netns, workdir: str, repeat: int) -> list:
+    """The kernel's share of a DEL: N pods ADDed by ``plugin`` (untimed: the
+    same veth on the bridge, addresses and routes as a DEL meets), each
+    pod's eth0 then deleted from inside the pod by one RTM_DELLINK on a
+    ready netlink socket (``ip -n POD link del eth0``); the latencies."""
     import pynetlink as pn
-    pods = [netns.add(f"kpod{i}") for i in range(args.n)]
+    from sandbox import Deadline
+    deadline = Deadline(args.run_timeout, f"kernel share, run {repeat}")
+    config = network_config(plugin.kind, os.path.join(workdir, f"ipam-kernel-{repeat}"))
+    pods = {f"k{i}": netns.add(f"kpod{i}") for i in range(args.n)}
     latencies: list = []
     out: dict = {}
     try:
-        with pn.Handle() as host:
-            host.create_bridge(BRIDGE)
-            host.set_link(BRIDGE, up=True)
-            for i, path in enumerate(pods):
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-                try:
-                    host.create_veth_pair(f"kveth{i}", "eth0", peer_netns=fd, master=BRIDGE, up=True)
-                finally:
-                    os.close(fd)
-        for path in pods:
+        phase(plugin, "ADD", pods, [config] * len(pods), deadline)
+        for path in pods.values():
             with pn.Handle(netns=path) as pod:
-                pod.set_link("eth0", up=True)
                 t0 = time.perf_counter()
                 pod.delete_link("eth0")
                 latencies.append(time.perf_counter() - t0)
@@ -524,8 +520,8 @@ def report(args, meta: dict, runs: dict, failed: dict, kernel: list, daemon_note
     print(table(summary, failed, args.concurrent))
     print()
     if kernel:
-        print(f"kernel's share of a DEL: RTM_DELLINK of a pod's veth (host end on the bridge) from a "
-              f"ready netlink socket, p50 {percentile(kernel, 50) * 1e3:.2f} ms, "
+        print(f"kernel's share of a DEL: RTM_DELLINK of a pod's eth0 (as ADD made it: veth on the "
+              f"bridge, address, routes) from a ready netlink socket, p50 {percentile(kernel, 50) * 1e3:.2f} ms, "
               f"p99 {percentile(kernel, 99) * 1e3:.2f} ms ({len(kernel)} pods, {args.n} after each "
               f"repeat's contenders; the RCU grace period is in it)")
         for name in (SHIM, REFERENCE):
@@ -590,7 +586,7 @@ def main(argv) -> int:
                 else:
                     failed[plugin.name] = r["error"]
                 print(f"  run {repeat + 1}/{args.repeat} {plugin.name}: {status}")
-            kernel += kernel_delete(args, netns)        # the kernel's share, in every repeat
+            kernel += kernel_delete(plugins[0], args, netns, workdir, repeat)   # in every repeat
     finally:
         served = daemon.requests_served()
         code = daemon.stop()
