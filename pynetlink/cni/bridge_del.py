@@ -1,12 +1,32 @@
 """Bridge mode, DEL (the reference's cmdDel): the container's end of the
 veth goes (its host end with it) and the IPAM plugin releases the address.
 A missing namespace or link is no error: DEL may come twice, or after the
-container is gone."""
+container is gone.
+
+Deleting a veth waits for an RCU grace period in the kernel (tens of
+milliseconds on a busy machine), under the RTNL lock: DELs deleting one
+link each queue behind each other.  In the daemon, DELs that arrive while
+another's deletion runs are coalesced (``Coalescer``): the next of them
+deletes the links of all that are waiting at once — each host end, checked
+to be the container end's peer on this network's bridge and named in
+prevResult, tagged with one fresh link group, then one group delete (``ip
+link delete group G``), one grace period for all.  Any pod for which that does not apply (no veth, a
+peer not found on the bridge, a kernel refusal) is deleted on its own, as
+exec mode deletes it, so every DEL's answer is the one exec mode gives.  A
+DEL alone (exec mode, an idle daemon) deletes its link at once."""
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Optional
 
+from .. import Handle, _names, links
+from .._core import Request
+from ..ops import failure
 from .delegate import start_ipam
 from .kernel import open_container
 from .netconf import BridgeConf
@@ -17,14 +37,15 @@ def delete(env: Env, raw: bytes, conf: dict, bc: BridgeConf) -> None:
     """DEL: the container's end of the veth (its host end goes with it) and
     the IPAM plugin's DEL, which runs meanwhile (the kernel's deletion waits
     for an RCU grace period).  A missing namespace or link is no error."""
-    ipam = start_ipam(bc.ipam_type, env, raw, "DEL")
-    try:
-        if env.netns:
-            remove_container_link(env.netns, env.ifname)
-    except BaseException:
-        if ipam:
-            ipam.finish()                   # reaped; the link's error is the one reported
-        raise
+    with COALESCER.expecting(bool(env.netns and host_names(conf, bc.bridge))):
+        ipam = start_ipam(bc.ipam_type, env, raw, "DEL")
+        try:
+            if env.netns:
+                remove(Removal(env.netns, env.ifname, bc.bridge, host_names(conf, bc.bridge)))
+        except BaseException:
+            if ipam:
+                ipam.finish()               # reaped; the link's error is the one reported
+            raise
     if ipam:
         ipam.wait()
 
@@ -43,3 +64,185 @@ def remove_container_link(netns_path: str, ifname: str) -> None:
             raise
     finally:
         os.close(fd)
+
+
+# -- coalescing concurrent DELs --------------------------------------------------------------
+
+@dataclass
+class Removal:
+    """One DEL's link: IFNAME in the namespace at NETNS_PATH, whose host end
+    should be a port of BRIDGE named one of HOSTS (prevResult's host
+    interfaces); ``error`` once done, what exec mode would raise."""
+    netns_path: str
+    ifname: str
+    bridge: str
+    hosts: frozenset = frozenset()
+    done: bool = False
+    error: Optional[BaseException] = None
+
+
+def host_names(conf: dict, bridge: str) -> frozenset:
+    """The host interfaces prevResult lists (no ``sandbox``), the bridge
+    aside: where the runtime says this pod's host end is.  Empty without a
+    prevResult (a DEL may come without one)."""
+    prev = conf.get("prevResult")
+    interfaces = prev.get("interfaces") if isinstance(prev, dict) else None
+    if not isinstance(interfaces, list):
+        return frozenset()
+    return frozenset(i["name"] for i in interfaces if isinstance(i, dict) and not i.get("sandbox")
+                     and isinstance(i.get("name"), str) and i["name"] != bridge)
+
+
+def remove(job: Removal) -> None:
+    """``job``'s link deleted: with concurrent others (``COALESCER``) when
+    its host end can be told from prevResult, else at once, alone."""
+    if not job.hosts:
+        remove_container_link(job.netns_path, job.ifname)
+        return
+    COALESCER.remove(job)
+
+
+class Coalescer:
+    """Group commit of link removals: a caller finding no removal running
+    runs every one waiting (its own included); the others wait for it, and
+    one of those still waiting then runs the next batch.  DELs announce
+    themselves on arrival (``expecting``): a caller about to run a batch
+    first gives the announced ones still on their way (in IPAM) up to
+    GATHER seconds to join it; a DEL alone never waits."""
+
+    GATHER = 0.005
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.waiting: list[Removal] = []
+        self.busy = False
+        self.expected = 0
+
+    @contextlib.contextmanager
+    def expecting(self, coming: bool = True):
+        """A DEL on its way to ``remove`` (if ``coming``) for the block."""
+        if not coming:
+            yield
+            return
+        with self.cond:
+            self.expected += 1
+        try:
+            yield
+        finally:
+            with self.cond:
+                self.expected -= 1
+                self.cond.notify_all()
+
+    def gather(self) -> None:
+        """(With the condition held) let the announced DELs join, for at most GATHER s."""
+        end = time.monotonic() + self.GATHER
+        while len(self.waiting) < self.expected:
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            self.cond.wait(left)
+
+    def remove(self, job: Removal) -> None:
+        """Remove ``job``'s link, alone or with others; raise its own error."""
+        with self.cond:
+            self.waiting.append(job)
+            self.cond.notify_all()              # a gathering leader counts it
+            while self.busy and not job.done:
+                self.cond.wait()
+            if not job.done:
+                self.busy = True
+                self.gather()
+                batch, self.waiting = self.waiting, []
+        if not job.done:
+            try:
+                remove_all(batch)
+            finally:
+                with self.cond:
+                    for j in batch:
+                        j.done = True
+                    self.busy = False
+                    self.cond.notify_all()
+        if job.error is not None:
+            raise job.error
+
+
+COALESCER = Coalescer()
+
+
+def remove_alone(job: Removal) -> None:
+    """``job``'s link deleted as exec mode deletes it; its error kept."""
+    try:
+        remove_container_link(job.netns_path, job.ifname)
+    except BaseException as e:              # noqa: BLE001 - the job's own answer
+        job.error = e
+
+
+def remove_all(batch: list) -> None:
+    """Every job's link gone: together by one group delete where the host
+    end is known, each alone otherwise."""
+    if len(batch) == 1:
+        remove_alone(batch[0])
+        return
+    alone = list(batch)
+    try:
+        with Handle() as host:
+            alone = remove_grouped(host, batch)
+    except Exception:                           # noqa: BLE001 - whatever went wrong: each alone
+        pass
+    for job in alone:
+        remove_alone(job)
+
+
+def remove_grouped(host: Handle, batch: list) -> list:
+    """Delete, with one group delete in the host namespace, the host ends of
+    the jobs whose peer is found (see ``host_end``); the jobs left to delete
+    alone.  A job whose namespace or link is gone is done."""
+    by_index = {link.index: link for link in host.list_links()}
+    bridges = {link.name: link.index for link in by_index.values() if link.kind == "bridge"}
+    found, alone = [], []
+    for job in batch:
+        index = host_end(job, by_index, bridges.get(job.bridge))
+        if index is None:
+            alone.append(job)
+        elif index > 0:
+            found.append((job, index))
+    if len(found) < 2:
+        return alone + [job for job, _ in found]
+    group = _names.random_group()
+    tags = [Request("set_link", (f"group {group}",), by_index[i].name,
+                    links.set_link({"index": i, "group": group})) for _, i in found]
+    for (job, _), request, reply in zip(found, tags, host.socket.exchange(tags)):
+        if failure(request, reply):
+            alone.append(job)                   # gone meanwhile, or refused: on its own
+    try:
+        host.delete_group(group)
+    except OSError as e:
+        if e.errno != errno.ENODEV:
+            return list(batch)                  # left as they were: each deleted alone
+    return alone
+
+
+def host_end(job: Removal, by_index: dict, bridge: Optional[int]) -> Optional[int]:
+    """The ifindex of ``job``'s host end: the link of the host namespace
+    named as prevResult says, a veth on the job's bridge, whose peer is the
+    container's IFNAME and the other way round (ifindexes alone do not
+    tell: every namespace numbers its links from 1); 0 if the namespace or
+    IFNAME is gone (nothing to delete); None if it cannot be told (the job
+    is deleted alone)."""
+    try:
+        fd, cont = open_container(job.netns_path)
+    except CNIError:
+        return 0
+    try:
+        with cont:
+            inside = cont.get_link(job.ifname)
+    except OSError as e:
+        return 0 if e.errno == errno.ENODEV else None
+    finally:
+        os.close(fd)
+    peer = by_index.get(inside.link_index)
+    if (bridge is None or inside.kind != "veth" or peer is None or peer.kind != "veth"
+            or peer.master != bridge or peer.link_index != inside.index
+            or peer.name not in job.hosts):
+        return None
+    return peer.index
