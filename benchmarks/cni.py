@@ -89,8 +89,11 @@ def parse_args(argv):
     p.add_argument("--reference-dir", default=REFERENCE_DIR,
                    help=f"where bridge and host-local are (default {REFERENCE_DIR})")
     p.add_argument("--json", metavar="PATH", help="write every sample and the summary to PATH")
+    p.add_argument("--workers", type=int, default=None, metavar="W",
+                   help="the daemon's worker processes (default: the daemon's own default, the "
+                        "CPUs up to 4; --profile uses 1)")
     p.add_argument("--profile", metavar="PATH",
-                   help="run the daemon under cProfile and write its statistics to PATH")
+                   help="run the daemon (one worker) under cProfile and write its statistics to PATH")
     p.add_argument("--run-timeout", type=float, default=None, metavar="S",
                    help="time bound of one contender's run (default 60 + 2 s per pod)")
     a = p.parse_args(argv)
@@ -100,6 +103,8 @@ def parse_args(argv):
         p.error(f"-n and --concurrent must be in [1, {MAX_PODS}]")
     if not 1 <= a.repeat <= 50 or not 1 <= a.versions <= 1000:
         p.error("--repeat must be in [1, 50], --versions in [1, 1000]")
+    if a.workers is not None and not 1 <= a.workers <= 64:
+        p.error("--workers must be in [1, 64]")
     a.run_timeout = a.run_timeout or 60 + 2.0 * (a.n + a.concurrent)
     return a
 
@@ -353,10 +358,12 @@ class DaemonProcess:
     """``pynetlink-cni daemon --socket PATH`` as a child of the sandbox
     (so in its network namespace), its log in the work directory."""
 
-    def __init__(self, workdir: str, profile: str = None):
+    def __init__(self, workdir: str, profile: str = None, workers: int = None):
         self.socket = os.path.join(workdir, "daemon", "cni.sock")
         self.log_path = os.path.join(workdir, "daemon.log")
         launch = ["-m", "pynetlink.cni", "daemon", "--socket", self.socket]
+        if workers:
+            launch += ["--workers", str(workers)]
         if profile:
             launch = ["-c", PROFILED_DAEMON, profile, self.socket]
         env = dict(os.environ, PYTHONPATH=ROOT, PYTHONDONTWRITEBYTECODE="1")
@@ -415,11 +422,17 @@ def profiled(environ, stdin):
         with lock:
             profiles.append(prof)
 daemon.answer = profiled
-code = daemon.main(["--socket", sock])
+code = daemon.main(["--socket", sock, "--workers", "1"])
 if profiles:
     pstats.Stats(*profiles).dump_stats(out)
 sys.exit(code)
 """
+
+
+def daemon_default_workers() -> int:
+    """The daemon's worker count when none is given."""
+    from pynetlink.cni.daemon import default_workers
+    return default_workers()
 
 
 # -- reporting -----------------------------------------------------------------------------------------
@@ -557,7 +570,7 @@ def main(argv) -> int:
     workdir = cover_run()
     netns = NetnsDir()
     disable_ipv6("/proc/self/ns/net")            # the plugins' host: the sandbox's namespace
-    daemon = DaemonProcess(workdir, profile)
+    daemon = DaemonProcess(workdir, profile, args.workers)
     try:
         plugins = contenders(workdir, args, daemon.socket)
         command = " ".join(["python3", "benchmarks/cni.py", *argv])
@@ -565,11 +578,12 @@ def main(argv) -> int:
                 "kernel": platform.release(), "cpus": os.cpu_count(), "python": platform.python_version(),
                 "reference": reference_version() if plugins[-1].name == REFERENCE else None,
                 "n": args.n, "repeat": args.repeat, "concurrent": args.concurrent,
+                "daemon_workers": 1 if profile else args.workers or daemon_default_workers(),
                 "command": command, "sandbox": describe_sandbox()}
         print(f"cni benchmark  {meta['date']}  kernel {meta['kernel']}  {meta['cpus']} CPUs  "
               f"Python {meta['python']}")
         print(f"reference: {meta['reference']}; n={args.n} pods per run, {args.concurrent} concurrent, "
-              f"{args.repeat} repeat(s)")
+              f"{args.repeat} repeat(s); daemon: {meta['daemon_workers']} worker(s)")
         runs: dict = {p.name: [] for p in plugins}
         failed: dict = {}
         kernel: list = []

@@ -278,6 +278,14 @@ int pn_netns_check(int netns_fd);
 int pn_netns_new(void);
 
 /*
+ * The process (proc.c).
+ */
+/* Have the kernel send signum to the calling process when the thread that
+ * forked it ends (prctl PR_SET_PDEATHSIG); 0 or -errno (-EINVAL: no such
+ * signal). */
+int pn_die_with_parent(int signum);
+
+/*
  * The socket (sock.c).
  */
 /* Open a NETLINK_ROUTE socket in netns_fd (-1: here), returning home_fd

@@ -460,6 +460,14 @@ def netns_check(fd: int, target: object) -> None:
         raise OSError(-err, os.strerror(-err), str(target))
 
 
+def die_with_parent(signum: int) -> None:
+    """Have the kernel send ``signum`` to this process when its parent
+    ends (``prctl(PR_SET_PDEATHSIG)``); OSError if it refuses."""
+    err = lib.pn_die_with_parent(signum)
+    if err:
+        raise OSError(-err, os.strerror(-err), "prctl(PR_SET_PDEATHSIG)")
+
+
 def netns_new() -> int:
     """A new empty network namespace, held by the returned fd."""
     fd = lib.pn_netns_new()

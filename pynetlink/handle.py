@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Optional
 
 from . import netns as _netns
 from . import _validate as v
+from ._combine import CombiningSocket
 from ._core import MIN_RCVBUF, RCVBUF, Socket
 from .ops import Op, Operations, Reads, failure, indexes
 
@@ -30,23 +31,30 @@ class Handle(Operations[None], Reads):
     batch's window of replies may overflow a buffer that small, and if the
     kernel ever overflows it, the operations whose answers it dropped are
     reported, never guessed).
-    A Handle is a context manager and may be shared by threads.
+    A Handle is a context manager and may be shared by threads.  With
+    ``combine=True`` the requests of threads that use it at the same time
+    go to the kernel together, in one pipelined exchange (each thread gets
+    its own replies, exactly as alone): one round trip per burst, not one
+    per thread.
     """
 
     def __init__(self, netns: Optional[_netns.Target] = None, *, timeout: float = 5.0,
-                 rcvbuf: int = RCVBUF):
+                 rcvbuf: int = RCVBUF, combine: bool = False):
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
             raise TypeError("timeout must be a number of seconds")
         if not 0.001 <= timeout <= 3600:
             raise ValueError(f"timeout {timeout} is out of range [0.001, 3600] seconds")
         v.integer(rcvbuf, "rcvbuf", MIN_RCVBUF, 1 << 30)
+        if not isinstance(combine, bool):
+            raise TypeError("combine must be True or False")
+        kind = CombiningSocket if combine else Socket
         self._sock: Optional[Socket] = None
         if netns is None:
-            self._sock = Socket(-1, timeout, rcvbuf=rcvbuf)
+            self._sock = kind(-1, timeout, rcvbuf=rcvbuf)
         else:
             with _netns.netns_fd(netns) as fd:
                 try:
-                    self._sock = Socket(fd, timeout, rcvbuf=rcvbuf)
+                    self._sock = kind(fd, timeout, rcvbuf=rcvbuf)
                 except FileNotFoundError:    # the thread could not name its own namespace
                     raise _netns.no_proc() from None
 

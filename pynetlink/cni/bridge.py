@@ -25,7 +25,7 @@ from typing import Callable
 
 from .. import Handle, _names, netns
 from .delegate import release, start_ipam
-from .kernel import delete_quietly, fail_on, open_container
+from .kernel import delete_quietly, fail_on, host_handle, open_container
 from .netconf import BridgeConf
 from .result import CNIResult, CNIRoute, IPAddress, parse_result, render_result
 from .spec import E_DECODE, E_KERNEL, E_TRY_AGAIN, E_UNSUPPORTED_FIELD, PLUGIN, CNIError, Env
@@ -40,7 +40,7 @@ def add(env: Env, raw: bytes, conf: dict, bc: BridgeConf) -> dict:
     made is removed again if a later step fails."""
     netns_fd, cont = open_container(env.netns)
     try:
-        with cont, Handle() as host:
+        with cont, host_handle() as host:
             undo: list[Callable[[], None]] = []
             try:
                 result = build_network(host, cont, netns_fd, env, raw, bc, undo)

@@ -10,7 +10,7 @@ from typing import Optional
 
 from .. import Handle, Link
 from .delegate import start_ipam
-from .kernel import open_container
+from .kernel import host_handle, open_container
 from .netconf import BridgeConf
 from .result import CNIResult, parse_result
 from .spec import E_CHECK, E_INVALID_CONFIG, CNIError, Env
@@ -28,7 +28,7 @@ def check(env: Env, raw: bytes, conf: dict, bc: BridgeConf) -> None:
     netns_fd, cont = open_container(env.netns)
     ipam = start_ipam(bc.ipam_type, env, raw, "CHECK")
     try:
-        with cont, Handle() as host:
+        with cont, host_handle() as host:
             problems = check_links(host, cont, bc, env, result)
     finally:
         os.close(netns_fd)

@@ -19,6 +19,13 @@ function exec mode runs, in a thread of its own.
   it refuses to start if another daemon holds or answers on the path).
 - One log line per request on stderr (command, container id, ifname,
   duration, outcome); ``--debug`` adds the peer and the answer of failures.
+- ``--workers N`` (default: the CPUs, at most 4) processes accept on the
+  one socket, each serving requests in threads: Python's work of
+  concurrent requests runs on every core.  Nothing is shared between
+  workers but the kernel and IPAM's locked files, as between exec-mode
+  plugins.  The first process only watches them: a worker that dies is
+  replaced, SIGTERM is passed on (each finishes what it has in flight),
+  and a worker never outlives it (PR_SET_PDEATHSIG: SIGKILL).
 """
 from __future__ import annotations
 
@@ -40,11 +47,15 @@ import threading
 import time
 from typing import Mapping, Optional
 
-from . import dispatch, wire
+from .. import Handle
+from .._core import die_with_parent
+from . import dispatch, kernel, wire
 from .spec import E_INTERNAL, E_KERNEL, PLUGIN, CNIError
 
 REFUSAL = "permission denied: only root (or an allowed uid) may use the pynetlink CNI daemon"
-MAX_IN_FLIGHT = 128             # requests served at once; further connections wait in the backlog
+MAX_IN_FLIGHT = 128             # requests served at once by a worker; further connections wait in the backlog
+MAX_WORKERS = 64
+RESPAWN_PAUSE = 1.0             # seconds between replacements of a worker that keeps dying
 BACKLOG = 256
 IO_TIMEOUT = 30.0               # seconds a client may take to send its request, or to read the answer
 SHUTDOWN_GRACE = 600.0          # seconds SIGTERM waits for requests in flight
@@ -249,6 +260,16 @@ def bind_socket(path: str) -> socket.socket:
     return sock
 
 
+def release_socket(listener: socket.socket, path: Optional[str],
+                   inode: Optional[tuple[int, int]]) -> None:
+    """Close ``listener``; remove its file ``path`` if it is still the one
+    bound (``inode``: another daemon may have replaced it)."""
+    if path is not None and inode is not None and file_identity(path) == inode:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    listener.close()
+
+
 def file_identity(path: str) -> Optional[tuple[int, int]]:
     """(st_dev, st_ino) of a file, None if it is gone."""
     try:
@@ -285,16 +306,23 @@ class Daemon:
             self.wake_w.send(b"\0")
 
     def serve(self) -> bool:
-        """Serve until ``stop``; True if every request in flight then finished."""
+        """Serve until ``stop``; True if every request in flight then finished.
+        The requests share one host-namespace Handle whose concurrent
+        exchanges are combined (``kernel.host_handle``)."""
         preload()
-        with selectors.DefaultSelector() as sel:
-            sel.register(self.listener, selectors.EVENT_READ)
-            sel.register(self.wake_r, selectors.EVENT_READ)
-            while not self.stopping:
-                if any(key.fileobj is self.listener for key, _ in sel.select()):
-                    self.accept_one()
-        self.close_listener()
-        return self.drain()
+        with Handle(combine=True) as host:
+            kernel.share_host(host)
+            try:
+                with selectors.DefaultSelector() as sel:
+                    sel.register(self.listener, selectors.EVENT_READ)
+                    sel.register(self.wake_r, selectors.EVENT_READ)
+                    while not self.stopping:
+                        if any(key.fileobj is self.listener for key, _ in sel.select()):
+                            self.accept_one()
+                self.close_listener()
+                return self.drain()
+            finally:
+                kernel.share_host(None)
 
     def accept_one(self) -> None:
         if not self.slots.acquire(timeout=0.2):
@@ -357,10 +385,7 @@ class Daemon:
     def close_listener(self) -> None:
         """Stop accepting: connections not yet accepted are reset (the shim
         falls back to exec for them); the socket file is removed."""
-        if self.path is not None and self.inode is not None and file_identity(self.path) == self.inode:
-            with contextlib.suppress(OSError):
-                os.unlink(self.path)
-        self.listener.close()
+        release_socket(self.listener, self.path, self.inode)
         self.wake_r.close()
         self.wake_w.close()
 
@@ -374,6 +399,130 @@ class Daemon:
                 return True
             threads[0].join(max(0.0, deadline - time.monotonic()))
         return False
+
+
+# -- worker processes --------------------------------------------------------------------------
+
+class Workers:
+    """``count`` worker processes serving ``listener`` (each a ``Daemon``),
+    watched by this one until ``stop``: a worker that exits meanwhile is
+    replaced; on ``stop`` each gets SIGTERM and is waited for."""
+
+    def __init__(self, listener: socket.socket, log: Log, allow_uids: frozenset, count: int,
+                 path: Optional[str] = None, keep_closed: tuple = ()):
+        self.listener, self.log, self.allow_uids, self.count = listener, log, allow_uids, count
+        self.path, self.inode = path, file_identity(path) if path else None
+        self.keep_closed = keep_closed          # fds a worker closes (the path's lock)
+        self.pids: dict[int, int] = {}          # pid -> slot
+        self.stopping = False
+        self.wake_r, self.wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+
+    def stop(self, *_args) -> None:
+        """Stop (from a signal handler: sets a flag, wakes the loop)."""
+        self.stopping = True
+        self.wake()
+
+    def wake(self, *_args) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self.wake_w, b"\0")
+
+    def spawn(self, slot: int) -> None:
+        """Start the worker of ``slot``."""
+        parent = os.getpid()
+        pid = os.fork()
+        if pid == 0:
+            os._exit(self.worker(parent))
+        self.pids[pid] = slot
+
+    def worker(self, parent: int) -> int:
+        """A worker's life (in the child): serve until SIGTERM; its exit code."""
+        try:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)   # until the Daemon's handler is in
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            die_with_parent(signal.SIGKILL)
+            if os.getppid() != parent:                       # it ended before the line above
+                return 1
+            for fd in (self.wake_r, self.wake_w, *self.keep_closed):
+                os.close(fd)
+            daemon = Daemon(self.listener, self.log, self.allow_uids)
+            signal.signal(signal.SIGTERM, daemon.stop)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)     # a terminal's ^C reaches us via the parent
+            return 0 if daemon.serve() else 1
+        except BaseException as e:                           # noqa: BLE001 - never back into the parent's code
+            with contextlib.suppress(Exception):
+                self.log.line(f"worker {os.getpid()} failed: {type(e).__name__}: {e}", 3)
+            return 1
+
+    def reap(self) -> list:
+        """(pid, slot, status) of each worker that has exited."""
+        ended = []
+        while self.pids:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            if pid in self.pids:
+                ended.append((pid, self.pids.pop(pid), os.waitstatus_to_exitcode(status)))
+        return ended
+
+    def serve(self) -> bool:
+        """Run the workers until ``stop``; True if each then exited 0."""
+        preload()
+        signal.signal(signal.SIGCHLD, self.wake)
+        for slot in range(self.count):
+            self.spawn(slot)
+        respawned = 0.0
+        while not self.stopping:
+            with contextlib.suppress(InterruptedError):
+                selectors_wait(self.wake_r, 1.0)
+            for pid, slot, code in self.reap():
+                self.log.warning(f"worker {pid} exited ({code}); starting another")
+                time.sleep(max(0.0, respawned + RESPAWN_PAUSE - time.monotonic()))
+                respawned = time.monotonic()
+                if not self.stopping:
+                    self.spawn(slot)
+        release_socket(self.listener, self.path, self.inode)   # new clients fall back at once
+        return self.finish()
+
+    def finish(self) -> bool:
+        """SIGTERM to every worker; True if all exit 0 within the grace."""
+        for pid in self.pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        ok = True
+        deadline = time.monotonic() + SHUTDOWN_GRACE + 5
+        while self.pids and time.monotonic() < deadline:
+            for _, _, code in self.reap():
+                ok = ok and code == 0
+            if self.pids:
+                with contextlib.suppress(InterruptedError):
+                    selectors_wait(self.wake_r, 0.2)
+        for pid in self.pids:                               # still running: not ours to leave behind
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        os.close(self.wake_r)
+        os.close(self.wake_w)
+        return ok and not self.pids
+
+
+def selectors_wait(fd: int, timeout: float) -> None:
+    """Wait up to ``timeout`` s for ``fd`` to be readable, then drain it."""
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        if sel.select(timeout):
+            with contextlib.suppress(BlockingIOError):
+                os.read(fd, 4096)
+
+
+def default_workers() -> int:
+    """The CPUs this process may run on, at most 4."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except OSError:
+        cpus = os.cpu_count() or 1
+    return max(1, min(4, cpus))
 
 
 def preload() -> None:
@@ -390,6 +539,13 @@ def uid_arg(text: str) -> int:
     return uid
 
 
+def workers_arg(text: str) -> int:
+    n = int(text)
+    if not 1 <= n <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"{text} workers: give 1 to {MAX_WORKERS}")
+    return n
+
+
 def parse_args(argv: list) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=f"{PLUGIN} daemon",
                                 description="Serve CNI requests from the pynetlink-cni shim.")
@@ -399,6 +555,9 @@ def parse_args(argv: list) -> argparse.Namespace:
     p.add_argument("--debug", action="store_true", help="log more per request")
     p.add_argument("--allow-uid", type=uid_arg, action="append", default=[], metavar="UID",
                    help="a non-root uid allowed to send requests (repeatable)")
+    p.add_argument("--workers", type=workers_arg, default=None, metavar="N",
+                   help="processes serving requests (default: the CPUs, at most 4; "
+                        "1: this process serves them itself)")
     return p.parse_args(argv)
 
 
@@ -424,13 +583,20 @@ def main(argv: list) -> int:
     except (StartError, OSError) as e:
         log.line(f"cannot start: {e}", 3)
         return 1
-    daemon = Daemon(listener, log, frozenset(args.allow_uid), path)
-    signal.signal(signal.SIGTERM, daemon.stop)
-    signal.signal(signal.SIGINT, daemon.stop)
+    workers = args.workers or default_workers()
+    allowed = frozenset(args.allow_uid)
+    if workers == 1:
+        server = Daemon(listener, log, allowed, path)
+    else:
+        server = Workers(listener, log, allowed, workers, path,
+                         keep_closed=(lock_fd,) if lock_fd is not None else ())
+    signal.signal(signal.SIGTERM, server.stop)
+    signal.signal(signal.SIGINT, server.stop)
     where = path or f"fd {SD_LISTEN_FDS_START} (socket activation)"
-    log.info(f"listening on {where}; allowed uids {sorted(daemon.allowed)}")
-    finished = daemon.serve()
+    log.info(f"listening on {where}; allowed uids {sorted(allowed | {0})}; {workers} worker(s)")
+    finished = server.serve()
     log.info("stopped" if finished else f"stopped with requests still running after {SHUTDOWN_GRACE:.0f} s")
     if lock_fd is not None:
         os.close(lock_fd)
     return 0 if finished else 1
+

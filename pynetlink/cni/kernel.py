@@ -3,8 +3,9 @@ netlink calls): a Handle on the container's namespace, batch failures as
 errors, the clean-up of a failed ADD."""
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator, Optional
 
 from .. import Handle
 from .spec import E_KERNEL, E_UNKNOWN_CONTAINER, CNIError, warn
@@ -23,6 +24,29 @@ def open_container(netns_path: str) -> tuple[int, Handle]:
     except OSError as e:
         os.close(fd)
         raise CNIError(E_UNKNOWN_CONTAINER, f"{netns_path} is not a network namespace", str(e)) from None
+
+
+_shared_host: Optional[Handle] = None
+
+
+def share_host(handle: Optional[Handle]) -> None:
+    """Make ``handle`` (a ``Handle(combine=True)`` in the host namespace)
+    the one every command uses for the host (the daemon does, for its
+    life); None: each command opens its own (exec mode)."""
+    global _shared_host
+    _shared_host = handle
+
+
+@contextlib.contextmanager
+def host_handle() -> Iterator[Handle]:
+    """A Handle on the host namespace (where the plugin runs) for one
+    command: the daemon's shared one — concurrent commands' host requests
+    then go to the kernel together — or a fresh one, closed after."""
+    if _shared_host is not None:
+        yield _shared_host
+        return
+    with Handle() as host:
+        yield host
 
 
 def fail_on(results: Iterable, allowed: Callable = lambda i, r: False) -> None:
