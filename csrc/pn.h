@@ -300,12 +300,15 @@ int pn_socket_close(int fd);
 int pn_send(int fd, const struct pn_buf *b);
 /* Receive the dump seq into dump until it ends or its array has less room
  * than one more datagram could fill; 0 or -errno (-EMSGSIZE: the next part
- * is longer than rcap, dump->truncated says how long; -ETIMEDOUT). */
+ * is longer than rcap, dump->truncated says how long; -ETIMEDOUT: nothing
+ * came for timeout_ms). */
 int pn_dump_recv(int fd, uint32_t portid, uint32_t seq, int timeout_ms,
                  unsigned char *rbuf, uint32_t rcap, struct pn_dump *dump);
 /* Send the count requests of b window at a time and read every ACK into
  * results[count]; 0, or (all answered) how many replies did not fit in
- * rbuf[rcap], or -errno if the exchange itself failed. */
+ * rbuf[rcap], or -errno if the exchange itself failed (-ETIMEDOUT: after a
+ * send, or since the kernel's last datagram, nothing came for timeout_ms;
+ * the time a send spends blocked in the kernel does not count). */
 int pn_transact(int fd, uint32_t portid, const struct pn_buf *b, uint32_t first_seq,
                 uint32_t count, uint32_t window, int timeout_ms,
                 struct pn_result *results, unsigned char *rbuf, uint32_t rcap);

@@ -128,11 +128,13 @@ static int64_t now_ms(void)
 /*
  * recvfrom() without blocking, polling when nothing is queued, until
  * `deadline` (CLOCK_MONOTONIC, ms): the datagram's whole length (even when
- * more than len: MSG_TRUNC), or -errno (-ETIMEDOUT when the deadline passes,
- * -ENOBUFS when the socket overflowed and the kernel dropped messages).
- * Signals (EINTR) do not extend the deadline.  The kernel answers a request
- * while handling its send, so the answer is usually queued already: read
- * first, poll only when nothing is.
+ * more than len: MSG_TRUNC), or -errno (-ETIMEDOUT when the deadline passes
+ * with nothing queued, -ENOBUFS when the socket overflowed and the kernel
+ * dropped messages).  Signals (EINTR) do not extend the deadline.  The
+ * kernel answers a request while handling its send, so the answer is
+ * usually queued already: read first — a datagram queued is taken even if
+ * the deadline has passed (the time went by inside the kernel, not waiting
+ * for it) — and poll only when nothing is.
  */
 static int recv_until(int fd, void *buf, uint32_t len, int flags, int64_t deadline,
                       int *from_kernel)
@@ -143,14 +145,14 @@ static int recv_until(int fd, void *buf, uint32_t len, int flags, int64_t deadli
     ssize_t n;
 
     for (;;) {
-        int64_t left = deadline - now_ms();
-
-        if (left <= 0)
-            return -ETIMEDOUT;
         fromlen = sizeof(from);
         n = recvfrom(fd, buf, len, flags | MSG_TRUNC | MSG_DONTWAIT,
                      (struct sockaddr *)&from, &fromlen);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            int64_t left = deadline - now_ms();
+
+            if (left <= 0)
+                return -ETIMEDOUT;
             if (poll(&pfd, 1, (int)(left < PN_POLL_SLICE_MS ? left : PN_POLL_SLICE_MS)) < 0 && errno != EINTR)
                 return -errno;
             continue;
@@ -257,8 +259,11 @@ static uint32_t drain(int fd, unsigned char *rbuf, uint32_t rcap, uint32_t porti
 
 /*
  * Send the `count` requests in b (sequence numbers first_seq, first_seq+1,
- * ...) at most `window` per send, and read until each has its ACK, all
- * within timeout_ms (> 0).  results[i] gets the outcome of request i; a
+ * ...) at most `window` per send, and read until each has its ACK.
+ * timeout_ms (> 0) bounds each wait with nothing to read: it starts when a
+ * send returns and again at each datagram of the kernel's, so a kernel
+ * that is slow to handle a send (RTNL held by others: the send itself
+ * blocks) never trips it; only one that stops answering does.  results[i] gets the outcome of request i; a
  * reply that did not fit in rbuf sets results[i].truncated to its length.
  * Returns 0 when every request was answered (whatever each answer was), or,
  * answered too, how many replies did not fit (results[i].truncated), or
@@ -294,6 +299,7 @@ int pn_transact(int fd, uint32_t portid, const struct pn_buf *b, uint32_t first_
             return err;
         off += (uint32_t)bytes;
         sent += n;
+        deadline = now_ms() + timeout_ms;       /* the send's time in the kernel does not count */
         while (done < sent) {
             int len = recv_one(fd, rbuf, rcap, deadline);
 
@@ -308,6 +314,7 @@ int pn_transact(int fd, uint32_t portid, const struct pn_buf *b, uint32_t first_
             if (len < 0)
                 return len;
             done += (uint32_t)len;
+            deadline = now_ms() + timeout_ms;   /* the kernel is answering: wait on */
         }
     }
     for (i = 0, cut = 0; i < count; i++)
@@ -357,6 +364,7 @@ int pn_dump_recv(int fd, uint32_t portid, uint32_t seq, int timeout_ms,
         len = pn_parse_dump(rbuf, (uint32_t)len, portid, seq, dump);
         if (len < 0)
             return len;
+        deadline = now_ms() + timeout_ms;           /* the kernel is answering: wait on */
     }
     return 0;
 }

@@ -483,8 +483,10 @@ def netns_new() -> int:
 class Socket:
     """An rtnetlink socket in one network namespace, safe to share between
     threads (one exchange at a time).  ``netns_fd`` -1 means the calling
-    thread's current namespace; ``timeout`` (seconds) bounds each exchange
-    (signals do not extend it).  ``home_fd``, if given, is an fd of the
+    thread's current namespace; ``timeout`` (seconds) bounds each wait
+    with nothing to read after a send or since the kernel's last datagram
+    (a send blocked in a busy kernel does not count; signals do not extend
+    it).  ``home_fd``, if given, is an fd of the
     namespace the calling thread is in now (the thread returns there after
     making a socket in ``netns_fd``): a caller making many sockets opens it once."""
 
@@ -660,7 +662,7 @@ class Socket:
     def _why_lost(self, errno: int) -> str:
         """What a failed exchange (``pn_transact``'s -``errno``) lost, in words."""
         if errno == _errno.ETIMEDOUT:
-            return f"no answer from the kernel within {self.timeout_ms / 1000:g} s"
+            return f"no answer from the kernel within {self.timeout_ms / 1000:g} s of waiting"
         if errno == _errno.ENOBUFS:
             return "the kernel dropped replies: the socket's receive buffer overflowed"
         return "the exchange with the kernel failed"

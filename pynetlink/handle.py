@@ -24,8 +24,12 @@ class Handle(Operations[None], Reads):
     (``/run/netns/NAME``, ``/proc/PID/ns/net``) or an open fd (kept open by
     the caller).  The socket for another namespace is made without fork and
     without moving the process: the calling thread enters the namespace for
-    the ``socket()`` call only.  ``timeout`` (seconds) bounds every wait for
-    the kernel.  ``rcvbuf``: the socket's receive buffer in bytes (default
+    the ``socket()`` call only.  ``timeout`` (seconds, default 5) bounds
+    each wait with nothing to read once the kernel has handled a request:
+    rtnetlink answers inside the send itself, so the time a send spends
+    blocked in the kernel (behind the RTNL lock another process holds, say)
+    never counts, and a busy kernel cannot trip it; only a kernel that
+    stops answering does (ETIMEDOUT).  ``rcvbuf``: the socket's receive buffer in bytes (default
     1 MiB, room for a window of replies; at least 8 KiB, ``MIN_RCVBUF``,
     which holds a link's reply and its ACK, so every single call works; a
     batch's window of replies may overflow a buffer that small, and if the
