@@ -28,7 +28,8 @@ from .delegate import release, start_ipam
 from .kernel import delete_quietly, fail_on, host_handle, open_container
 from .netconf import BridgeConf
 from .result import CNIResult, CNIRoute, IPAddress, parse_result, render_result
-from .spec import E_DECODE, E_KERNEL, E_TRY_AGAIN, E_UNSUPPORTED_FIELD, PLUGIN, CNIError, Env
+from .spec import (E_DECODE, E_INVALID_CONFIG, E_KERNEL, E_TRY_AGAIN, E_UNSUPPORTED_FIELD, PLUGIN,
+                   CNIError, Env)
 from .sysctl import sysctl, sysctl_on
 
 HOST_PREFIX = "veth"            # host ends: veth + 8 hex digits, as the reference names them
@@ -77,26 +78,37 @@ def build_network(host: Handle, cont: Handle, netns_fd: int, env: Env, raw: byte
 def create_port(host: Handle, cont: Handle, bc: BridgeConf, ifname: str, netns_fd: int) -> str:
     """The bridge (made if missing: MTU, promiscuous mode, up) and a veth
     pair whose end ``ifname`` is born inside the container and whose host
-    end is on the bridge and up, in one pipelined exchange.  Returns the
+    end is on the bridge and up, in one pipelined exchange.  With
+    ``isGateway`` the bridge's MAC address is read first and, once the
+    port has joined, pinned to that value (in the veth's exchange), as the
+    reference pins it: the address the bridge had before this port joined,
+    so that it stops following its ports as they come and go.  Returns the
     host end's name."""
+    own_mac = ensure_bridge(host, bc) if bc.is_gateway else None
     for _ in range(_names.NAME_ATTEMPTS):
         name = _names.random_name(HOST_PREFIX, 8)
         b = host.batch()
-        b.create_bridge(bc.bridge, mtu=bc.mtu or None)
-        b.set_link(bc.bridge, up=True, promisc=True if bc.promisc else None)
+        if own_mac is None:
+            b.create_bridge(bc.bridge, mtu=bc.mtu or None)
+            b.set_link(bc.bridge, up=True, promisc=True if bc.promisc else None)
         b.create_veth_pair(name, ifname, peer_netns=netns_fd, master=bc.bridge, up=True,
                            mtu=bc.mtu or None, peer_mtu=bc.mtu or None, txqueuelen=VETH_TXQLEN)
+        if own_mac is not None:
+            b.set_link(bc.bridge, mac_address=own_mac)
         results = b.run()
-        if results[2].ok and not all(r.ok or (i == 0 and r.errno == errno.EEXIST)
-                                     for i, r in enumerate(results[:2])):
+        veth = results[2] if own_mac is None else results[0]
+        bridge = results[:2] if own_mac is None else results[1:]
+        if veth.ok and not all(r.ok or (i == 0 and own_mac is None and r.errno == errno.EEXIST)
+                               for i, r in enumerate(bridge)):
             delete_quietly(host, name)                  # the bridge failed: no veth stays
-        fail_on(results[:2], lambda i, r: i == 0 and r.errno == errno.EEXIST)
-        sysctl(f"net/ipv6/conf/{bc.bridge}/accept_ra", "0", quiet=True)   # we own its routes
-        if results[2].errno == errno.EEXIST and not cont.link_exists(ifname):
+        fail_on(bridge, lambda i, r: i == 0 and own_mac is None and r.errno == errno.EEXIST)
+        if own_mac is None:
+            sysctl(f"net/ipv6/conf/{bc.bridge}/accept_ra", "0", quiet=True)   # we own its routes
+        if veth.errno == errno.EEXIST and not cont.link_exists(ifname):
             continue                                    # the random host name was taken
-        if results[2].errno == errno.EEXIST:
+        if veth.errno == errno.EEXIST:
             raise CNIError(E_KERNEL, f"the container already has an interface named {ifname}")
-        fail_on(results[2:])
+        fail_on([veth])
         if bc.hairpin:
             try:
                 host.set_hairpin(name, True)
@@ -106,6 +118,17 @@ def create_port(host: Handle, cont: Handle, bc: BridgeConf, ifname: str, netns_f
         return name
     raise CNIError(E_TRY_AGAIN,
                    f"no free host interface name after {_names.NAME_ATTEMPTS} attempts")
+
+
+def ensure_bridge(host: Handle, bc: BridgeConf) -> str:
+    """The bridge made if missing (MTU, promiscuous mode, up; IPv6 router
+    advertisements ignored) in one exchange; its MAC address now."""
+    b = host.batch()
+    b.create_bridge(bc.bridge, mtu=bc.mtu or None)
+    b.set_link(bc.bridge, up=True, promisc=True if bc.promisc else None)
+    fail_on(b.run(), lambda i, r: i == 0 and r.errno == errno.EEXIST)
+    sysctl(f"net/ipv6/conf/{bc.bridge}/accept_ra", "0", quiet=True)      # we own its routes
+    return host.get_link(bc.bridge).address
 
 
 def apply_ipam(host: Handle, cont: Handle, netns_fd: int, bc: BridgeConf, ifname: str,
@@ -180,17 +203,25 @@ def container_sysctls(netns_fd: int, ifname: str, ipv6: bool) -> None:
 
 
 def configure_gateways(host: Handle, bridge: str, gateways: list) -> None:
-    """The gateways on the bridge (one there already is fine); when one was
-    added, the bridge's MAC address is pinned to its current value, so that
-    it stops following its ports as they come and go (the reference does
-    the same); forwarding on for each family with a gateway."""
+    """The gateways on the bridge, as the reference's ensureAddr: one the
+    bridge has already (address and prefix) is fine; one it has not is
+    refused (error 7, the reference's words) when the bridge has another
+    IPv4 address, or an IPv6 address whose subnet overlaps — two networks
+    on one bridge would be one layer-2 domain.  Forwarding on for each
+    family with a gateway."""
+    have = [a.interface for a in host.list_addresses(bridge)]
+    missing = [gw for gw in gateways if gw not in have]
+    for gw in missing:
+        clash = next((a for a in have if a.version == gw.version and
+                      (gw.version == 4 or a.ip in gw.network or gw.ip in a.network)), None)
+        if clash is not None:
+            raise CNIError(E_INVALID_CONFIG, f'failed to set bridge addr: "{bridge}" already has an '
+                                             f'IP address different from {gw}',
+                           f"{bridge} has {clash}: another network uses this bridge")
     b = host.batch()
-    for gw in gateways:
+    for gw in missing:
         b.set_interface_ip(bridge, gw)
-    results = b.run()
-    fail_on(results, lambda i, r: r.errno == errno.EEXIST)
-    if any(r.ok for r in results):
-        host.set_link(bridge, mac_address=host.get_link(bridge).address)
+    fail_on(b.run(), lambda i, r: r.errno == errno.EEXIST)     # a concurrent ADD's
     families = {gw.version for gw in gateways}
     if 4 in families:
         sysctl_on("net/ipv4/ip_forward")

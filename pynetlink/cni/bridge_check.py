@@ -13,7 +13,7 @@ from .delegate import start_ipam
 from .kernel import host_handle, open_container
 from .netconf import BridgeConf
 from .result import CNIResult, parse_result
-from .spec import E_CHECK, E_INVALID_CONFIG, CNIError, Env
+from .spec import E_CHECK, E_DECODE, E_INVALID_CONFIG, CNIError, Env
 
 
 def check(env: Env, raw: bytes, conf: dict, bc: BridgeConf) -> None:
@@ -101,10 +101,13 @@ def check_host_end(host: Handle, result: CNIResult, br: Link, link: Link, ifname
                    skip: set, problems: list) -> None:
     """Some host interface of prevResult is the container end's peer and on the bridge."""
     for iface in result.interfaces:
-        if iface.get("name") in skip or iface.get("sandbox"):
+        if iface["name"] in skip or iface.get("sandbox"):
             continue
         try:
             peer = host.get_link(iface["name"])
+        except ValueError as e:             # no Linux name: prevResult is not this plugin's
+            raise CNIError(E_DECODE, f"prevResult lists a host interface {iface['name']!r} that is "
+                                     f"not an interface name", str(e)) from None
         except OSError:
             continue
         if peer.index == link.link_index and peer.master == br.index:

@@ -48,10 +48,17 @@ def parse_result(doc: Any, source: str) -> CNIResult:
         raise CNIError(E_DECODE, f"{source} is not a valid CNI result", f"{type(e).__name__}: {e}") from None
 
 
+def interface(doc: Any) -> dict:
+    """One entry of a result's ``interfaces``: an object with a string ``name``."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("name"), str):
+        raise TypeError("an interface is not an object with a string name")
+    return dict(doc)
+
+
 def _parse_result(doc: Any) -> CNIResult:
     if not isinstance(doc, dict):
         raise TypeError("not a JSON object")
-    interfaces = [dict(i) for i in doc.get("interfaces") or []]
+    interfaces = [interface(i) for i in doc.get("interfaces") or []]
     ips = [IPConfig(ipaddress.ip_interface(i["address"]),
                     ipaddress.ip_address(i["gateway"]) if i.get("gateway") else None,
                     i.get("interface"))

@@ -134,6 +134,8 @@ def decode_config(raw: bytes) -> dict:
         conf = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as e:
         raise CNIError(E_DECODE, "the network configuration is not valid JSON", str(e)) from None
+    except RecursionError:
+        raise CNIError(E_DECODE, "the network configuration is nested too deeply to decode") from None
     if not isinstance(conf, dict):
         raise CNIError(E_DECODE, "the network configuration is not a JSON object")
     return conf
@@ -174,7 +176,7 @@ def asked_version(raw: bytes):
     """The ``cniVersion`` the raw configuration names, if it is a JSON object (else None)."""
     try:
         return json.loads(raw).get("cniVersion") if raw.strip() else None
-    except (ValueError, AttributeError, UnicodeDecodeError):
+    except (ValueError, AttributeError, UnicodeDecodeError, RecursionError):
         return None
 
 
