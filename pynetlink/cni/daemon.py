@@ -40,7 +40,7 @@ import threading
 import time
 from typing import Mapping, Optional
 
-from . import dispatch, wire
+from . import dispatch, unlist, wire
 from .spec import E_INTERNAL, E_KERNEL, PLUGIN, CNIError
 
 REFUSAL = "permission denied: only root (or an allowed uid) may use the pynetlink CNI daemon"
@@ -429,7 +429,9 @@ def main(argv: list) -> int:
     signal.signal(signal.SIGINT, daemon.stop)
     where = path or f"fd {SD_LISTEN_FDS_START} (socket activation)"
     log.info(f"listening on {where}; allowed uids {sorted(daemon.allowed)}")
+    unlist.EARLY = True                 # DELs answer once the kernel has unlisted their links
     finished = daemon.serve()
+    finished = unlist.finish(time.monotonic() + SHUTDOWN_GRACE) and finished   # deletions still finishing
     log.info("stopped" if finished else f"stopped with requests still running after {SHUTDOWN_GRACE:.0f} s")
     if lock_fd is not None:
         os.close(lock_fd)
