@@ -9,6 +9,7 @@ import errno
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -196,17 +197,11 @@ def add_pods(served, conf: dict, pods: list) -> list:
 
 def del_all_at_once(served, conf: dict, pods: list, results: list) -> list:
     """A DEL of every pod at once (prevResult: its ADD's result); their Outcomes."""
-    outs: list = [None] * len(pods)
-
-    def one(i: int) -> None:
-        outs[i] = _try(served.exec, "DEL", dict(conf, prevResult=results[i]), netns=pods[i].path,
-                       container_id=f"pntest-u{i}")
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(pods))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    return outs
+    def one(i: int):
+        return _try(served.exec, "DEL", dict(conf, prevResult=results[i]), netns=pods[i].path,
+                    container_id=f"pntest-u{i}")
+    with ThreadPoolExecutor(len(pods)) as pool:
+        return list(pool.map(one, range(len(pods))))
 
 
 def test_a_del_through_the_daemon_leaves_nothing_once_answered(served, host, container, tmp_path):
