@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +18,7 @@ import test_cni
 import test_cni_daemon
 from conftest import sh
 from pynetlink import Handle
+from pynetlink._core import AF_UNSPEC, RTM_DELLINK, RTM_NEWLINK, Monitor
 from pynetlink.cni import bridge_del, unlist
 from pynetlink.errors import NetlinkError, error_for
 from test_cni import PLUGIN, Outcome, allocations, bridge_conf, host_veths
@@ -50,6 +52,47 @@ def target(ns, veth):
             yield fd, h, h.get_link("va").index
     finally:
         os.close(fd)
+
+
+def events_until_deleted(monitor: Monitor, index: int, seconds: float = 10.0) -> list:
+    """The link events read until an RTM_DELLINK of ``index`` (at most ``seconds``)."""
+    events: list = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        select.select([monitor], [], [], max(0.0, deadline - time.monotonic()))
+        events += monitor.link_events()
+        if any(e.type == RTM_DELLINK and e.index == index for e in events):
+            break
+    return events
+
+
+def test_a_monitor_reads_the_kernels_notifications_of_a_link_made_and_deleted(ns):
+    fd = os.open(ns.path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        with Monitor(fd) as monitor:
+            sh("ip", "-n", ns.name, "link", "add", "pnd0", "type", "veth", "peer", "name", "pnd1")
+            index = ns.link("pnd0")["ifindex"]
+            sh("ip", "-n", ns.name, "link", "del", "pnd0")
+            events = [(e.type, e.family) for e in events_until_deleted(monitor, index) if e.index == index]
+    finally:
+        os.close(fd)
+    assert events[0] == (RTM_NEWLINK, AF_UNSPEC) and events[-1] == (RTM_DELLINK, AF_UNSPEC)
+
+
+def test_leaving_a_bridge_is_not_being_unlisted(ns, target, joined):
+    """A bridge port's removal is an RTM_DELLINK too (of family AF_BRIDGE):
+    the link is still there, so the deletion's own outcome is the answer."""
+    fd, _, index = target
+    sh("ip", "-n", ns.name, "link", "add", "br0", "type", "bridge")
+    sh("ip", "-n", ns.name, "link", "set", "va", "master", "br0")
+
+    def leave_only() -> None:
+        sh("ip", "-n", ns.name, "link", "set", "va", "nomaster")
+        raise RuntimeError("refused after leaving the bridge")
+
+    with pytest.raises(RuntimeError, match="refused after leaving the bridge"):
+        unlist.delete_unlisted(fd, (index,), leave_only)
+    assert "va" in ns.link_names()
 
 
 def test_when_it_returns_the_link_and_its_peer_are_unlisted(ns, target, joined):
