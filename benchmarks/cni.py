@@ -141,7 +141,8 @@ class Plugin:
         """The plugin started, its stdin written whole and closed (it fits in
         the pipe: a configuration is far below 64 KiB)."""
         proc = subprocess.Popen([self.executable], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=self.environ(command, pod, netns_path))
+                                stderr=subprocess.PIPE, env=self.environ(command, pod, netns_path),
+                                bufsize=0)
         try:
             proc.stdin.write(stdin)
         except BrokenPipeError:
@@ -374,8 +375,12 @@ def kernel_delete(plugin: Plugin, args, netns, workdir: str, repeat: int) -> lis
     """The kernel's share of a DEL: N pods ADDed by ``plugin`` (untimed: the
     same veth on the bridge, addresses and routes as a DEL meets), each
     pod's eth0 then deleted from inside the pod by one RTM_DELLINK on a
-    ready netlink socket (``ip -n POD link del eth0``); the latencies."""
+    ready netlink socket (``ip -n POD link del eth0``), as the daemon
+    deletes (pynetlink.cni.unlist, a monitor joined first); per pod
+    (seconds until the kernel unlisted the link — its RTM_DELLINK
+    notification, when the daemon answers —, seconds until its ACK)."""
     import pynetlink as pn
+    from pynetlink.cni import unlist
     from sandbox import Deadline
     deadline = Deadline(args.run_timeout, f"kernel share, run {repeat}")
     config = network_config(plugin.kind, os.path.join(workdir, f"ipam-kernel-{repeat}"))
@@ -385,10 +390,22 @@ def kernel_delete(plugin: Plugin, args, netns, workdir: str, repeat: int) -> lis
     try:
         phase(plugin, "ADD", pods, [config] * len(pods), deadline)
         for path in pods.values():
-            with pn.Handle(netns=path) as pod:
-                t0 = time.perf_counter()
-                pod.delete_link("eth0")
-                latencies.append(time.perf_counter() - t0)
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                with pn.Handle(netns=fd) as pod:
+                    index, acked = pod.link_index("eth0"), []
+
+                    def delete() -> None:
+                        pod.delete_link("eth0")
+                        acked.append(time.perf_counter())
+                    t0 = time.perf_counter()
+                    unlist.delete_unlisted(fd, [index], delete)
+                    unlisted = time.perf_counter()
+                    if not unlist.finish(time.monotonic() + 30):
+                        raise RuntimeError("a deletion did not finish within 30 s")
+                    latencies.append((unlisted - t0, acked[0] - t0))
+            finally:
+                os.close(fd)
     finally:
         reset_host(netns, out)
     return latencies
@@ -575,14 +592,21 @@ def report(args, meta: dict, runs: dict, failed: dict, kernel: list, daemon_note
     print(table(summary, failed, args.concurrent))
     print()
     if kernel:
+        unlisted = [u for u, _ in kernel]
+        acked = [a for _, a in kernel]
         print(f"kernel's share of a DEL: RTM_DELLINK of a pod's eth0 (as ADD made it: veth on the "
-              f"bridge, address, routes) from a ready netlink socket, p50 {percentile(kernel, 50) * 1e3:.2f} ms, "
-              f"p99 {percentile(kernel, 99) * 1e3:.2f} ms ({len(kernel)} pods, {args.n} after each "
-              f"repeat's contenders; the RCU grace period is in it)")
-        for name in (SHIM, REFERENCE):
+              f"bridge, address, routes) from a ready netlink socket: the link unlisted (its "
+              f"RTM_DELLINK notification read) after p50 {percentile(unlisted, 50) * 1e3:.2f} ms, "
+              f"p99 {percentile(unlisted, 99) * 1e3:.2f} ms; the ACK after p50 "
+              f"{percentile(acked, 50) * 1e3:.2f} ms, p99 {percentile(acked, 99) * 1e3:.2f} ms "
+              f"(the RCU barrier and the wait for the device's last references, after RTNL is "
+              f"released; {len(kernel)} pods, {args.n} after each repeat's contenders)")
+        for name, share, what in ((SHIM, unlisted, "the kernel's unlisting (the daemon answers "
+                                   "then; the rest of the deletion finishes after its answer)"),
+                                  (REFERENCE, acked, "the kernel's whole deletion")):
             if name in summary:
-                total, kern = summary[name]["del_p50_ms"], percentile(kernel, 50) * 1e3
-                print(f"  {name}: DEL p50 {total:.1f} ms = the kernel's {kern:.1f} ms + "
+                total, kern = summary[name]["del_p50_ms"], percentile(share, 50) * 1e3
+                print(f"  {name}: DEL p50 {total:.1f} ms = {kern:.1f} ms of {what} + "
                       f"{total - kern:.1f} ms of the rest (process start, IPAM, the plugin's own work)")
     print(f"latency: one plugin execution (fork/exec to exit), percentiles over every pod of every "
           f"repeat ({args.n * args.repeat} per contender); VERSION: {args.versions} calls per run; "

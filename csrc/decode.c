@@ -204,3 +204,44 @@ int pn_parse_route(const unsigned char *msg, uint32_t len, struct pn_route_info 
             out->unkept |= type < 32 ? 1u << type : 1u;
     return 0;
 }
+
+/* The link notifications being collected by pn_link_events(). */
+struct link_events {
+    struct pn_link_event *out;
+    uint32_t cap, n;
+};
+
+static int link_event(const unsigned char *msg, const struct nlmsghdr *h, void *ctx)
+{
+    struct link_events *ev = ctx;
+    struct pn_link_event *e;
+    struct ifinfomsg ifi;
+
+    if (h->nlmsg_type != RTM_NEWLINK && h->nlmsg_type != RTM_DELLINK)
+        return 0;
+    if (h->nlmsg_len < NLMSG_LENGTH(sizeof(ifi)))
+        return -EBADMSG;
+    if (ev->n == ev->cap)
+        return -ENOSPC;
+    memcpy(&ifi, msg + NLMSG_HDRLEN, sizeof(ifi));
+    e = &ev->out[ev->n++];
+    e->type = h->nlmsg_type;
+    e->family = ifi.ifi_family;
+    e->unused = 0;
+    e->index = ifi.ifi_index;
+    e->flags = ifi.ifi_flags;
+    return 0;
+}
+
+/* The RTM_NEWLINK/RTM_DELLINK messages of one received datagram (a
+ * multicast notification, `ip monitor link`): type, family and index of
+ * each, from the family header alone (pn_walk_msgs() checks each header's
+ * length against the bytes there first). */
+int pn_link_events(const unsigned char *data, uint32_t len, struct pn_link_event *out,
+                   uint32_t cap)
+{
+    struct link_events ev = { out, cap, 0 };
+    int err = pn_walk_msgs(data, len, link_event, &ev);
+
+    return err ? err : (int)ev.n;
+}

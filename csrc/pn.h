@@ -167,6 +167,18 @@ struct pn_dump {
     uint32_t truncated;     /* length of a part of this dump that did not fit */
 };
 
+/* One link notification (RTNLGRP_LINK): what `ip monitor link` prints of
+ * one RTM_NEWLINK or RTM_DELLINK message, from its family header only. */
+struct pn_link_event {
+    uint16_t type;          /* RTM_NEWLINK or RTM_DELLINK */
+    uint8_t family;         /* ifi_family: AF_UNSPEC for the link itself; AF_BRIDGE
+                               for its bridge port (a port's removal is an
+                               RTM_DELLINK of AF_BRIDGE: the link stays) */
+    uint8_t unused;
+    int32_t index;          /* ifi_index */
+    uint32_t flags;         /* ifi_flags */
+};
+
 /* The outcome of one request message. */
 struct pn_result {
     uint32_t seq;
@@ -265,6 +277,14 @@ int pn_parse_replies(const unsigned char *data, uint32_t len, uint32_t portid,
 int pn_parse_dump(const unsigned char *data, uint32_t len, uint32_t portid, uint32_t seq,
                   struct pn_dump *dump);
 
+/* The link notifications of one datagram, in order, into out[0 .. cap):
+ * RTM_NEWLINK and RTM_DELLINK messages (other types skipped); returns how
+ * many, -ENOSPC (more than cap), or -EBADMSG (a length that does not fit,
+ * a link message shorter than its family header).  out may be partly
+ * written on failure. */
+int pn_link_events(const unsigned char *data, uint32_t len, struct pn_link_event *out,
+                   uint32_t cap);
+
 /*
  * Network namespaces (netns.c).  Both act on the calling thread only.
  */
@@ -294,6 +314,15 @@ int pn_die_with_parent(int signum);
  * with pn_socket_close()) and sets *portid, or -errno
  * (-ENOTRECOVERABLE: the thread could not come back home). */
 int pn_socket_open(int netns_fd, int home_fd, int rcvbuf, uint32_t *portid);
+/* Join the multicast group `group` (RTNLGRP_LINK, ...): the kernel then
+ * sends the socket its notifications (`ip monitor`); 0 or -errno. */
+int pn_socket_join(int fd, uint32_t group);
+/* Read one queued datagram into buf[cap] without waiting: its whole
+ * length (more than cap: it was cut), and *from_kernel 1 if the kernel
+ * sent it (0: another process did; ignore it); -EAGAIN if none is queued,
+ * -ENOBUFS if the socket overflowed (the kernel dropped messages since the
+ * last read), or -errno. */
+int pn_recv(int fd, unsigned char *buf, uint32_t cap, uint32_t *from_kernel);
 /* close(fd); 0 or -errno. */
 int pn_socket_close(int fd);
 /* Send the whole of b in one datagram; 0 or -errno. */

@@ -74,6 +74,40 @@ int pn_socket_open(int netns_fd, int home_fd, int rcvbuf, uint32_t *portid)
     return err ? err : fd;
 }
 
+int pn_socket_join(int fd, uint32_t group)
+{
+    return setopt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &group, sizeof(group));
+}
+
+/* A signal interrupting recvfrom() is retried at most this often. */
+#define PN_EINTR_MAX 100
+
+/*
+ * One queued datagram, without waiting: a monitor's caller polls the fd
+ * (with others) and reads what is there.  MSG_TRUNC: the datagram's whole
+ * length comes back even when it was cut to cap.
+ */
+int pn_recv(int fd, unsigned char *buf, uint32_t cap, uint32_t *from_kernel)
+{
+    struct sockaddr_nl from;
+    socklen_t fromlen;
+    ssize_t n;
+    int tries = 0;
+
+    if (cap > PN_MAX_BUF)
+        return -EINVAL;
+    do {
+        fromlen = sizeof(from);
+        n = recvfrom(fd, buf, cap, MSG_TRUNC | MSG_DONTWAIT, (struct sockaddr *)&from, &fromlen);
+    } while (n < 0 && errno == EINTR && ++tries < PN_EINTR_MAX);
+    if (n < 0)
+        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    if (n > PN_MAX_BUF)
+        return -EMSGSIZE;
+    *from_kernel = fromlen >= sizeof(from) && from.nl_family == AF_NETLINK && from.nl_pid == 0;
+    return (int)n;
+}
+
 int pn_socket_close(int fd)
 {
     return close(fd) ? -errno : 0;

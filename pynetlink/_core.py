@@ -31,6 +31,7 @@ RTM_GETADDR = lib.RTM_GETADDR
 RTM_NEWROUTE = lib.RTM_NEWROUTE
 RTM_DELROUTE = lib.RTM_DELROUTE
 RTM_GETROUTE = lib.RTM_GETROUTE
+RTNLGRP_LINK = lib.RTNLGRP_LINK         # the multicast group of link notifications (`ip monitor link`)
 RTM_F_CLONED = lib.RTM_F_CLONED         # rtm_flags of a cached (cloned) route
 RTNH_F_ONLINK = lib.RTNH_F_ONLINK       # rtm_flags: the gateway is on the link, unchecked
 
@@ -114,6 +115,8 @@ MIN_RCVBUF = 8192           # the smallest that holds a link's reply and its ACK
 WINDOW = 64                 # requests per send before reading their ACKs
 DUMP_CAP = 4096             # dump entries decoded per cffi call while receiving a dump
 DUMP_RETRIES = 3            # a dump the kernel marks interrupted is redone this often
+MONITOR_BUFFER = 64 * 1024  # one notification datagram (a link's is a few KiB)
+MONITOR_READS = 4096        # datagrams one Monitor.link_events() call reads at most
 
 Encoder = Callable[[object, int], int]
 
@@ -480,6 +483,18 @@ def netns_new() -> int:
 
 # -- the socket ----------------------------------------------------------------
 
+def _open_socket(netns_fd: int, home_fd: int, rcvbuf: int) -> tuple[int, int]:
+    """(fd, port id) of a new bound rtnetlink socket in ``netns_fd`` (-1: here)."""
+    portid = ffi.new("uint32_t *")
+    fd = lib.pn_socket_open(netns_fd, home_fd, rcvbuf, portid)
+    if fd < 0:
+        if fd == -_errno.ENOTRECOVERABLE:
+            raise RuntimeError("the calling thread could not return to its own network "
+                               "namespace after opening a socket in another one")
+        raise error_for(-fd, "open netlink socket", (netns_fd,) if netns_fd >= 0 else ())
+    return fd, portid[0]
+
+
 class Socket:
     """An rtnetlink socket in one network namespace, safe to share between
     threads (one exchange at a time).  ``netns_fd`` -1 means the calling
@@ -492,15 +507,7 @@ class Socket:
 
     def __init__(self, netns_fd: int = -1, timeout: float = 5.0, home_fd: int = -1,
                  rcvbuf: int = RCVBUF):
-        portid = ffi.new("uint32_t *")
-        fd = lib.pn_socket_open(netns_fd, home_fd, rcvbuf, portid)
-        if fd < 0:
-            if fd == -_errno.ENOTRECOVERABLE:
-                raise RuntimeError("the calling thread could not return to its own network "
-                                   "namespace after opening a socket in another one")
-            raise error_for(-fd, "open netlink socket", (netns_fd,) if netns_fd >= 0 else ())
-        self.fd = fd
-        self.portid = portid[0]
+        self.fd, self.portid = _open_socket(netns_fd, home_fd, rcvbuf)
         self.pid = _pid
         self.timeout_ms = max(1, int(timeout * 1000))
         self._seq = 1
@@ -683,3 +690,85 @@ class Socket:
         for i, reply in zip(cut, again):
             window[i] = reply
         return window
+
+
+# -- notifications -------------------------------------------------------------
+
+class LinkEvent(namedtuple("LinkEvent", "type family index flags")):
+    """One link notification: ``type`` RTM_NEWLINK or RTM_DELLINK,
+    ``family`` AF_UNSPEC for the link itself (AF_BRIDGE: its bridge port,
+    whose RTM_DELLINK only says it left the bridge), ``index`` its ifindex,
+    ``flags`` its IFF_* flags."""
+    __slots__ = ()
+
+
+# The most link messages one datagram of MONITOR_BUFFER bytes can hold.
+_EVENTS_CAP = MONITOR_BUFFER // NLMSG_HDRLEN + 1
+
+
+def parse_link_events(data: bytes) -> list[LinkEvent]:
+    """The RTM_NEWLINK/RTM_DELLINK messages of one received datagram, in
+    order (other messages skipped); NetlinkError (EBADMSG) for bytes that
+    are not netlink messages."""
+    events = _scratch("struct pn_link_event[]", len(data) // NLMSG_HDRLEN + 1)
+    return _link_events(ffi.from_buffer(data), len(data), events)
+
+
+def _link_events(data, length: int, events) -> list[LinkEvent]:
+    count = lib.pn_link_events(data, length, events, len(events))
+    if count < 0:
+        raise error_for(-count, "decode link notifications")
+    return [LinkEvent(e.type, e.family, e.index, e.flags) for e in events[0:count]]
+
+
+class Monitor:
+    """An rtnetlink socket that listens (``ip monitor link``): in the
+    namespace of ``netns_fd`` (-1: the calling thread's), joined to
+    RTNLGRP_LINK, so the kernel queues on it a notification of every link
+    made, changed or deleted there from now on (an RTM_DELLINK is sent as
+    the link is unlisted, before its deletion has finished).  Read it with
+    ``link_events`` when ``fileno()`` polls readable.  Not for use across
+    ``fork()``."""
+
+    def __init__(self, netns_fd: int = -1, rcvbuf: int = RCVBUF):
+        self.fd, self.portid = _open_socket(netns_fd, -1, rcvbuf)
+        err = lib.pn_socket_join(self.fd, RTNLGRP_LINK)
+        if err:
+            self.close()
+            raise error_for(-err, "join multicast group", ("RTNLGRP_LINK",))
+        self._buf = _scratch("unsigned char[]", MONITOR_BUFFER)
+        self._events = _scratch("struct pn_link_event[]", _EVENTS_CAP)
+        self._from_kernel = ffi.new("uint32_t *")
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            lib.pn_socket_close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> "Monitor":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def link_events(self) -> list[LinkEvent]:
+        """Every link notification queued now, in order, without waiting
+        ([] if none).  NetlinkError: ENOBUFS (the socket overflowed: the
+        kernel dropped notifications), EMSGSIZE (a datagram larger than
+        MONITOR_BUFFER), EBADMSG, EBADF once closed."""
+        events: list[LinkEvent] = []
+        for _ in range(MONITOR_READS):
+            n = lib.pn_recv(self.fd, self._buf, MONITOR_BUFFER, self._from_kernel)
+            if n == -_errno.EAGAIN:
+                break
+            if n < 0:
+                raise error_for(-n, "receive link notifications")
+            if n > MONITOR_BUFFER:
+                raise error_for(_errno.EMSGSIZE, "receive link notifications",
+                                detail=f"a {n}-byte notification is too large")
+            if self._from_kernel[0]:
+                events += _link_events(self._buf, n, self._events)
+        return events

@@ -3,9 +3,9 @@ veth goes (its host end with it) and the IPAM plugin releases the address.
 A missing namespace or link is no error: DEL may come twice, or after the
 container is gone.
 
-Deleting a veth waits for an RCU grace period in the kernel (tens of
-milliseconds on a busy machine), under the RTNL lock: DELs deleting one
-link each queue behind each other.  In the daemon, DELs that arrive while
+Deleting a veth waits for RCU grace periods in the kernel (tens of
+milliseconds on a busy machine): DELs deleting one link each pay for them
+one by one.  In the daemon, DELs that arrive while
 another's deletion runs are coalesced (``Coalescer``): the next of them
 deletes the links of all that are waiting at once — each host end, checked
 to be the container end's peer on this network's bridge and named in
@@ -13,7 +13,16 @@ prevResult, tagged with one fresh link group, then one group delete (``ip
 link delete group G``), one grace period for all.  Any pod for which that does not apply (no veth, a
 peer not found on the bridge, a kernel refusal) is deleted on its own, as
 exec mode deletes it, so every DEL's answer is the one exec mode gives.  A
-DEL alone (exec mode, an idle daemon) deletes its link at once."""
+DEL alone (exec mode, an idle daemon) deletes its link at once.
+
+In the daemon (``unlist.EARLY``), both deletions — one container link, or
+one group — answer as soon as the kernel has unlisted the links (their
+RTM_DELLINK notification read), not when the deleting syscall returns some
+20 ms later: that wait (an RCU grace period, the device's last references)
+changes nothing anyone can observe, and runs on in a background thread that
+the daemon waits for before it exits (``unlist.delete_unlisted``).  The next
+batch of the Coalescer starts then too.  A deletion the kernel refuses, or
+that ends first, is answered with its own outcome, as in exec mode."""
 from __future__ import annotations
 
 import contextlib
@@ -27,6 +36,7 @@ from typing import Optional
 from .. import Handle, _names, links
 from .._core import Request
 from ..ops import failure
+from . import unlist
 from .delegate import start_ipam
 from .kernel import open_container
 from .netconf import BridgeConf
@@ -51,19 +61,40 @@ def delete(env: Env, raw: bytes, conf: dict, bc: BridgeConf) -> None:
 
 
 def remove_container_link(netns_path: str, ifname: str) -> None:
-    """``ip -n NETNS link del IFNAME``, if both are there."""
+    """``ip -n NETNS link del IFNAME``, if both are there (in the daemon:
+    done once the kernel has unlisted it, ``unlist_container_link``)."""
     try:
         fd, cont = open_container(netns_path)
     except CNIError:
         return                                  # no namespace (any more): nothing to remove
     try:
-        with cont:
-            cont.delete_link(ifname)
+        if unlist.EARLY:
+            unlist_container_link(fd, cont, ifname)
+        else:
+            with cont:
+                cont.delete_link(ifname)
     except OSError as e:
         if e.errno != errno.ENODEV:
             raise
     finally:
         os.close(fd)
+
+
+def unlist_container_link(fd: int, cont: Handle, ifname: str) -> None:
+    """``cont.delete_link(ifname)``, returning once the kernel has unlisted
+    the link (``unlist.delete_unlisted``, watching the namespace of ``fd``);
+    the deletion owns ``cont`` and closes it when it ends.  ENODEV if there
+    is no such link."""
+    def delete() -> None:
+        with cont:
+            cont.delete_link(ifname)
+
+    try:
+        index = cont.get_link(ifname).index
+    except BaseException:
+        cont.close()
+        raise
+    unlist.delete_unlisted(fd, (index,), delete)
 
 
 # -- coalescing concurrent DELs --------------------------------------------------------------
@@ -211,15 +242,28 @@ def remove_grouped(host: Handle, batch: list) -> list:
     group = _names.random_group()
     tags = [Request("set_link", (f"group {group}",), by_index[i].name,
                     links.set_link({"index": i, "group": group})) for _, i in found]
-    for (job, _), request, reply in zip(found, tags, host.socket.exchange(tags)):
+    tagged = []
+    for (job, index), request, reply in zip(found, tags, host.socket.exchange(tags)):
         if failure(request, reply):
             alone.append(job)                   # gone meanwhile, or refused: on its own
+        else:
+            tagged.append(index)
     try:
-        host.delete_group(group)
+        if unlist.EARLY:
+            unlist.delete_unlisted(None, tagged, lambda: delete_group(group))
+        else:
+            host.delete_group(group)
     except OSError as e:
         if e.errno != errno.ENODEV:
             return list(batch)                  # left as they were: each deleted alone
     return alone
+
+
+def delete_group(group: int) -> None:
+    """``ip link delete group GROUP`` on a socket of its own (the daemon's
+    deletion runs on in a thread of its own after its answer)."""
+    with Handle() as host:
+        host.delete_group(group)
 
 
 def host_end(job: Removal, by_index: dict, bridge: Optional[int]) -> Optional[int]:

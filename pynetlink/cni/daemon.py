@@ -49,7 +49,7 @@ from typing import Mapping, Optional
 
 from .. import Handle
 from .._core import die_with_parent
-from . import dispatch, kernel, wire
+from . import dispatch, kernel, unlist, wire
 from .spec import E_INTERNAL, E_KERNEL, PLUGIN, CNIError
 
 REFUSAL = "permission denied: only root (or an allowed uid) may use the pynetlink CNI daemon"
@@ -320,7 +320,9 @@ class Daemon:
                         if any(key.fileobj is self.listener for key, _ in sel.select()):
                             self.accept_one()
                 self.close_listener()
-                return self.drain()
+                finished = self.drain()
+                # deletions answered early (unlist.py) still finishing in the kernel
+                return unlist.finish(time.monotonic() + SHUTDOWN_GRACE) and finished
             finally:
                 kernel.share_host(None)
 
@@ -594,6 +596,7 @@ def main(argv: list) -> int:
     signal.signal(signal.SIGINT, server.stop)
     where = path or f"fd {SD_LISTEN_FDS_START} (socket activation)"
     log.info(f"listening on {where}; allowed uids {sorted(allowed | {0})}; {workers} worker(s)")
+    unlist.EARLY = True                 # DELs answer once the kernel has unlisted their links
     finished = server.serve()
     log.info("stopped" if finished else f"stopped with requests still running after {SHUTDOWN_GRACE:.0f} s")
     if lock_fd is not None:
