@@ -38,9 +38,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Callable, Mapping, Optional, Union
 
 from .hostlocal_ranges import Address, HostLocalConf, HostLocalError, Range, RangeSet, load_config
+from .groupcommit import group_for
 from .hostlocal_store import GO_SPACE, Store, go_error, remove
 from .spec import E_INVALID_CONFIG, CNIError
 
@@ -152,9 +153,21 @@ def result_doc(conf: HostLocalConf, ips: list, dns: dict) -> dict:
 
 def delete(conf: HostLocalConf, container_id: str, ifname: str) -> None:
     """DEL: the addresses of (container_id, ifname) released (one pass per
-    range set, as the reference does)."""
-    with Store(conf.name, conf.data_dir) as store, store.lock():
-        store.release_by_id(container_id, ifname, passes=len(conf.ranges))
+    range set, as the reference does).  Concurrent DELs on one store (in
+    the daemon) are released together: one lock taken, one read of the
+    directory, for all those waiting (groupcommit.py)."""
+    key = (conf.name, conf.data_dir)
+    group_for(("host-local release", key), lambda: releaser(*key)).submit(
+        (container_id, ifname, len(conf.ranges)))
+
+
+def releaser(name: str, data_dir: str) -> Callable[[list], None]:
+    """Release (container_id, ifname, passes) owners on the store of
+    network ``name`` in ``data_dir``, under its lock."""
+    def release(owners: list) -> None:
+        with Store(name, data_dir) as store, store.lock():
+            store.release_many(owners)
+    return release
 
 
 def check(conf: HostLocalConf, container_id: str, ifname: str) -> None:

@@ -117,14 +117,20 @@ class Store:
         the directory: each pass removes the files of (container_id, ifname)
         or, if there are none (left), the old-style files holding the
         container id alone."""
+        self.release_many([(container_id, ifname, passes)])
+
+    def release_many(self, owners: list) -> None:
+        """``release_by_id`` for each (container_id, ifname, passes) of
+        ``owners``, in order, all from one read of the directory."""
         entries = list(self.entries())
         gone: set = set()
-        for _ in range(passes):
-            for match in owner_matches(container_id, ifname):
-                hits = [path for path, text in entries if text == match and path not in gone]
-                gone.update(hits)
-                if remove(hits):
-                    break
+        for container_id, ifname, passes in owners:
+            for _ in range(passes):
+                for match in owner_matches(container_id, ifname):
+                    hits = [path for path, text in entries if text == match and path not in gone]
+                    gone.update(hits)
+                    if remove(hits):
+                        break
 
     def get_by_id(self, container_id: str, ifname: str) -> list:
         """The addresses (file names that are addresses) held by (container_id,
@@ -165,15 +171,9 @@ MAX_FILE = 1 << 16              # bytes read of a store file: an owner's text is
 
 def read_small(path: str) -> bytes:
     """The file's first MAX_FILE bytes (a longer one matches no owner)."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)     # a FIFO: no wait
     try:
-        chunks = []
-        for _ in range(16):
-            chunk = os.read(fd, MAX_FILE)
-            if not chunk:
-                break
-            chunks.append(chunk)
-        return b"".join(chunks)[:MAX_FILE]
+        return os.read(fd, MAX_FILE)        # a regular file: one read gives it whole, or its start
     finally:
         os.close(fd)
 
