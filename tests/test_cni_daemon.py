@@ -412,22 +412,27 @@ def _try(fn, *args, **kw):
 
 
 @needs_reference
+def all_at_once(rt, command: str, conf: dict, pods: list, prefix: str, bound: float = 180) -> list:
+    """``command`` for every pod at once (container ids PREFIX0, PREFIX1...):
+    each one's Outcome, or the exception it raised."""
+    outs: list = [None] * len(pods)
+
+    def one(i: int) -> None:
+        outs[i] = _try(rt.exec, command, conf, netns=pods[i].path, container_id=f"{prefix}{i}")
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(pods))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(bound)
+    return outs
+
+
 def test_50_concurrent_adds_then_dels_leave_nothing(served, host, make_ns, tmp_path):
     containers = [make_ns() for _ in range(50)]
     conf = bridge_conf(PLUGIN, tmp_path)
 
     def each(command: str) -> list:
-        outs: list = [None] * len(containers)
-
-        def one(i: int) -> None:
-            outs[i] = _try(served.exec, command, conf, netns=containers[i].path,
-                           container_id=f"pntest-c{i}")
-        threads = [threading.Thread(target=one, args=(i,)) for i in range(len(containers))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(180)
-        return outs
+        return all_at_once(served, command, conf, containers, "pntest-c")
 
     adds = each("ADD")
     assert all(isinstance(o, Outcome) and o.rc == 0 for o in adds), [o for o in adds if getattr(o, "rc", 1)]

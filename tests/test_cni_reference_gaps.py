@@ -100,14 +100,20 @@ def test_the_refusal_is_error_7_and_the_refused_pod_leaves_nothing(host, make_ns
     assert allocations(tmp_path / "b") == []
 
 
-@needs_reference
-@pytest.mark.parametrize("kind", ["bridge", PLUGIN])
-def test_ipv6_networks_that_do_not_overlap_share_the_bridge(kind, host, make_ns, runtime, tmp_path):
+def ipv6_then(kind: str, make_ns, runtime, tmp_path, subnet: str):
+    """A pod on an IPv6 network (2001:db8:1::/64), then one on a second
+    network over ``subnet`` on the same bridge: the second ADD's Outcome."""
     first, second = make_ns(), make_ns()
     conf = bridge_conf(kind, tmp_path / "a", ipam=host_local(tmp_path / "a", "2001:db8:1::/64"))
     runtime.ok("ADD", conf, netns=first.path)
-    runtime.ok("ADD", second_network(kind, tmp_path / "b", "2001:db8:2::/64"), netns=second.path,
-               container_id="pntest-ctr2")
+    return runtime.exec("ADD", second_network(kind, tmp_path / "b", subnet), netns=second.path,
+                        container_id="pntest-ctr2")
+
+
+@needs_reference
+@pytest.mark.parametrize("kind", ["bridge", PLUGIN])
+def test_ipv6_networks_that_do_not_overlap_share_the_bridge(kind, host, make_ns, runtime, tmp_path):
+    assert ipv6_then(kind, make_ns, runtime, tmp_path, "2001:db8:2::/64").rc == 0
     gateways = {a["local"] for a in host.ip("-6", "addr", "show", BRIDGE)[0]["addr_info"]
                 if a["scope"] == "global"}
     assert gateways == {"2001:db8:1::1", "2001:db8:2::1"}
@@ -116,11 +122,7 @@ def test_ipv6_networks_that_do_not_overlap_share_the_bridge(kind, host, make_ns,
 @needs_reference
 @pytest.mark.parametrize("kind", ["bridge", PLUGIN])
 def test_overlapping_ipv6_networks_are_refused(kind, host, make_ns, runtime, tmp_path):
-    first, second = make_ns(), make_ns()
-    conf = bridge_conf(kind, tmp_path / "a", ipam=host_local(tmp_path / "a", "2001:db8:1::/64"))
-    runtime.ok("ADD", conf, netns=first.path)
-    out = runtime.exec("ADD", second_network(kind, tmp_path / "b", "2001:db8:1::/48"),
-                       netns=second.path, container_id="pntest-ctr2")
+    out = ipv6_then(kind, make_ns, runtime, tmp_path, "2001:db8:1::/48")
     assert out.rc == 1 and "already has an IP address different from 2001:db8:1::1/48" in (
         out.doc["msg"] + out.doc.get("details", ""))
 

@@ -17,7 +17,7 @@ from pynetlink.cni import wire
 import test_cni
 import test_cni_daemon
 from test_cni import PLUGIN, REFERENCE, assert_nothing_left, bridge_conf, needs_reference, wait_until
-from test_cni_daemon import DaemonRuntime, _try
+from test_cni_daemon import DaemonRuntime, _try, all_at_once
 
 make_ns, host, container, plugin_dir = test_cni.make_ns, test_cni.host, test_cni.container, test_cni.plugin_dir
 sockdir, start_daemon, shim_dir, slow_bin = (test_cni_daemon.sockdir, test_cni_daemon.start_daemon,
@@ -114,16 +114,7 @@ def test_concurrent_pods_through_two_workers_leave_nothing(two_workers, host, ma
     conf = bridge_conf(PLUGIN, tmp_path)
 
     def each(command: str) -> list:
-        outs: list = [None] * len(pods)
-
-        def one(i: int) -> None:
-            outs[i] = _try(rt.exec, command, conf, netns=pods[i].path, container_id=f"pntest-w{i}")
-        threads = [threading.Thread(target=one, args=(i,)) for i in range(len(pods))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(120)
-        return outs
+        return all_at_once(rt, command, conf, pods, "pntest-w")
 
     added = each("ADD")
     assert all(getattr(o, "rc", None) == 0 for o in added), added
