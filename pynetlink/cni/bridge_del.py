@@ -27,6 +27,7 @@ from typing import Optional
 from .. import Handle, _names, links
 from .._core import Request
 from ..ops import failure
+from . import ipmasq
 from .delegate import start_ipam
 from .kernel import open_container
 from .netconf import BridgeConf
@@ -36,7 +37,10 @@ from .spec import CNIError, Env
 def delete(env: Env, raw: bytes, conf: dict, bc: BridgeConf) -> None:
     """DEL: the container's end of the veth (its host end goes with it) and
     the IPAM plugin's DEL, which runs meanwhile (the kernel's deletion waits
-    for an RCU grace period).  A missing namespace or link is no error."""
+    for an RCU grace period), then the ipMasq rules (ipmasq.py; for the
+    addresses of prevResult, else of the link before it goes).  A missing
+    namespace, link or rule is no error."""
+    masq = ipmasq.deleting(env, conf, bc)
     with COALESCER.expecting(bool(env.netns and host_names(conf, bc.bridge))):
         ipam = start_ipam(bc.ipam_type, env, raw, "DEL")
         try:
@@ -48,6 +52,8 @@ def delete(env: Env, raw: bytes, conf: dict, bc: BridgeConf) -> None:
             raise
     if ipam:
         ipam.wait()
+    if masq is not None:
+        masq()
 
 
 def remove_container_link(netns_path: str, ifname: str) -> None:
