@@ -22,6 +22,7 @@ from conftest import Netns
 from pynetlink.cni import ipmasq
 from test_cni import (FAKE_IPAM, PLUGIN, REFERENCE, Runtime, assert_error, container, host, host_local,  # noqa: F401
                       make_ns, needs_reference, plugin_dir, runtime)
+from test_cni_daemon import DaemonRuntime, shim_dir, sockdir, start_daemon  # noqa: F401
 
 needs_tools = pytest.mark.skipif(
     not all(shutil.which(p) for p in ("iptables", "ip6tables", "iptables-save", "ip6tables-save", "nft")),
@@ -389,3 +390,21 @@ def test_without_ipmasq_the_outside_cannot_answer(runtime, host, container, outs
     runtime.ok("ADD", masq_conf(PLUGIN, tmp_path, ipMasq=False), netns=container.path,
                container_id=CONTAINER_ID)
     assert not pings(container, OUTSIDE[4][1], seconds=1.0)
+
+
+# -- through the daemon ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", ["iptables", "nftables"])
+def test_through_the_daemon_add_makes_and_del_removes_the_rules(host, container, shim_dir,  # noqa: F811
+                                                                start_daemon, tmp_path, backend):
+    """The daemon serves in the host namespace: the programs it runs make
+    the rules there, found with the request's PATH."""
+    daemon = start_daemon(host)
+    served = DaemonRuntime(host, [shim_dir, REFERENCE], daemon.path)
+    conf = masq_conf(PLUGIN, tmp_path, V4, V6, ipMasqBackend=backend)
+    result = served.ok("ADD", conf, netns=container.path, container_id=CONTAINER_ID)
+    served.ok("CHECK", dict(conf, prevResult=result), netns=container.path, container_id=CONTAINER_ID)
+    made = len(pod_rules(host, 4)) + len(pod_rules(host, 6)) + len(nft_rules(host, ipmasq.NFT_CHAIN))
+    served.ok("DEL", dict(conf, prevResult=result), netns=container.path, container_id=CONTAINER_ID)
+    left = len(pod_rules(host, 4)) + len(pod_rules(host, 6)) + len(nft_rules(host, ipmasq.NFT_CHAIN))
+    assert (made, left) == ((8 if backend == "iptables" else 2), 0)

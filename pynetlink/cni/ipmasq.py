@@ -48,6 +48,7 @@ CHAIN_PREFIX = "CNI-"
 CHAIN_LENGTH = 28                           # iptables chain names: at most 28 characters
 MULTICAST = {4: "224.0.0.0/4", 6: "ff00::/8"}
 IPTABLES = {4: "iptables", 6: "ip6tables"}
+RESTORE = {4: "iptables-restore", 6: "ip6tables-restore"}
 PACKAGE = {"iptables": "iptables", "ip6tables": "iptables", "nft": "nftables"}
 NFT_TABLE = "cni_plugins_masquerade"
 NFT_CHAIN = "masq_checks"
@@ -129,6 +130,11 @@ def tool_error(argv: Sequence[str], proc: subprocess.CompletedProcess) -> CNIErr
     first = (proc.stderr.strip() or proc.stdout.strip() or f"exit status {proc.returncode}")
     return CNIError(E_KERNEL, f"ipMasq: {os.path.basename(argv[0])}: {first.splitlines()[0]}",
                     f"{shlex.join(argv)}: exit status {proc.returncode}: {proc.stderr.strip()}")
+
+
+def restore_quote(text: str) -> str:
+    """``text`` quoted for an ``iptables-restore`` line (as ``iptables-save`` writes it)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def not_found(proc: subprocess.CompletedProcess) -> bool:
@@ -302,10 +308,14 @@ class IPTables:
     def teardown(self, addresses: Optional[list]) -> None:
         """Per family: the POSTROUTING jumps deleted (by address, also in the
         CIDR form older versions made; or, addresses unknown, all found
-        jumping to the chain), then the chain flushed and deleted."""
+        jumping to the chain), then the chain flushed and deleted.  When
+        all of it is there, that is one ``iptables-restore`` transaction
+        (one wait for the kernel instead of one per command)."""
         families = sorted({a.version for a in addresses}) if addresses is not None else [4, 6]
         for family in families:
             if self.masq.find(IPTABLES[family]) is None:
+                continue
+            if addresses is not None and self.restore(family, [a for a in addresses if a.version == family]):
                 continue
             if addresses is None:
                 self.delete_jumps(family)
@@ -316,6 +326,18 @@ class IPTables:
                                   *self.comment, allow=not_found)
             self.must(family, "-F", self.chain, allow=not_found)
             self.must(family, "-X", self.chain, allow=not_found)
+
+    def restore(self, family: int, addresses: list) -> bool:
+        """The jumps from ``addresses``, the chain's rules and the chain
+        deleted in one transaction; False if that failed as a whole (say, a
+        rule was gone already) or ``iptables-restore`` is absent."""
+        program = self.masq.find(RESTORE[family])
+        if program is None:
+            return False
+        comment = " ".join(self.comment[:-1] + [restore_quote(self.comment[-1])])
+        lines = ["*nat", *(f"-D POSTROUTING -s {a.ip} -j {self.chain} {comment}" for a in addresses),
+                 f"-F {self.chain}", f"-X {self.chain}", "COMMIT"]
+        return run_tool([program, "--wait", "--noflush"], self.masq.path, "\n".join(lines) + "\n").returncode == 0
 
     def delete_jumps(self, family: int) -> None:
         """Every POSTROUTING rule jumping to the chain deleted (as listed by ``-S``)."""
