@@ -78,22 +78,13 @@ def pod_addresses(result: dict) -> list:
     return [ip["address"] for ip in result["ips"]]
 
 
-@pytest.fixture
-def reference_host(make_ns):
-    """A second scratch host namespace, where the reference plugin runs."""
-    return make_ns()
-
-
-@pytest.fixture
-def reference_container(make_ns):
-    return make_ns()
-
-
 # -- the reference's rules -------------------------------------------------------------------
 
 @pytest.mark.parametrize("ranges", [(V4,), (V4, V6)], ids=["ipv4", "dual-stack"])
-def test_add_makes_the_same_rules_as_the_reference(runtime, host, container, reference_host,
-                                                   reference_container, plugin_dir, tmp_path, ranges):
+def test_add_makes_the_same_rules_as_the_reference(runtime, host, container, make_ns, tmp_path, ranges):
+    """The reference runs in a host namespace of its own, on the same
+    network and container id."""
+    reference_host, reference_container = make_ns(), make_ns()
     reference = Runtime(reference_host, [REFERENCE])
     ours = runtime.ok("ADD", masq_conf(PLUGIN, tmp_path / "ours", *ranges), netns=container.path,
                       container_id=CONTAINER_ID)
