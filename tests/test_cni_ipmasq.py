@@ -203,6 +203,19 @@ def test_check_reports_a_missing_masquerade_rule(runtime, host, container, tmp_p
     assert_error(out, 102, "1.0.0", "MASQUERADE", "not found")
 
 
+def test_check_reports_a_missing_chain(runtime, host, container, tmp_path):
+    conf = masq_conf(PLUGIN, tmp_path, V4, V6)
+    result = runtime.ok("ADD", conf, netns=container.path, container_id=CONTAINER_ID)
+    chain = ipmasq.chain_name(NETWORK, CONTAINER_ID)
+    host.run("ip6tables", "-t", "nat", "-D", "POSTROUTING", "1")
+    host.run("ip6tables", "-t", "nat", "-F", chain)
+    host.run("ip6tables", "-t", "nat", "-X", chain)
+    out = runtime.exec("CHECK", dict(conf, prevResult=result), netns=container.path,
+                       container_id=CONTAINER_ID)
+    doc = assert_error(out, 102, "1.0.0", "ip6tables rule", "MASQUERADE", "POSTROUTING")
+    assert "iptables rule" not in doc["details"].replace("ip6tables rule", "")
+
+
 def test_check_reports_a_missing_nftables_rule(runtime, host, container, tmp_path):
     conf = masq_conf(PLUGIN, tmp_path, V4, V6, ipMasqBackend="nftables")
     result = runtime.ok("ADD", conf, netns=container.path, container_id=CONTAINER_ID)
@@ -307,6 +320,27 @@ def test_without_iptables_the_default_backend_is_nftables(runtime, host, contain
     assert len(nft_rules(host, ipmasq.NFT_CHAIN)) == 1
     runtime.ok("DEL", dict(conf, prevResult=result), netns=container.path, container_id=CONTAINER_ID,
                env=path)
+    assert nft_rules(host, ipmasq.NFT_CHAIN) == []
+
+
+def broken_iptables(directory: str) -> None:
+    """An ``iptables`` in ``directory`` that cannot work (as on a kernel without its tables)."""
+    fake = os.path.join(directory, "iptables")
+    with open(fake, "w") as f:
+        f.write("#!/bin/sh\necho \"iptables: can't initialize iptables table: Permission denied\" >&2\nexit 3\n")
+    os.chmod(fake, 0o755)
+
+
+def test_with_iptables_not_working_the_default_backend_is_nftables(runtime, host, container, tmp_path):
+    """As the reference: iptables is the default only if it works; and its
+    failure on DEL is then no error."""
+    conf = masq_conf(PLUGIN, tmp_path)
+    path = bin_dir(tmp_path, "nft")
+    broken_iptables(path)
+    result = runtime.ok("ADD", conf, netns=container.path, container_id=CONTAINER_ID, env={"PATH": path})
+    assert len(nft_rules(host, ipmasq.NFT_CHAIN)) == 1
+    runtime.ok("DEL", dict(conf, prevResult=result), netns=container.path, container_id=CONTAINER_ID,
+               env={"PATH": path})
     assert nft_rules(host, ipmasq.NFT_CHAIN) == []
 
 

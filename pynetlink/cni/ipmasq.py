@@ -162,13 +162,23 @@ class Masq:
         return found
 
     def backend(self, configured: str) -> str:
-        """``ipMasqBackend``, or the reference's default: iptables when it is
-        there, else nftables when nft is; an error naming iptables otherwise."""
+        """``ipMasqBackend``, or the reference's default: iptables when it
+        works here, else nftables when nft is there, else iptables (whose
+        absence is then the error)."""
         if configured:
             return configured
-        if self.find("iptables") is None and self.find("nft") is not None:
+        if not self.usable("iptables") and self.find("nft") is not None:
             return "nftables"
         return "iptables"
+
+    def usable(self, program: str) -> bool:
+        """The program is there and can read netfilter's state here (as the
+        reference asks: ``iptables -t filter -S INPUT 1``; ``nft list tables``)."""
+        found = self.find(program)
+        if found is None:
+            return False
+        probe = ["list", "tables"] if program == "nft" else ["-t", "filter", "-S", "INPUT", "1", "--wait"]
+        return run_tool([found, *probe], self.path).returncode in ((0,) if program == "nft" else (0, 1))
 
     # -- the three operations
 
@@ -187,9 +197,18 @@ class Masq:
         by listing."""
         found = None if addresses is None else list(addresses)
         if self.find("iptables") is not None or self.find("ip6tables") is not None:
-            IPTables(self).teardown(found)
+            self.unless_unusable("iptables", lambda: IPTables(self).teardown(found))
         if self.find("nft") is not None:
-            NFTables(self).teardown()
+            self.unless_unusable("nft", NFTables(self).teardown)
+
+    def unless_unusable(self, program: str, step: Callable[[], None]) -> None:
+        """Run ``step``; its error is ignored if ``program`` does not work
+        here at all (the reference's teardown ignores such a backend)."""
+        try:
+            step()
+        except CNIError:
+            if self.usable(program):
+                raise
 
     def check(self, addresses: Iterable[IPInterface], backend: str = "") -> list:
         """CHECK: the rules ``setup`` makes that are missing, as sentences."""
@@ -290,8 +309,9 @@ class IPTables:
                 ("POSTROUTING", ["-s", str(address.ip), "-j", self.chain, *self.comment])]
 
     def exists(self, family: int, chain: str, spec: list) -> bool:
-        """``-C``: exit status 1 means absent; anything else but 0 is an error."""
-        proc = self.must(family, "-C", chain, *spec, allow=lambda p: p.returncode == 1)
+        """``-C``: exit status 1, or a missing chain, means absent; any
+        other failure is an error."""
+        proc = self.must(family, "-C", chain, *spec, allow=lambda p: p.returncode == 1 or not_found(p))
         return proc.returncode == 0
 
     def setup(self, addresses: list) -> None:
