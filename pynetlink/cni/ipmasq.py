@@ -5,8 +5,8 @@ the same programs — so the rules are the reference's own, and either
 plugin's DEL removes the other's.
 
 Two backends, chosen by ``ipMasqBackend``; without it ``iptables`` when the
-``iptables`` program is found in PATH, else ``nftables`` when ``nft`` is
-(the reference prefers iptables unless only nftables is usable):
+``iptables`` program works here (``iptables -t filter -S INPUT 1``), else
+``nftables`` when ``nft`` is in PATH — the reference's choice:
 
 - ``iptables`` (Debian package ``iptables``; ``ip6tables`` for IPv6), table
   ``nat``, every command with ``--wait`` (the xtables lock is waited for):
@@ -25,7 +25,13 @@ Two backends, chosen by ``ipMasqBackend``; without it ``iptables`` when the
 
 Teardown is idempotent: rules already gone are no error, and it cleans up
 after both backends (the pod may have been made with the other one), a
-backend whose program is absent being skipped, as the reference does.
+backend whose program is absent or cannot work being skipped, as the
+reference does.  Where the reference runs four iptables commands per
+address on DEL (each a kernel commit, each waiting for an RCU grace
+period), one ``iptables-restore --noflush`` transaction per family deletes
+the same rules when they are all there.  Programs run with the command's
+PATH and the C locale; a missing one is error 100 naming it and its
+package.
 """
 from __future__ import annotations
 
@@ -357,7 +363,8 @@ class IPTables:
         comment = " ".join(self.comment[:-1] + [restore_quote(self.comment[-1])])
         lines = ["*nat", *(f"-D POSTROUTING -s {a.ip} -j {self.chain} {comment}" for a in addresses),
                  f"-F {self.chain}", f"-X {self.chain}", "COMMIT"]
-        return run_tool([program, "--wait", "--noflush"], self.masq.path, "\n".join(lines) + "\n").returncode == 0
+        script = "\n".join(lines) + "\n"
+        return run_tool([program, "--wait", "--noflush"], self.masq.path, script).returncode == 0
 
     def delete_jumps(self, family: int) -> None:
         """Every POSTROUTING rule jumping to the chain deleted (as listed by ``-S``)."""
