@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -183,6 +184,31 @@ def test_del_leaves_another_pods_rules(runtime, host, make_ns, tmp_path):
     runtime.ok("ADD", conf, netns=second.path, container_id="pntest-masq2")
     runtime.ok("DEL", dict(conf, prevResult=result), netns=first.path, container_id=CONTAINER_ID)
     assert (pod_rules(host), len(pod_rules(host, container_id="pntest-masq2"))) == ([], 4)
+
+
+@pytest.mark.parametrize("backend", ["iptables", "nftables"])
+def test_concurrent_pods_get_and_lose_their_rules(runtime, host, make_ns, tmp_path, backend):
+    """Six pods' ADDs at once, then their DELs at once (iptables waits for
+    its lock; each nft run is one transaction)."""
+    conf = masq_conf(PLUGIN, tmp_path, V4, V6, ipMasqBackend=backend)
+    pods = [(make_ns(), f"pntest-masq{i}") for i in range(6)]
+    with ThreadPoolExecutor(len(pods)) as pool:
+        results = list(pool.map(lambda pod: runtime.ok("ADD", conf, netns=pod[0].path, container_id=pod[1]),
+                                pods, timeout=120))
+        made = rule_count(host, [cid for _, cid in pods], backend)
+        list(pool.map(lambda pod, result: runtime.ok("DEL", dict(conf, prevResult=result), netns=pod[0].path,
+                                                     container_id=pod[1]), pods, results, timeout=120))
+    left = rule_count(host, [cid for _, cid in pods], backend)
+    per_pod = 8 if backend == "iptables" else 2                 # both families
+    assert (made, left) == ([per_pod] * len(pods), [0] * len(pods))
+
+
+def rule_count(host: Netns, container_ids: list, backend: str) -> list:
+    """Each pod's rules: iptables lines of both families, or nftables rules."""
+    if backend == "iptables":
+        return [len(pod_rules(host, 4, cid)) + len(pod_rules(host, 6, cid)) for cid in container_ids]
+    comments = [r["comment"] for r in nft_rules(host, ipmasq.NFT_CHAIN)]
+    return [comments.count(ipmasq.nft_comment(NETWORK, "eth0", cid)) for cid in container_ids]
 
 
 # -- CHECK -----------------------------------------------------------------------------------
