@@ -14,9 +14,10 @@ host's namespace (where the plugin runs) and the container's (``CNI_NETNS``):
 - ``ipMasq``: the NAT rules masquerading each address's traffic leaving its
   subnet, as the reference makes them (ipmasq.py);
 - if any step fails, what this ADD made is removed (the veth, the IPAM
-  allocation by the IPAM plugin's DEL, the ipMasq rules) before the error is reported.  The
-  bridge and the gateway addresses on it are shared by every container and
-  stay, as with the reference plugin (which never deletes them).
+  allocation by the IPAM plugin's DEL, the ipMasq rules) before the error
+  is reported.  The bridge and the gateway addresses on it are shared by
+  every container and stay, as with the reference plugin (which never
+  deletes them).
 """
 from __future__ import annotations
 

@@ -21,7 +21,8 @@ def check(env: Env, raw: bytes, conf: dict, bc: BridgeConf) -> None:
     """CHECK: the IPAM plugin's CHECK, then the kernel against prevResult —
     bridge (MAC, promiscuous mode), host end (on the bridge, peer of the
     container end, MAC), container end (a veth, MAC), every address and
-    route, with ``ipMasq`` the NAT rules (ipmasq.py).  All differences are reported in one error (102)."""
+    route, with ``ipMasq`` the NAT rules (ipmasq.py).  All differences are
+    reported in one error (102)."""
     prev = conf.get("prevResult")
     if prev is None:
         raise CNIError(E_INVALID_CONFIG, "CHECK needs prevResult")
