@@ -331,6 +331,14 @@ def test_a_missing_program_is_a_clear_error(runtime, host, container, tmp_path, 
     assert container.link_names() == {"lo"}
 
 
+def test_check_without_the_program_is_the_clear_error(runtime, container, tmp_path):
+    conf = masq_conf(PLUGIN, tmp_path, ipMasqBackend="nftables")
+    result = runtime.ok("ADD", conf, netns=container.path, container_id=CONTAINER_ID)
+    out = runtime.exec("CHECK", dict(conf, prevResult=result), netns=container.path,
+                       container_id=CONTAINER_ID, env={"PATH": bin_dir(tmp_path)})
+    assert_error(out, 100, "1.0.0", "needs the nft program", "package nftables")
+
+
 def test_a_missing_ip6tables_fails_the_add_and_leaves_no_ipv4_rule(runtime, host, container, tmp_path):
     conf = masq_conf(PLUGIN, tmp_path, V4, V6)
     out = runtime.exec("ADD", conf, netns=container.path, container_id=CONTAINER_ID,

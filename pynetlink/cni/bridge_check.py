@@ -35,7 +35,12 @@ def check(env: Env, raw: bytes, conf: dict, bc: BridgeConf) -> None:
     finally:
         os.close(netns_fd)
     if bc.ip_masq:
-        problems += masq_for(env, bc.network).check([ip.address for ip in result.ips], bc.ip_masq_backend)
+        try:
+            problems += masq_for(env, bc.network).check([ip.address for ip in result.ips], bc.ip_masq_backend)
+        except BaseException:
+            if ipam:
+                ipam.finish()               # reaped; the rules' error is the one reported
+            raise
     if ipam:
         ipam.wait()
     if problems:
