@@ -245,7 +245,7 @@ def teardown_quietly(masq: Masq, addresses: list) -> None:
         warn(f"removing the ipMasq rules failed: {e}")
 
 
-def deleting(env: Env, conf: dict, bc) -> Optional[Callable[[], None]]:
+def masq_teardown(env: Env, conf: dict, bc) -> Optional[Callable[[], None]]:
     """DEL's step, prepared before the link goes: None without ``ipMasq``
     or IPAM (the reference tears down only then), else the teardown for
     prevResult's addresses, or else those the container's interface has now
