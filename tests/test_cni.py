@@ -567,7 +567,7 @@ def test_add_with_a_bad_config_is_refused_before_anything_is_made(runtime, host,
     assert_nothing_left(host, container, tmp_path, bridge_allowed=False)
 
 
-UNSUPPORTED = {"ipMasq": True, "vlan": 100, "vlanTrunk": [{"id": 5}], "macspoofchk": True,
+UNSUPPORTED = {"vlan": 100, "vlanTrunk": [{"id": 5}], "macspoofchk": True,
                "enabledad": True, "forceAddress": True, "preserveDefaultVlan": False}
 
 

@@ -3,7 +3,7 @@ the IPAM plugin run with the same stdin and environment, one RTM_NEWLINK
 making the veth with the container end born inside CNI_NETNS, the
 container end's MAC from ``runtimeConfig.mac`` and ``args.cni.mac``,
 ``dns`` replacing the IPAM plugin's, the refusal (error 2) of
-``ipMasqBackend``, ``disableContainerInterface`` and ``portIsolation``,
+``disableContainerInterface`` and ``portIsolation``,
 error 5 (I/O) and error 101 (a delegated plugin failing without a CNI
 error), each failure leaving nothing behind.
 
@@ -153,7 +153,7 @@ def test_without_dns_in_the_config_the_ipam_plugins_is_passed_on(plugin_dir, hos
 
 # -- refused options -----------------------------------------------------------------------------
 
-REFUSED = {"ipMasqBackend": "nftables", "disableContainerInterface": True, "portIsolation": True}
+REFUSED = {"disableContainerInterface": True, "portIsolation": True}
 
 
 @pytest.mark.parametrize("key", list(REFUSED))

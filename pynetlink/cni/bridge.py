@@ -11,10 +11,13 @@ host's namespace (where the plugin runs) and the container's (``CNI_NETNS``):
   routes go on ``CNI_IFNAME`` (up; DAD off, ``arp_notify`` on, as the
   reference does), ``isGateway`` puts each gateway on the bridge (forwarding
   on), ``isDefaultGateway`` adds a default route per family;
+- ``ipMasq``: the NAT rules masquerading each address's traffic leaving its
+  subnet, as the reference makes them (ipmasq.py);
 - if any step fails, what this ADD made is removed (the veth, the IPAM
-  allocation by the IPAM plugin's DEL) before the error is reported.  The
-  bridge and the gateway addresses on it are shared by every container and
-  stay, as with the reference plugin (which never deletes them).
+  allocation by the IPAM plugin's DEL, the ipMasq rules) before the error
+  is reported.  The bridge and the gateway addresses on it are shared by
+  every container and stay, as with the reference plugin (which never
+  deletes them).
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from typing import Callable
 
 from .. import Handle, _names, netns
 from .delegate import release, start_ipam
+from .ipmasq import add_rules
 from .kernel import delete_quietly, fail_on, host_handle, open_container
 from .netconf import BridgeConf
 from .result import CNIResult, CNIRoute, IPAddress, parse_result, render_result
@@ -67,6 +71,8 @@ def build_network(host: Handle, cont: Handle, netns_fd: int, env: Env, raw: byte
     if ipam:
         result = parse_result(ipam.wait(), f"the result of {bc.ipam_type}")
         apply_ipam(host, cont, netns_fd, bc, env.ifname, result)
+        if bc.ip_masq:
+            add_rules(env, bc.network, bc.ip_masq_backend, [ip.address for ip in result.ips], undo)
     else:
         cont.set_link(env.ifname, mac_address=bc.mac or None, txqueuelen=VETH_TXQLEN, up=True)
     result.interfaces = interfaces(host, cont, bc.bridge, host_veth, env)

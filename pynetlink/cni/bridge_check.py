@@ -10,6 +10,7 @@ from typing import Optional
 
 from .. import Handle, Link
 from .delegate import start_ipam
+from .ipmasq import masq_for
 from .kernel import host_handle, open_container
 from .netconf import BridgeConf
 from .result import CNIResult, parse_result
@@ -20,7 +21,8 @@ def check(env: Env, raw: bytes, conf: dict, bc: BridgeConf) -> None:
     """CHECK: the IPAM plugin's CHECK, then the kernel against prevResult —
     bridge (MAC, promiscuous mode), host end (on the bridge, peer of the
     container end, MAC), container end (a veth, MAC), every address and
-    route.  All differences are reported in one error (102)."""
+    route, with ``ipMasq`` the NAT rules (ipmasq.py).  All differences are
+    reported in one error (102)."""
     prev = conf.get("prevResult")
     if prev is None:
         raise CNIError(E_INVALID_CONFIG, "CHECK needs prevResult")
@@ -32,6 +34,13 @@ def check(env: Env, raw: bytes, conf: dict, bc: BridgeConf) -> None:
             problems = check_links(host, cont, bc, env, result)
     finally:
         os.close(netns_fd)
+    if bc.ip_masq:
+        try:
+            problems += masq_for(env, bc.network).check([ip.address for ip in result.ips], bc.ip_masq_backend)
+        except BaseException:
+            if ipam:
+                ipam.finish()               # reaped; the rules' error is the one reported
+            raise
     if ipam:
         ipam.wait()
     if problems:

@@ -38,6 +38,7 @@ from .._core import Request
 from ..ops import failure
 from . import unlist
 from .delegate import start_ipam
+from .ipmasq import masq_teardown
 from .kernel import open_container
 from .netconf import BridgeConf
 from .spec import CNIError, Env
@@ -46,7 +47,10 @@ from .spec import CNIError, Env
 def delete(env: Env, raw: bytes, conf: dict, bc: BridgeConf) -> None:
     """DEL: the container's end of the veth (its host end goes with it) and
     the IPAM plugin's DEL, which runs meanwhile (the kernel's deletion waits
-    for an RCU grace period).  A missing namespace or link is no error."""
+    for an RCU grace period), then the ipMasq rules (ipmasq.py; for the
+    addresses of prevResult, else of the link before it goes).  A missing
+    namespace, link or rule is no error."""
+    masq = masq_teardown(env, conf, bc)
     with COALESCER.expecting(bool(env.netns and host_names(conf, bc.bridge))):
         ipam = start_ipam(bc.ipam_type, env, raw, "DEL")
         try:
@@ -58,6 +62,8 @@ def delete(env: Env, raw: bytes, conf: dict, bc: BridgeConf) -> None:
             raise
     if ipam:
         ipam.wait()
+    if masq is not None:
+        masq()
 
 
 def remove_container_link(netns_path: str, ifname: str) -> None:

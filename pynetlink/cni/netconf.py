@@ -2,9 +2,10 @@
 loopback with ``"loopback": true``) and the bridge options, validated
 before anything is made.
 
-Options of the reference plugin that are not implemented (``ipMasq``,
-``vlan``, ``vlanTrunk``, ``macspoofchk``, ``enabledad``, ``forceAddress``,
-...) are refused with error 2 whenever they ask for something other than
+``ipMasq`` and ``ipMasqBackend`` are the reference's (see ipmasq.py).
+Options of the reference plugin that are not implemented (``vlan``,
+``vlanTrunk``, ``macspoofchk``, ``enabledad``, ``forceAddress``, ...) are
+refused with error 2 whenever they ask for something other than
 their default; unknown keys are ignored, as the reference does.
 """
 from __future__ import annotations
@@ -17,12 +18,13 @@ from .spec import E_INVALID_CONFIG, E_UNSUPPORTED_FIELD, PLUGIN, CNIError, Env, 
 # Reference bridge options this plugin does not implement, with the value
 # that means "off" (accepted: it asks for nothing).
 UNSUPPORTED = {
-    "ipMasq": False, "ipMasqBackend": "", "forceAddress": False, "vlan": 0, "vlanTrunk": [],
+    "forceAddress": False, "vlan": 0, "vlanTrunk": [],
     "preserveDefaultVlan": True, "macspoofchk": False, "enabledad": False,
     "disableContainerInterface": False, "portIsolation": False,
 }
 BRIDGE_KEYS = ("bridge", "isGateway", "isDefaultGateway", "mtu", "hairpinMode", "promiscMode",
-               "ipam", *UNSUPPORTED)
+               "ipam", "ipMasq", "ipMasqBackend", *UNSUPPORTED)
+IPMASQ_BACKENDS = ("iptables", "nftables")
 
 
 def refuse_unsupported(conf: dict) -> None:
@@ -47,6 +49,9 @@ class BridgeConf:
         self.mtu = field(conf, "mtu", int, 0)
         self.hairpin = field(conf, "hairpinMode", bool, False)
         self.promisc = field(conf, "promiscMode", bool, False)
+        self.network = field(conf, "name", str, "")
+        self.ip_masq = field(conf, "ipMasq", bool, False)
+        self.ip_masq_backend = ipmasq_backend(conf, env.command, self.ip_masq)
         ipam = field(conf, "ipam", dict, {})
         self.ipam_type = field(ipam, "type", str, "")
         self.dns = field(conf, "dns", dict, {})
@@ -64,6 +69,18 @@ class BridgeConf:
             raise CNIError(E_INVALID_CONFIG, "cannot set hairpin mode and promiscuous mode at the same time")
         if "/" in self.ipam_type or self.ipam_type in (".", ".."):
             raise CNIError(E_INVALID_CONFIG, f"ipam type {self.ipam_type!r} is not a plugin name")
+
+
+def ipmasq_backend(conf: dict, command: str, ip_masq: bool) -> str:
+    """``ipMasqBackend``: "iptables", "nftables", or "" when absent (the
+    reference's default).  Any other value (an empty string too) is the
+    reference's error when the rules are made or checked (DEL ignores it,
+    as the reference does)."""
+    backend = field(conf, "ipMasqBackend", str, None)
+    if ip_masq and command in ("ADD", "CHECK") and backend is not None and backend not in IPMASQ_BACKENDS:
+        raise CNIError(E_INVALID_CONFIG, f"unknown ipmasq backend {json.dumps(backend)}",
+                       f"ipMasqBackend is one of {', '.join(IPMASQ_BACKENDS)}")
+    return backend or ""
 
 
 def container_mac(conf: dict, env: Env) -> str:
