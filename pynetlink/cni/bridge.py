@@ -28,7 +28,6 @@ from typing import Callable
 
 from .. import Handle, _names, netns
 from .delegate import release, start_ipam
-from .ipmasq import add_rules
 from .kernel import delete_quietly, fail_on, host_handle, open_container
 from .netconf import BridgeConf
 from .result import CNIResult, CNIRoute, IPAddress, parse_result, render_result
@@ -72,6 +71,7 @@ def build_network(host: Handle, cont: Handle, netns_fd: int, env: Env, raw: byte
         result = parse_result(ipam.wait(), f"the result of {bc.ipam_type}")
         apply_ipam(host, cont, netns_fd, bc, env.ifname, result)
         if bc.ip_masq:
+            from .ipmasq import add_rules   # only networks that use it load it (exec mode's start)
             add_rules(env, bc.network, bc.ip_masq_backend, [ip.address for ip in result.ips], undo)
     else:
         cont.set_link(env.ifname, mac_address=bc.mac or None, txqueuelen=VETH_TXQLEN, up=True)

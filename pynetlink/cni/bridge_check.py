@@ -10,7 +10,6 @@ from typing import Optional
 
 from .. import Handle, Link
 from .delegate import start_ipam
-from .ipmasq import masq_for
 from .kernel import host_handle, open_container
 from .netconf import BridgeConf
 from .result import CNIResult, parse_result
@@ -35,6 +34,7 @@ def check(env: Env, raw: bytes, conf: dict, bc: BridgeConf) -> None:
     finally:
         os.close(netns_fd)
     if bc.ip_masq:
+        from .ipmasq import masq_for        # only networks that use it load it (exec mode's start)
         try:
             problems += masq_for(env, bc.network).check([ip.address for ip in result.ips], bc.ip_masq_backend)
         except BaseException:

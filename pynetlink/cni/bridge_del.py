@@ -38,7 +38,6 @@ from .._core import Request
 from ..ops import failure
 from . import unlist
 from .delegate import start_ipam
-from .ipmasq import masq_teardown
 from .kernel import open_container
 from .netconf import BridgeConf
 from .spec import CNIError, Env
@@ -50,7 +49,10 @@ def delete(env: Env, raw: bytes, conf: dict, bc: BridgeConf) -> None:
     for an RCU grace period), then the ipMasq rules (ipmasq.py; for the
     addresses of prevResult, else of the link before it goes).  A missing
     namespace, link or rule is no error."""
-    masq = masq_teardown(env, conf, bc)
+    masq = None
+    if bc.ip_masq:                          # only networks that use it load ipmasq.py (exec mode's start)
+        from .ipmasq import masq_teardown
+        masq = masq_teardown(env, conf, bc)
     with COALESCER.expecting(bool(env.netns and host_names(conf, bc.bridge))):
         ipam = start_ipam(bc.ipam_type, env, raw, "DEL")
         try:

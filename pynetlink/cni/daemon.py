@@ -530,7 +530,7 @@ def default_workers() -> int:
 def preload() -> None:
     """Import every command's module now, not under the first requests."""
     modules = {m for table in dispatch.HANDLERS.values() for m, _ in table.values()}
-    for module in modules | {m for m, _ in dispatch.LIFECYCLE.values()} | {"delegate", "result"}:
+    for module in modules | {m for m, _ in dispatch.LIFECYCLE.values()} | {"delegate", "result", "ipmasq"}:
         importlib.import_module(f"{__package__}.{module}")
 
 

@@ -36,7 +36,6 @@ package.
 from __future__ import annotations
 
 import errno
-import hashlib
 import ipaddress
 import json
 import os
@@ -71,6 +70,7 @@ NOT_FOUND = ("No chain/target/match by that name", "does a matching rule exist i
 # -- the reference's names -------------------------------------------------------------------
 
 def sha512_hex(text: str, length: int) -> str:
+    import hashlib                      # here: OpenSSL's load is felt by every exec-mode call
     return hashlib.sha512(text.encode()).hexdigest()[:length]
 
 
