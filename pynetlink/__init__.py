@@ -43,7 +43,7 @@ _OPERATIONS = (
     "set_interface_in_namespace_fd", "set_interface_ip", "set_default_gateway",
     "delete_link", "delete_group", "set_link", "set_hairpin", "delete_address",
     "add_route", "replace_route", "delete_route",
-    "get_link", "link_index", "link_exists", "list_links", "list_addresses", "list_routes",
+    "get_link", "get_links", "link_index", "link_exists", "list_links", "list_addresses", "list_routes",
 )
 
 __all__ = [*_LAZY, *_OPERATIONS]
@@ -101,6 +101,7 @@ if TYPE_CHECKING:       # what the names above are, for type checkers
     replace_route = _default.replace_route
     delete_route = _default.delete_route
     get_link = _default.get_link
+    get_links = _default.get_links
     link_index = _default.link_index
     link_exists = _default.link_exists
     list_links = _default.list_links

@@ -427,6 +427,22 @@ class Reads:
             raise error
         return Link.from_raw(reply.link)
 
+    def get_links(self, *names: str) -> List[Link]:
+        """``get_link`` of each NAME, in order, in one pipelined exchange
+        (one RTM_GETLINK each, never a dump); the first missing link raises
+        ENODEV naming it.
+        Equivalent to: ``ip -d -s link show NAME`` for each NAME."""
+        for name in names:
+            v.ifname(name)
+        requests = [Request("get_links", names, name, links.get(name), reads=True) for name in names]
+        found = []
+        for request, reply in zip(requests, self._socket().exchange(requests) if requests else []):
+            error = failure(request, reply)
+            if error is not None:
+                raise error
+            found.append(Link.from_raw(reply.link))
+        return found
+
     def link_index(self, name: str) -> int:
         """The ifindex of NAME: one RTM_GETLINK for that name, never a dump.
         Equivalent to: ``ip -j link show NAME | jq .[0].ifindex``."""
