@@ -254,6 +254,26 @@ def terminate(proc: subprocess.Popen, seconds: float = 30.0) -> int:
         return proc.wait(10)
 
 
+# host-local's own files in its data directory (the rest are leases, named by address)
+HOSTLOCAL_FILES = frozenset({"lock", "last_reserved_ip.0", "last_reserved_ip.1"})
+
+
+def leases(sandbox: Sandbox, network: str) -> set:
+    """host-local's leases for ``network`` (files named by address) in the sandbox."""
+    return set(sandbox.listdir(f"/var/lib/cni/networks/{network}")) - HOSTLOCAL_FILES
+
+
+def cni_cache(sandbox: Sandbox) -> list:
+    """libcni's cached results (/var/lib/cni/results) in the sandbox."""
+    return sandbox.listdir("/var/lib/cni/results")
+
+
+def global_addresses(link: dict) -> dict:
+    """{"inet": "A/P", "inet6": "A/P"}: the global addresses of an ``ip -j addr`` link."""
+    return {a["family"]: f"{a['local']}/{a['prefixlen']}" for a in link["addr_info"]
+            if a.get("scope") == "global"}
+
+
 def python_env() -> dict:
     """The environment for this pynetlink's Python inside the sandbox."""
     return dict(os.environ, PYTHONPATH=REPO)
@@ -293,6 +313,37 @@ class CniDaemon:
     def stop(self, seconds: float = 30.0) -> int:
         """SIGTERM, then the daemon's exit status."""
         return terminate(self.proc, seconds)
+
+
+class Node:
+    """A sandbox as a node: the busybox rootfs made, pynetlink-cni installed
+    in ``plugin_dir`` in ``mode`` ("daemon": with the daemon answering on
+    the default socket; "exec"); ``close()`` checks the daemon ended well
+    and ends the sandbox."""
+
+    def __init__(self, mode: str, plugin_dir: str) -> None:
+        self.mode = mode
+        self.sandbox = Sandbox()
+        self.daemon: Optional[CniDaemon] = None
+        try:
+            self.sandbox.make_rootfs()
+            self.sandbox.install_plugin(plugin_dir, mode)
+            if mode == "daemon":
+                self.daemon = self.sandbox.start_cni_daemon()
+        except BaseException:
+            self.close()
+            raise
+
+    def served(self) -> int:
+        """Requests for a container the daemon has served (0 in exec mode)."""
+        return self.daemon.served() if self.daemon else 0
+
+    def close(self) -> None:
+        try:
+            if self.daemon is not None:
+                assert self.daemon.stop() == 0, self.daemon.log()
+        finally:
+            self.sandbox.close()
 
 
 class Podman:

@@ -19,7 +19,8 @@ import time
 
 import pytest
 
-from runtime_sandbox import MODES, PLUGIN_DIR, ROOTFS, CniDaemon, Podman, Sandbox, missing_programs
+from runtime_sandbox import (MODES, PLUGIN_DIR, ROOTFS, Node, Podman, Sandbox, cni_cache,
+                             global_addresses, leases, missing_programs)
 
 pytestmark = [
     pytest.mark.runtime,
@@ -46,45 +47,30 @@ MINIMAL_CONFLIST = {
 IPMASQ_PENDING = pytest.mark.xfail(reason="ipMasq: lands with the ipmasq branch", strict=True)
 NETWORKS = [pytest.param(MINIMAL, id="minimal"),
             pytest.param(PODMAN_MADE, id="podman-made", marks=IPMASQ_PENDING)]
-# host-local's own files in its data directory (the rest are leases, named by address)
-HOSTLOCAL_FILES = {"lock", "last_reserved_ip.0", "last_reserved_ip.1"}
 # chains the reference plugins share between containers and leave in place
 SHARED_CHAINS = re.compile(r"^CNI-(HOSTPORT-(DNAT|MASQ|SETMARK)|FORWARD|ADMIN)$")
 SECONDS = 15.0                      # bound on every wait for the network to answer
 
 
-class World:
-    """One sandbox with podman in it and pynetlink-cni installed in ``mode``."""
+class PodmanNode(Node):
+    """A sandboxed node with podman configured in it."""
 
     def __init__(self, mode: str) -> None:
-        self.mode = mode
-        self.sandbox = Sandbox()
-        self.daemon = None
+        super().__init__(mode, PLUGIN_DIR)
         try:
-            self.sandbox.make_rootfs()
-            self.sandbox.install_plugin(PLUGIN_DIR, mode)
             self.podman = Podman(self.sandbox)
-            if mode == "daemon":
-                self.daemon = CniDaemon(self.sandbox).wait_ready()
         except BaseException:
             self.close()
             raise
-
-    def close(self) -> None:
-        try:
-            if self.daemon is not None:
-                assert self.daemon.stop() == 0, self.daemon.log()
-        finally:
-            self.sandbox.close()
 
 
 @pytest.fixture(scope="module", params=MODES)
 def world(request):
     """A sandbox with podman, pynetlink-cni in one execution mode (and its
     daemon in "daemon" mode); everything in it ends with the module."""
-    w = World(request.param)
-    yield w
-    w.close()
+    node = PodmanNode(request.param)
+    yield node
+    node.close()
 
 
 @pytest.fixture
@@ -97,10 +83,10 @@ def sandbox(world) -> Sandbox:
     return world.sandbox
 
 
-def create_podman_network(podman: Podman, name: str, *subnets: str, extra: tuple = ()) -> dict:
+def create_podman_network(podman: Podman, name: str, *subnets: str) -> dict:
     """``podman network create`` with ``subnets``, then the one edit:
     the first plugin's type becomes pynetlink-cni.  The edited conflist."""
-    podman("network", "create", *(a for s in subnets for a in ("--subnet", s)), *extra, name)
+    podman("network", "create", *(a for s in subnets for a in ("--subnet", s)), name)
     conflist = podman.read_network(name)
     assert conflist["plugins"][0]["type"] == "bridge", conflist
     conflist["plugins"][0]["type"] = "pynetlink-cni"
@@ -112,7 +98,7 @@ def bridge_of(conflist: dict) -> str:
     return conflist["plugins"][0]["bridge"]
 
 
-def remove_network(world: World, name: str, bridge: str) -> None:
+def remove_network(world: PodmanNode, name: str, bridge: str) -> None:
     """Containers, the network, its bridge and host-local's directory: gone."""
     world.podman("rm", "--all", "--force", "--time", "0")
     world.podman("network", "rm", "--force", name, check=False)
@@ -125,7 +111,7 @@ def net(request, world) -> str:
     """A dual-stack network (the minimal conflist, or podman's own made by
     ``podman network create`` with the type edit), removed after the test
     with its containers; in daemon mode the daemon must have served it."""
-    served = world.daemon.served() if world.daemon else 0
+    served = world.served()
     if request.param == MINIMAL:
         world.podman.write_network(MINIMAL_CONFLIST)
         bridge = MINIMAL_BRIDGE
@@ -134,7 +120,7 @@ def net(request, world) -> str:
     yield request.param
     remove_network(world, request.param, bridge)
     if world.daemon:
-        assert world.daemon.served() > served, "the daemon served none of this test's requests"
+        assert world.served() > served, "the daemon served none of this test's requests"
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -154,12 +140,6 @@ def netns_name(podman: Podman, name: str) -> str:
 def eth0(sandbox: Sandbox, podman: Podman, name: str) -> dict:
     """``ip -j addr show dev eth0`` in the container's namespace."""
     return sandbox.ip("-n", netns_name(podman, name), "addr", "show", "dev", "eth0")[0]
-
-
-def global_addresses(link: dict) -> dict:
-    """{"inet": "A/P", "inet6": "A/P"} of the link's global addresses."""
-    return {a["family"]: f"{a['local']}/{a['prefixlen']}" for a in link["addr_info"]
-            if a.get("scope") == "global"}
 
 
 def default_gateway(sandbox: Sandbox, netns: str, family: str) -> str:
@@ -272,9 +252,8 @@ def test_rm_container_leaves_no_link_lease_cache_netns_or_rule(sandbox, podman, 
     assert len(addresses) == 2, done.stdout
     links = {link["ifname"] for link in sandbox.ip("link", "show")}
     assert links == before | {bridge_of(podman.read_network(net))}, "a host-side veth is left"
-    leases = set(sandbox.listdir(f"/var/lib/cni/networks/{net}"))
-    assert leases <= HOSTLOCAL_FILES, f"host-local leases left: {leases - HOSTLOCAL_FILES}"
-    assert sandbox.listdir("/var/lib/cni/results") == [], "libcni's cache is left"
+    assert leases(sandbox, net) == set(), "host-local leases are left"
+    assert cni_cache(sandbox) == [], "libcni's cache is left"
     assert sandbox.listdir("/run/netns") == [], "a network namespace is left"
     rules = sandbox.nat_rules()
     assert per_container_chains(rules) == [], rules
