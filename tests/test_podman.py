@@ -296,3 +296,32 @@ def test_second_network_on_a_bridge_already_in_use_is_refused(podman, two_podman
     refused = podman.run("-d", "--name", "c2", "--network", second["name"], "--rootfs", ROOTFS,
                          "sleep", "600", check=False)
     assert refused.returncode != 0, "two networks silently share one bridge"
+
+
+# -- the sandbox keeps everything to itself -------------------------------------------------------
+
+@pytest.fixture
+def bare_sandbox():
+    """A sandbox with nothing in it; closed after the test (again, if the test closed it)."""
+    s = Sandbox()
+    yield s
+    s.close()
+
+
+def test_sandbox_links_rules_and_mounts_are_not_seen_outside(bare_sandbox):
+    bare_sandbox.run("ip", "link", "add", "pnsbx0", "type", "veth", "peer", "name", "pnsbx1")
+    bare_sandbox.run("iptables", "-t", "nat", "-N", "PNTEST-SANDBOX")
+    assert "pnsbx0" in {link["ifname"] for link in bare_sandbox.ip("link", "show")}
+    outside = subprocess.run(["ip", "-j", "link", "show"], capture_output=True, text=True, check=True).stdout
+    assert "pnsbx0" not in outside
+    assert "PNTEST-SANDBOX" not in subprocess.run(["iptables-save", "-t", "nat"], capture_output=True,
+                                                  text=True, check=True).stdout
+    with open("/proc/self/mounts") as f:
+        assert "pnsandbox" not in f.read()
+
+
+def test_closing_the_sandbox_ends_its_orphaned_processes(bare_sandbox):
+    bare_sandbox.run("sh", "-c", "sleep 300 >/dev/null 2>&1 &")
+    assert len(bare_sandbox.processes()) >= 2          # its init and the orphaned sleep
+    bare_sandbox.close()
+    assert bare_sandbox.processes() == []
