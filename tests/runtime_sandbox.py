@@ -274,6 +274,25 @@ def global_addresses(link: dict) -> dict:
             if a.get("scope") == "global"}
 
 
+def dual_stack_conflist(name: str, bridge: str, subnet4: str, gateway4: str, subnet6: str,
+                        gateway6: str, *chained: dict) -> dict:
+    """A conflist: pynetlink-cni on ``bridge`` as the gateway, host-local
+    leasing from both subnets with default routes for both families, then
+    the ``chained`` plugins."""
+    return {
+        "cniVersion": "1.0.0",
+        "name": name,
+        "plugins": [
+            {"type": "pynetlink-cni", "bridge": bridge, "isGateway": True,
+             "ipam": {"type": "host-local",
+                      "ranges": [[{"subnet": subnet4, "gateway": gateway4}],
+                                 [{"subnet": subnet6, "gateway": gateway6}]],
+                      "routes": [{"dst": "0.0.0.0/0"}, {"dst": "::/0"}]}},
+            *chained,
+        ],
+    }
+
+
 def python_env() -> dict:
     """The environment for this pynetlink's Python inside the sandbox."""
     return dict(os.environ, PYTHONPATH=REPO)

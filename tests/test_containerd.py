@@ -15,8 +15,8 @@ import time
 
 import pytest
 
-from runtime_sandbox import (MODES, REFERENCE_DIR, Containerd, Node, cni_cache, global_addresses, leases,
-                             missing_programs)
+from runtime_sandbox import (MODES, REFERENCE_DIR, Containerd, Node, cni_cache, dual_stack_conflist,
+                             global_addresses, leases, missing_programs)
 
 pytestmark = [
     pytest.mark.runtime,
@@ -27,17 +27,7 @@ pytestmark = [
 NETWORK, BRIDGE = "pnctr", "pnctr0"
 SUBNET4, GATEWAY4 = "198.51.100.0/24", "198.51.100.1"
 SUBNET6, GATEWAY6 = "2001:db8:2::/64", "2001:db8:2::1"
-CONFLIST = {
-    "cniVersion": "1.0.0",
-    "name": NETWORK,
-    "plugins": [
-        {"type": "pynetlink-cni", "bridge": BRIDGE, "isGateway": True,
-         "ipam": {"type": "host-local",
-                  "ranges": [[{"subnet": SUBNET4, "gateway": GATEWAY4}],
-                             [{"subnet": SUBNET6, "gateway": GATEWAY6}]],
-                  "routes": [{"dst": "0.0.0.0/0"}, {"dst": "::/0"}]}},
-    ],
-}
+CONFLIST = dual_stack_conflist(NETWORK, BRIDGE, SUBNET4, GATEWAY4, SUBNET6, GATEWAY6)
 BIN_DIR, CONF_DIR = "/opt/cni/bin", "/etc/cni/net.d"
 REFERENCE_PLUGINS = ("host-local", "loopback")      # go-cni adds the loopback network itself
 SECONDS = 15

@@ -20,7 +20,7 @@ import time
 import pytest
 
 from runtime_sandbox import (MODES, PLUGIN_DIR, ROOTFS, Node, Podman, Sandbox, cni_cache,
-                             global_addresses, leases, missing_programs)
+                             dual_stack_conflist, global_addresses, leases, missing_programs)
 
 pytestmark = [
     pytest.mark.runtime,
@@ -32,18 +32,8 @@ SUBNET6, GATEWAY6 = "2001:db8:1::/64", "2001:db8:1::1"
 MINIMAL = "pnmin"
 PODMAN_MADE = "pnmade"
 MINIMAL_BRIDGE = "pnbr0"
-MINIMAL_CONFLIST = {
-    "cniVersion": "1.0.0",
-    "name": MINIMAL,
-    "plugins": [
-        {"type": "pynetlink-cni", "bridge": MINIMAL_BRIDGE, "isGateway": True,
-         "ipam": {"type": "host-local",
-                  "ranges": [[{"subnet": SUBNET4, "gateway": GATEWAY4}],
-                             [{"subnet": SUBNET6, "gateway": GATEWAY6}]],
-                  "routes": [{"dst": "0.0.0.0/0"}, {"dst": "::/0"}]}},
-        {"type": "portmap", "capabilities": {"portMappings": True}},
-    ],
-}
+MINIMAL_CONFLIST = dual_stack_conflist(MINIMAL, MINIMAL_BRIDGE, SUBNET4, GATEWAY4, SUBNET6, GATEWAY6,
+                                       {"type": "portmap", "capabilities": {"portMappings": True}})
 IPMASQ_PENDING = pytest.mark.xfail(reason="ipMasq: lands with the ipmasq branch", strict=True)
 NETWORKS = [pytest.param(MINIMAL, id="minimal"),
             pytest.param(PODMAN_MADE, id="podman-made", marks=IPMASQ_PENDING)]
