@@ -52,7 +52,7 @@ DAEMON_SOCKET = wire.DEFAULT_SOCKET     # /run/pynetlink/cni.sock, where the shi
 MODES = ("daemon", "exec")
 COMMAND_TIMEOUT = 90.0
 PROGRAMS = ("unshare", "setpriv", "nsenter", "podman", "runc", "conmon", "busybox",
-            "iptables-save", "ip6tables-save")
+            "iptables-save", "ip6tables-save", "nft")
 
 # The sandbox's pid 1: mounts the tmpfs dirs, says "ready", then reaps
 # orphans (conmon and the containerd shims double-fork) until it is killed.
@@ -180,9 +180,11 @@ class Sandbox:
         """``pynetlink-cni daemon`` on the default socket, answering."""
         return CniDaemon(self).wait_ready()
 
-    def nat_rules(self) -> str:
-        """iptables-save and ip6tables-save of every table, without counters."""
-        return self.run("iptables-save").stdout + self.run("ip6tables-save").stdout
+    def firewall_rules(self) -> str:
+        """Every table's rules: iptables-save, ip6tables-save (no counters) and
+        ``nft list ruleset`` (where an nftables backend's rules would be)."""
+        return "".join(self.run(*c).stdout for c in (("iptables-save",), ("ip6tables-save",),
+                                                       ("nft", "list", "ruleset")))
 
     # -- the end -------------------------------------------------------------------------------
 

@@ -170,9 +170,10 @@ def fetch(sandbox: Sandbox, url: str, seconds: float = SECONDS) -> str:
 
 
 def per_container_chains(rules: str) -> list:
-    """iptables chains that belong to one container (shared ones left out)."""
-    chains = re.findall(r"^:(CNI-\S+)", rules, flags=re.M)
-    return [c for c in chains if not SHARED_CHAINS.match(c)]
+    """Chains that belong to one container (shared ones left out), as
+    iptables-save (":NAME") or nft ("chain NAME {") lists them."""
+    chains = set(re.findall(r"^(?::|\s*chain )(CNI-[\w-]+)", rules, flags=re.M))
+    return sorted(c for c in chains if not SHARED_CHAINS.match(c))
 
 
 # -- addresses, routes, reachability -------------------------------------------------------------
@@ -245,7 +246,7 @@ def test_rm_container_leaves_no_link_lease_cache_netns_or_rule(sandbox, podman, 
     assert leases(sandbox, net) == set(), "host-local leases are left"
     assert cni_cache(sandbox) == [], "libcni's cache is left"
     assert sandbox.listdir("/run/netns") == [], "a network namespace is left"
-    rules = sandbox.nat_rules()
+    rules = sandbox.firewall_rules()
     assert per_container_chains(rules) == [], rules
     assert not [a for a in addresses if a in rules], rules
     assert podman("ps", "--all", "--quiet").stdout == ""
