@@ -55,7 +55,8 @@ PROGRAMS = ("unshare", "setpriv", "nsenter", "podman", "runc", "conmon", "busybo
             "iptables-save", "ip6tables-save", "nft")
 
 # The sandbox's pid 1: mounts the tmpfs dirs, says "ready", then reaps
-# orphans (conmon and the containerd shims double-fork) until it is killed.
+# orphans (conmon and the containerd shims double-fork) until it is killed:
+# by Sandbox.close, or by unshare --kill-child when the test process dies.
 INIT = f"""
 import os, subprocess, sys, time
 for d in {TMPFS_DIRS!r}:
@@ -113,10 +114,12 @@ class Sandbox:
         return ["nsenter", "-t", str(self.init), "-n", "-m", "-p", "--wd=/", "--", *args]
 
     def run(self, *args: str, check: bool = True, env: Optional[dict] = None,
-            timeout: float = COMMAND_TIMEOUT, input: Optional[str] = None) -> subprocess.CompletedProcess:
-        """Run ``args`` inside; CalledProcessError (with its output) if it fails and ``check``."""
+            timeout: float = COMMAND_TIMEOUT) -> subprocess.CompletedProcess:
+        """Run ``args`` inside and wait for it (and for whatever keeps its
+        stdout or stderr open: a program left in the background must close
+        them); AssertionError with its output if it fails and ``check``."""
         done = subprocess.run(self.command(*args), capture_output=True, text=True, timeout=timeout,
-                              env=env, input=input, errors="surrogateescape")
+                              env=env, errors="surrogateescape")
         if check and done.returncode != 0:
             raise AssertionError(f"{' '.join(args)} failed ({done.returncode}):\n"
                                  f"{done.stdout}\n{done.stderr}")
@@ -171,8 +174,8 @@ class Sandbox:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         os.makedirs(self.path(directory), exist_ok=True)
-        self.run(*python_command("-m", "pynetlink.cni", "--install", directory,
-                                 *(["--exec-only"] if mode == "exec" else [])), env=python_env())
+        self.run(sys.executable, "-m", "pynetlink.cni", "--install", directory,
+                 *(["--exec-only"] if mode == "exec" else []), env=python_env())
         if mode == "daemon":
             os.unlink(self.path(directory + "/pynetlink-cni-exec"))
 
@@ -300,10 +303,6 @@ def python_env() -> dict:
     return dict(os.environ, PYTHONPATH=REPO)
 
 
-def python_command(*args: str) -> list:
-    return [sys.executable, *args]
-
-
 class CniDaemon:
     """``pynetlink-cni daemon --socket /run/pynetlink/cni.sock`` inside a sandbox."""
 
@@ -311,7 +310,7 @@ class CniDaemon:
 
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
-        self.proc = sandbox.start(*python_command("-m", "pynetlink.cni", "daemon", "--socket", DAEMON_SOCKET),
+        self.proc = sandbox.start(sys.executable, "-m", "pynetlink.cni", "daemon", "--socket", DAEMON_SOCKET,
                                   log=self.LOG, env=python_env())
 
     def wait_ready(self, seconds: float = 20.0) -> "CniDaemon":
