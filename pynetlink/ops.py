@@ -427,14 +427,17 @@ class Reads:
             raise error
         return Link.from_raw(reply.link)
 
-    def get_links(self, *names: str) -> List[Link]:
-        """``get_link`` of each NAME, in order, in one pipelined exchange
-        (one RTM_GETLINK each, never a dump); the first missing link raises
-        ENODEV naming it.
+    def get_links(self, names: Sequence[str]) -> List[Link]:
+        """``get_link`` of each of ``names``, in order, in one pipelined
+        exchange (one RTM_GETLINK each, never a dump); the first missing link
+        raises ENODEV naming it.
         Equivalent to: ``ip -d -s link show NAME`` for each NAME."""
+        if isinstance(names, str) or not isinstance(names, (list, tuple)):
+            raise TypeError("names must be a list or tuple of interface names")
         for name in names:
             v.ifname(name)
-        requests = [Request("get_links", names, name, links.get(name), reads=True) for name in names]
+        requests = [Request("get_links", tuple(names), name, links.get(name), reads=True)
+                    for name in names]
         found = []
         for request, reply in zip(requests, self._socket().exchange(requests) if requests else []):
             error = failure(request, reply)

@@ -296,21 +296,23 @@ def test_get_links_reads_each_link_in_order_in_one_exchange(ns, handle, veth, mo
     sent = []
     real = handle.socket.exchange
     monkeypatch.setattr(handle.socket, "exchange", lambda reqs, *a: sent.append(len(reqs)) or real(reqs, *a))
-    got = handle.get_links("vb", "br7", "lo", "va")
+    got = handle.get_links(["vb", "br7", "lo", "va"])
     assert [(l.name, l.index) for l in got] == [(n, ns.link(n)["ifindex"]) for n in ("vb", "br7", "lo", "va")]
     assert sent == [4]
 
 
 def test_get_links_raises_enodev_naming_the_first_missing_link(handle, veth):
     with pytest.raises(OSError) as info:
-        handle.get_links("va", "ghost0", "ghost1")
+        handle.get_links(["va", "ghost0", "ghost1"])
     assert info.value.errno == errno.ENODEV and info.value.interface == "ghost0"
 
 
 def test_get_links_refuses_a_bad_name_before_sending_anything(handle):
     with pytest.raises(ValueError):
-        handle.get_links("lo", "x" * 16)
-    assert handle.get_links() == []
+        handle.get_links(["lo", "x" * 16])
+    with pytest.raises(TypeError):
+        handle.get_links("lo")
+    assert handle.get_links([]) == []
 
 
 def test_a_peer_in_another_namespace_is_named_by_its_index_there(ns, ns2, handle):

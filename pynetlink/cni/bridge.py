@@ -238,7 +238,7 @@ def configure_gateways(host: Handle, bridge: str, gateways: list) -> None:
 def interfaces(host: Handle, cont: Handle, bridge: str, host_veth: str, env: Env) -> list:
     """The result's interfaces: bridge, host end, container end (in that
     order: IPs name the container end as index 2), MACs as they are now."""
-    br, veth = host.get_links(bridge, host_veth)
+    br, veth = host.get_links([bridge, host_veth])
     return [{"name": bridge, "mac": br.address},
             {"name": host_veth, "mac": veth.address},
             {"name": env.ifname, "mac": cont.get_link(env.ifname).address, "sandbox": env.netns}]
