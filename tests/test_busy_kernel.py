@@ -18,6 +18,8 @@ from conftest import Netns, sh
 import test_cni
 from test_cni import PLUGIN, REFERENCE, Runtime, assert_nothing_left, bridge_conf, needs_reference
 
+pytestmark = pytest.mark.slow      # left out of the README command; .ci/run runs it
+
 make_ns, host, plugin_dir = test_cni.make_ns, test_cni.host, test_cni.plugin_dir
 
 PAIRS = 1000                # veth pairs per crowded namespace: 2,000 links

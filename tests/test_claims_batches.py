@@ -128,6 +128,7 @@ def test_operations_skipped_after_a_timeout_were_never_sent(ns, timed_out_batch,
     assert [now[n] for n in names[64:]] == [1500] * 36
 
 
+@pytest.mark.slow
 def test_the_handle_goes_on_working_after_a_timeout_in_a_batch(ns, handle, timed_out_batch):
     assert handle.get_link("ob99").mtu == 1500
     handle.set_mtu("ob99", 1280)

@@ -381,6 +381,7 @@ def test_a_client_that_leaves_mid_add_still_gets_a_whole_pod(served, daemon, hos
     assert_nothing_left(host, container, tmp_path)
 
 
+@pytest.mark.slow
 @needs_reference
 def test_sigkill_mid_add_then_restart_and_del_leaves_the_node_clean(
         start_daemon, host, container, plugin_dir, slow_bin, tmp_path):

@@ -197,6 +197,7 @@ OTHER_STDIN = (damaged(configurations()) | st.binary(max_size=64)
                | st.builds(lambda v: json.dumps(v).encode(), json_values))
 
 
+@pytest.mark.slow
 @unit
 @settings(deadline=None)          # the count: the hypothesis profile
 @given(stdin=configurations())

@@ -196,6 +196,7 @@ def test_a_reply_larger_than_the_receive_buffer_is_read_whole(ns, small_receive_
     assert rcap > 256
 
 
+@pytest.mark.slow
 def test_many_replies_larger_than_the_receive_buffer_in_one_exchange(ns, small_receive_buffer):
     names = make_bridges(ns, 20)
 

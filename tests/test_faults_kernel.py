@@ -117,6 +117,7 @@ def test_the_forgery_is_convincing():
     assert [results[i].error for i in range(len(seqs))] == [-errno.EPERM] * len(seqs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("operation", ["interface_up", "set_interface_ip"])
 @pytest.mark.parametrize("forgery", sorted(FORGERIES))
 def test_a_forged_answer_from_another_port_is_ignored(ns, handle, veth, forgery, operation):

@@ -118,6 +118,7 @@ def test_rollback_reports_the_change_rolled_back_once_its_routes_are_back(ns, ha
     assert statuses(roll_back(handle, change)) == [ROLLED_BACK, FAILED]
 
 
+@pytest.mark.slow
 def test_rollback_with_duplicate_address_detection_leaves_addresses_as_they_were(ns, handle):
     before = make_e0(ns)
     roll_back(handle, CHANGES["interface_down"])
