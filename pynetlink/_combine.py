@@ -71,7 +71,7 @@ class CombiningSocket(Socket):
             mine.into.extend(r for r in mine.replies if r is not None)
         if mine.error is not None:
             raise mine.error
-        return mine.replies
+        return [r for r in mine.replies if r is not None]     # all there: no error was raised
 
     def _send_together(self, batch: List[_Submission], leader: _Submission) -> None:
         """Every submission of ``batch`` sent in one exchange; each marked
@@ -120,6 +120,6 @@ def _share(error: BaseException, s: _Submission, offset: int) -> BaseException:
     pending = next(i for i, r in enumerate(s.replies) if r is None)
     first = s.requests[pending]
     sent = max(0, min(len(s.requests), error.sent - offset))
-    return error_for(error.errno, first.operation, first.arguments, first.interface,
+    return error_for(error.errno or _errno.EIO, first.operation, first.arguments, first.interface,
                      error.ext_ack, detail=error.detail, cls=ExchangeError,
                      replies=s.replies, sent=sent)

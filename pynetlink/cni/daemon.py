@@ -45,7 +45,7 @@ import struct
 import sys
 import threading
 import time
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Union
 
 from .. import Handle
 from .._core import die_with_parent
@@ -587,6 +587,7 @@ def main(argv: list) -> int:
         return 1
     workers = args.workers or default_workers()
     allowed = frozenset(args.allow_uid)
+    server: Union[Daemon, Workers]
     if workers == 1:
         server = Daemon(listener, log, allowed, path)
     else:
