@@ -95,19 +95,18 @@ def create_port(host: Handle, cont: Handle, bc: BridgeConf, ifname: str, netns_f
         name = _names.random_name(HOST_PREFIX, 8)
         b = host.batch()
         if own_mac is None:
-            b.create_bridge(bc.bridge, mtu=bc.mtu or None)
-            b.set_link(bc.bridge, up=True, promisc=True if bc.promisc else None)
+            queue_bridge(b, bc)
         b.create_veth_pair(name, ifname, peer_netns=netns_fd, master=bc.bridge, up=True,
                            mtu=bc.mtu or None, peer_mtu=bc.mtu or None, txqueuelen=VETH_TXQLEN)
         if own_mac is not None:
             b.set_link(bc.bridge, mac_address=own_mac)
         results = b.run()
-        veth = results[2] if own_mac is None else results[0]
-        bridge = results[:2] if own_mac is None else results[1:]
-        if veth.ok and not all(r.ok or (i == 0 and own_mac is None and r.errno == errno.EEXIST)
-                               for i, r in enumerate(bridge)):
+        at = len(results) - 1 if own_mac is None else 0     # the veth's result
+        veth, bridge = results[at], results[:at] + results[at + 1:]
+        excuse = exists_ok(own_mac is None)
+        if veth.ok and not all(r.ok or excuse(i, r) for i, r in enumerate(bridge)):
             delete_quietly(host, name)                  # the bridge failed: no veth stays
-        fail_on(bridge, lambda i, r: i == 0 and own_mac is None and r.errno == errno.EEXIST)
+        fail_on(bridge, excuse)
         if own_mac is None:
             sysctl(f"net/ipv6/conf/{bc.bridge}/accept_ra", "0", quiet=True)   # we own its routes
         if veth.errno == errno.EEXIST and not cont.link_exists(ifname):
@@ -126,13 +125,25 @@ def create_port(host: Handle, cont: Handle, bc: BridgeConf, ifname: str, netns_f
                    f"no free host interface name after {_names.NAME_ATTEMPTS} attempts")
 
 
+def queue_bridge(b, bc: BridgeConf) -> None:
+    """On batch ``b``: the bridge made (MTU; EEXIST if it is there, see
+    ``exists_ok``), then up, promiscuous as configured."""
+    b.create_bridge(bc.bridge, mtu=bc.mtu or None)
+    b.set_link(bc.bridge, up=True, promisc=True if bc.promisc else None)
+
+
+def exists_ok(created_first: bool) -> Callable:
+    """``fail_on``'s excuse for the bridge's results: EEXIST of the first,
+    when it is ``queue_bridge``'s creation."""
+    return lambda i, r: created_first and i == 0 and r.errno == errno.EEXIST
+
+
 def ensure_bridge(host: Handle, bc: BridgeConf) -> str:
     """The bridge made if missing (MTU, promiscuous mode, up; IPv6 router
     advertisements ignored) in one exchange; its MAC address now."""
     b = host.batch()
-    b.create_bridge(bc.bridge, mtu=bc.mtu or None)
-    b.set_link(bc.bridge, up=True, promisc=True if bc.promisc else None)
-    fail_on(b.run(), lambda i, r: i == 0 and r.errno == errno.EEXIST)
+    queue_bridge(b, bc)
+    fail_on(b.run(), exists_ok(True))
     sysctl(f"net/ipv6/conf/{bc.bridge}/accept_ra", "0", quiet=True)      # we own its routes
     return host.get_link(bc.bridge).address
 
