@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <linux/icmpv6.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
@@ -64,6 +65,21 @@ static void link_stats(const struct pn_attr *a, struct pn_link_info *out)
     out->has_stats = 1;
 }
 
+/* IFLA_AF_SPEC { AF_INET6 { IFLA_INET6_ADDR_GEN_MODE u8 ... } ... }: how
+ * the kernel makes the link's IPv6 link-local address; left -1 when the
+ * link has no IPv6 (the kernel sends no AF_INET6 part then). */
+static void link_af_spec(const struct pn_attr *spec, struct pn_link_info *out)
+{
+    static const uint16_t inet6_min[IFLA_INET6_MAX + 1] = { [IFLA_INET6_ADDR_GEN_MODE] = 1 };
+    struct pn_attr af[AF_INET6 + 1], inet6[IFLA_INET6_MAX + 1];
+
+    if (pn_attr_parse(spec->data, spec->len, NULL, AF_INET6, af) || !af[AF_INET6].data)
+        return;
+    if (pn_attr_parse(af[AF_INET6].data, af[AF_INET6].len, inet6_min, IFLA_INET6_MAX, inet6) == 0 &&
+        inet6[IFLA_INET6_ADDR_GEN_MODE].data)
+        out->addr_gen_mode = inet6[IFLA_INET6_ADDR_GEN_MODE].data[0];
+}
+
 /* Decode one RTM_NEWLINK message (header included) of `len` bytes. */
 int pn_parse_link(const unsigned char *msg, uint32_t len, struct pn_link_info *out)
 {
@@ -73,6 +89,7 @@ int pn_parse_link(const unsigned char *msg, uint32_t len, struct pn_link_info *o
 
     memset(out, 0, sizeof(*out));
     out->hairpin = -1;
+    out->addr_gen_mode = -1;
     err = pn_msg_parse(msg, len, RTM_NEWLINK, &ifi, sizeof(ifi), link_min, IFLA_MAX, tb);
     if (err)
         return err;
@@ -98,6 +115,8 @@ int pn_parse_link(const unsigned char *msg, uint32_t len, struct pn_link_info *o
         out->link_index = (int32_t)pn_get_u32(&tb[IFLA_LINK]);
     if (tb[IFLA_LINKINFO].data)
         link_info(&tb[IFLA_LINKINFO], out);
+    if (tb[IFLA_AF_SPEC].data)
+        link_af_spec(&tb[IFLA_AF_SPEC], out);
     return 0;
 }
 

@@ -33,7 +33,10 @@ enum pn_link_field {
     PN_LINK_GROUP   = 32,   /* IFLA_GROUP from .group */
     PN_LINK_TXQLEN  = 64,   /* IFLA_TXQLEN from .txqlen */
     PN_LINK_ADDRESS = 128,  /* IFLA_ADDRESS from .address[0 .. address_len) */
-    PN_LINK_EXT_MASK = 256  /* IFLA_EXT_MASK from .ext_mask (requests only) */
+    PN_LINK_EXT_MASK = 256, /* IFLA_EXT_MASK from .ext_mask (requests only) */
+    PN_LINK_ADDR_GEN_MODE = 512 /* IFLA_AF_SPEC { AF_INET6 { IFLA_INET6_ADDR_GEN_MODE } }
+                                   from .addr_gen_mode (RTM_SETLINK only: the kernel
+                                   refuses it when it creates a link) */
 };
 
 /* One link as RTM_NEWLINK/SETLINK/DELLINK/GETLINK sees it. */
@@ -52,6 +55,7 @@ struct pn_link_spec {
     uint32_t ext_mask;
     uint32_t address_len;
     unsigned char address[32];
+    uint8_t addr_gen_mode;  /* enum in6_addr_gen_mode */
 };
 
 /* One interface address (RTM_NEWADDR/DELADDR). */
@@ -106,6 +110,8 @@ struct pn_link_info {
     char name[16];
     char kind[16];          /* IFLA_INFO_KIND ("veth", "bridge", ...), "" if absent */
     int32_t link_index;     /* IFLA_LINK (a veth's peer: its ifindex in its own namespace), 0 if absent */
+    int32_t addr_gen_mode;  /* IFLA_INET6_ADDR_GEN_MODE of IFLA_AF_SPEC/AF_INET6; -1 if absent
+                               (no IPv6 on the link) */
     uint64_t rx_packets, tx_packets, rx_bytes, tx_bytes;
     uint64_t rx_errors, tx_errors, rx_dropped, tx_dropped;
 };

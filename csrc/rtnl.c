@@ -30,6 +30,27 @@ static void fill_ifinfomsg(struct ifinfomsg *ifi, const struct pn_link_spec *l)
     ifi->ifi_change = l->change;
 }
 
+/* IFLA_AF_SPEC { AF_INET6 { IFLA_INET6_ADDR_GEN_MODE mode } }: how the
+ * kernel makes the link's IPv6 link-local address (`ip link set DEV
+ * addrgenmode MODE`); IN6_ADDR_GEN_MODE_NONE: none, so no DAD, RS or MLD. */
+static int put_addr_gen_mode(struct pn_buf *b, uint8_t mode)
+{
+    int spec, inet6, err;
+
+    spec = pn_nest_start(b, IFLA_AF_SPEC);
+    if (spec < 0)
+        return spec;
+    inet6 = pn_nest_start(b, AF_INET6);
+    if (inet6 < 0)
+        return inet6;
+    err = pn_attr_put(b, IFLA_INET6_ADDR_GEN_MODE, &mode, sizeof(mode));
+    if (!err)
+        err = pn_nest_end(b, (uint32_t)inet6);
+    if (!err)
+        err = pn_nest_end(b, (uint32_t)spec);
+    return err;
+}
+
 /* The attributes of one link that are present in l->fields. */
 static int put_link_attrs(struct pn_buf *b, const struct pn_link_spec *l)
 {
@@ -60,6 +81,8 @@ static int put_link_attrs(struct pn_buf *b, const struct pn_link_spec *l)
         err = pn_attr_put_u32(b, IFLA_NET_NS_FD, (uint32_t)l->ns_fd);
     if (!err && (f & PN_LINK_EXT_MASK))
         err = pn_attr_put_u32(b, IFLA_EXT_MASK, l->ext_mask);
+    if (!err && (f & PN_LINK_ADDR_GEN_MODE))
+        err = put_addr_gen_mode(b, l->addr_gen_mode);
     return err;
 }
 

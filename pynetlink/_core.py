@@ -56,6 +56,10 @@ IFF_LOWER_UP = lib.IFF_LOWER_UP
 IFNAMSIZ = lib.IFNAMSIZ
 IFLA_IFNAME = lib.IFLA_IFNAME
 IFLA_BRPORT_MODE = lib.IFLA_BRPORT_MODE
+# How the kernel makes a link's IPv6 link-local address (`ip link set DEV addrgenmode MODE`)
+ADDR_GEN_MODES = {"eui64": lib.IN6_ADDR_GEN_MODE_EUI64, "none": lib.IN6_ADDR_GEN_MODE_NONE,
+                  "stable_secret": lib.IN6_ADDR_GEN_MODE_STABLE_PRIVACY,
+                  "random": lib.IN6_ADDR_GEN_MODE_RANDOM}
 
 AF_UNSPEC = lib.AF_UNSPEC
 AF_INET = lib.AF_INET
@@ -219,14 +223,16 @@ class Reply(namedtuple("Reply", "errno ext_ack link")):
 _LINK_FIELDS = (("name", lib.PN_LINK_NAME), ("mtu", lib.PN_LINK_MTU),
                 ("master", lib.PN_LINK_MASTER), ("ns_fd", lib.PN_LINK_NS_FD),
                 ("ns_pid", lib.PN_LINK_NS_PID), ("group", lib.PN_LINK_GROUP),
-                ("txqlen", lib.PN_LINK_TXQLEN), ("ext_mask", lib.PN_LINK_EXT_MASK))
+                ("txqlen", lib.PN_LINK_TXQLEN), ("ext_mask", lib.PN_LINK_EXT_MASK),
+                ("addr_gen_mode", lib.PN_LINK_ADDR_GEN_MODE))
 
 
 def link_spec(*, index: int = 0, flags: int = 0, change: int = 0,
               address: Optional[bytes] = None, **fields):
     """A ``struct pn_link_spec``: one cffi allocation, initialized from a
     dict.  ``fields``: name (bytes), mtu, master, ns_fd, ns_pid, group,
-    txqlen, ext_mask — each present one sets its bit in ``fields``."""
+    txqlen, ext_mask, addr_gen_mode — each present one sets its bit in
+    ``fields``."""
     init: Dict[str, object] = {"index": index, "flags": flags, "change": change}
     present = 0
     for key, bit in _LINK_FIELDS:
@@ -357,6 +363,7 @@ def _raw_link(c) -> RawLink:
             "address": ffi.buffer(c.address, c.address_len)[:].hex(":"),
             "hairpin": None if c.hairpin < 0 else bool(c.hairpin),
             "kind": ffi.string(c.kind).decode("utf-8", "replace"), "link_index": c.link_index,
+            "addr_gen_mode": None if c.addr_gen_mode < 0 else c.addr_gen_mode,
             "stats": {k: getattr(c, k) for k in STATS} if c.has_stats else None}
 
 

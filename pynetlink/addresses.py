@@ -7,7 +7,8 @@ from collections import namedtuple
 from typing import Optional
 
 from . import _validate as v
-from ._core import (AF_INET, AF_INET6, AF_UNSPEC, Encoder, IFA_F_DADFAILED, IFA_F_PERMANENT,
+from ._core import (AF_INET, AF_INET6, AF_UNSPEC, Encoder, IFA_F_DADFAILED, IFA_F_NODAD,
+                    IFA_F_PERMANENT,
                     IFA_F_TENTATIVE, NLM_F_CREATE, NLM_F_EXCL, RTM_DELADDR, RTM_NEWADDR,
                     RT_SCOPE_HOST, RT_SCOPE_LINK, RT_SCOPE_NOWHERE, RT_SCOPE_SITE,
                     RT_SCOPE_UNIVERSE, addr_dump_encoder, addr_encoder)
@@ -71,9 +72,11 @@ def family_number(family: Optional[int]) -> int:
     return AF_INET if family == 4 else AF_INET6
 
 
-def _encoder(msg_type: int, nlflags: int, iface: v.IPInterface, index: int) -> Encoder:
+def _encoder(msg_type: int, nlflags: int, iface: v.IPInterface, index: int,
+             flags: int = 0) -> Encoder:
     """IPv4 gets the subnet's broadcast address (none for /31 and /32) and
-    host scope inside 127.0.0.0/8, as ``ip`` does; IPv6 lets the kernel choose."""
+    host scope inside 127.0.0.0/8, as ``ip`` does; IPv6 lets the kernel
+    choose, and takes ``flags`` (IFA_F_NODAD)."""
     prefixlen = iface.network.prefixlen
     local = iface.packed
     if isinstance(iface, ipaddress.IPv4Interface):
@@ -83,12 +86,24 @@ def _encoder(msg_type: int, nlflags: int, iface: v.IPInterface, index: int) -> E
                             local=local, broadcast=broadcast,
                             scope=RT_SCOPE_HOST if local[0] == 127 else RT_SCOPE_UNIVERSE)
     return addr_encoder(msg_type, nlflags, index=index, family=AF_INET6, prefixlen=prefixlen,
-                        local=local, scope=RT_SCOPE_UNIVERSE)
+                        local=local, scope=RT_SCOPE_UNIVERSE, flags=flags)
 
 
-def add(iface: v.IPInterface, index: int) -> Encoder:
-    """``ip addr add ADDR/PREFIX [broadcast BRD] dev INDEX``."""
-    return _encoder(RTM_NEWADDR, CREATE, iface, index)
+def check_nodad(iface: v.IPInterface, nodad: object) -> bool:
+    """``nodad`` is a bool, and only asked of an IPv6 address."""
+    if not isinstance(nodad, bool):
+        raise TypeError(f"nodad must be a bool, not {type(nodad).__name__}")
+    if nodad and iface.version != 6:
+        raise ValueError(f"nodad is for IPv6 addresses (IPv4 has no duplicate address "
+                         f"detection): {iface}")
+    return nodad
+
+
+def add(iface: v.IPInterface, index: int, nodad: bool = False) -> Encoder:
+    """``ip addr add ADDR/PREFIX [broadcast BRD] dev INDEX [nodad]``;
+    ``nodad``: an IPv6 address usable at once, without duplicate address
+    detection (no neighbour solicitation sent, never ``tentative``)."""
+    return _encoder(RTM_NEWADDR, CREATE, iface, index, IFA_F_NODAD if nodad else 0)
 
 
 def delete(iface: v.IPInterface, index: int) -> Encoder:

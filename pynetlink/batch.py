@@ -202,6 +202,7 @@ class _Run:
         self.got: list = []                 # ... the replies to them read so far
         self.failed = False
         self.lost: Optional[ExchangeError] = None   # the exchange itself failed
+        self.unfinished: dict = {}          # op index -> its failure: applied, not finished
 
     def stopped(self) -> bool:
         return bool(self.lost) or (self.failed and self.mode != "continue")
@@ -219,7 +220,9 @@ class _Run:
                 self.pending.append(("read", i, op.read()))
                 if op.flushes and not self.record(i, op):
                     continue
-            self.pending.append(("op", i, op.built(indexes)))
+            first, *rest = op.requests(indexes)
+            self.pending.append(("op", i, first))
+            self.pending.extend(("after", i, r) for r in rest)
             for name in op.forgets:
                 self.known.pop(name, None)
             if self.mode == "stop" or len(self.pending) >= FLUSH_AT:
@@ -305,6 +308,8 @@ class _Run:
             if kind == "read":
                 if reply is not None and not reply.errno:
                     self.before[i] = Link.from_raw(reply.link)
+            elif kind == "after":
+                self.note_after(i, reply)
             elif self.done[i] is not None:
                 continue
             elif reply is None:                     # the exchange was lost before this one
@@ -318,6 +323,17 @@ class _Run:
                 self.fail(i, reply.errno, reply.ext_ack, "")
             else:
                 self.done[i] = Result(op.operation, op.arguments, op.interface)
+
+    def note_after(self, i: int, reply: Optional[Reply]) -> None:
+        """A message that finishes op i: if it failed once the op's own
+        request was applied, the op failed, and what it made is undone by a
+        rollback (``unfinished``)."""
+        done = self.done[i]
+        if reply is None or done is None or done.status != OK or not self.ops[i].finish_failure(reply):
+            return
+        self.fail(i, reply.errno, reply.ext_ack, "made, but not finished: "
+                  f"{'undone' if self.mode == 'rollback' else 'left as made'}")
+        self.unfinished[i] = self.done[i]
 
     def interrupted(self) -> None:
         """An exception stopped the run: what the exchange under way had
@@ -347,7 +363,7 @@ class _Run:
         undos: list = []                    # (op index, request, errnos meaning "holds already")
         for i in reversed(range(len(self.ops))):
             done, op = self.done[i], self.ops[i]
-            if done is None or done.status not in (OK, UNKNOWN):
+            if done is None or (done.status not in (OK, UNKNOWN) and i not in self.unfinished):
                 continue
             if op.changes and i not in self.before:     # could not read it: cannot restore it
                 if done.status == OK:
@@ -368,6 +384,10 @@ class _Run:
                 self.check_restored(i, snap)
         if undos:
             self.undo(undos)
+        for i in self.unfinished:           # undone: still the failure that stopped the batch
+            done = self.done[i]
+            if done is not None and done.status == ROLLED_BACK:
+                self.done[i] = self.unfinished[i]
 
     def undo(self, undos: list) -> None:
         """Send the undos (op index, request, errnos meaning its goal holds);

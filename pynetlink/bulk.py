@@ -39,7 +39,7 @@ from . import netns as _netns
 from ._core import Request, Socket
 from ._names import DEFAULT_DEVICE
 from .handle import Handle, default_handle
-from .ops import failure, lookup, make
+from .ops import Op, failure, lookup, make
 from .types import Network, NetworkState
 
 __all__ = ["Container", "ContainerResult", "Setup", "setup", "teardown", "remove"]
@@ -179,13 +179,20 @@ def _create_host_side(host: Handle, plans: Sequence[_Plan], group: int,
         for start in range(0, len(todo), _CHUNK):
             chunk = todo[start:start + _CHUNK]
             names = [_names.random_name(p.network.veth_prefix, p.veth.suffix_len) for p in chunk]
-            requests = [_create_pair(p, name, bridges[p.network.bridge], group)
-                        for p, name in zip(chunk, names)]
+            ops = [_create_pair(p, name, group) for p, name in zip(chunk, names)]
+            requests = [op.requests({p.network.bridge: bridges[p.network.bridge]})
+                        for p, op in zip(chunk, ops)]
+            replies = iter(host.socket.exchange([r for each in requests for r in each]))
             ok = []
-            for p, name, request, reply in zip(chunk, names, requests, host.socket.exchange(requests)):
+            for p, name, op, (request, *rest) in zip(chunk, names, ops, requests):
+                reply = next(replies)
+                finished = [(r, next(replies)) for r in rest]    # the host end's IPv6 mode
                 if not reply.errno:
                     p.host = name                   # ours: only now may a clean-up delete it
-                    ok.append(p)
+                    p.error = next((failure(r, answer) for r, answer in finished
+                                    if op.finish_failure(answer)), None)
+                    if not p.error:
+                        ok.append(p)
                 elif (reply.errno == _errno.EEXIST and attempt < _names.NAME_ATTEMPTS - 1
                       and host.link_exists(name)):
                     retry.append(p)
@@ -200,13 +207,15 @@ def _create_host_side(host: Handle, plans: Sequence[_Plan], group: int,
             for (p, request), reply in zip(hairpins, replies) if reply.errno]
 
 
-def _create_pair(p: _Plan, name: str, bridge_index: int, group: int) -> Request:
+def _create_pair(p: _Plan, name: str, group: int) -> Op:
     """The host end on its bridge, up, in ``group``; the peer born as eth0
-    inside the container; both with the network's MTU."""
-    op = make.create_veth_pair(name, DEFAULT_DEVICE, mtu=p.veth.mtu, master=p.network.bridge,
-                               up=True, txqueuelen=p.veth.txqueuelen, group=group,
-                               peer_mtu=p.veth.mtu, peer_netns=p.fd)
-    return op.built({p.network.bridge: bridge_index})
+    inside the container; both with the network's MTU.  Then, in the same
+    send, the host end's IPv6 link-local mode (quiet: none), which the
+    kernel refuses in the creating request."""
+    return make.create_veth_pair(name, DEFAULT_DEVICE, mtu=p.veth.mtu, master=p.network.bridge,
+                                 up=True, txqueuelen=p.veth.txqueuelen, group=group,
+                                 peer_mtu=p.veth.mtu, peer_netns=p.fd,
+                                 addr_gen_mode=p.veth.host_mode)
 
 
 def _bridge_indexes(host: Handle, plans: Sequence[_Plan]) -> dict:
@@ -319,17 +328,18 @@ def _configure_container(p: _Plan, shared: _Shared, timeout: float, home: int) -
         p.error = e
         return
     try:
-        first = [(p, shared.get_or_build(("lo",), _lo_up)),
-                 (p, shared.get_or_build(("eth0", p.veth.mac, p.veth.txqueuelen), _eth0_up,
-                                         p.veth.mac, p.veth.txqueuelen))]
+        eth0 = shared.get_or_build(("eth0", p.veth.mac, p.veth.txqueuelen, p.veth.child_mode),
+                                   _eth0_up, p.veth.mac, p.veth.txqueuelen, p.veth.child_mode)
+        first = [(p, shared.get_or_build(("lo",), _lo_up))] + [(p, r) for r in eth0]
         if p.veth.addresses or p.veth.gateways:
             first.append((p, shared.get_or_build(("index",), lookup, "set_interface_ip",
                                                  (DEFAULT_DEVICE,), DEFAULT_DEVICE)))
         replies = _apply(sock.exchange, first)
-        if p.error or len(replies) < 3:
+        if p.error or len(replies) == 1 + len(eth0):
             return
-        index = replies[2].link["index"]
-        _apply(sock.exchange, [(p, _add_address(raw, index)) for raw, _ in p.veth.addresses]
+        index = replies[-1].link["index"]
+        _apply(sock.exchange, [(p, _add_address(raw, iface, index))
+                               for raw, iface in p.veth.addresses]
                + [(p, shared.get_or_build(("route", raw, index), _add_default, raw, index))
                   for raw, _ in p.veth.gateways])
     except OSError as e:
@@ -342,12 +352,17 @@ def _lo_up() -> Request:
     return make.interface_up("lo").built({})
 
 
-def _eth0_up(mac: Optional[str], txqueuelen: Optional[int]) -> Request:
-    return make.set_link(DEFAULT_DEVICE, up=True, mac_address=mac, txqueuelen=txqueuelen).built({})
+def _eth0_up(mac: Optional[str], txqueuelen: Optional[int], mode: Optional[str]) -> List[Request]:
+    """eth0 up with its MAC and txqueuelen; with ``mode`` ("none": quiet
+    on IPv6) set in a first request, as the kernel applies it after the flags."""
+    return make.set_link(DEFAULT_DEVICE, up=True, mac_address=mac, txqueuelen=txqueuelen,
+                         addr_gen_mode=mode).requests({})
 
 
-def _add_address(raw: str, index: int) -> Request:
-    return make.set_interface_ip(DEFAULT_DEVICE, raw).built({DEFAULT_DEVICE: index})
+def _add_address(raw: str, iface, index: int) -> Request:
+    """An address of eth0; IPv6 without DAD: usable at once."""
+    return make.set_interface_ip(DEFAULT_DEVICE, raw, nodad=iface.version == 6).built(
+        {DEFAULT_DEVICE: index})
 
 
 def _add_default(raw: str, index: int) -> Request:

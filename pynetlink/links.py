@@ -13,7 +13,7 @@ from collections import namedtuple
 from typing import Optional
 
 from . import _validate as v
-from ._core import (IFF_PROMISC, IFF_UP, IFLA_BRPORT_MODE, NLM_F_CREATE, NLM_F_DUMP,
+from ._core import (ADDR_GEN_MODES, IFF_PROMISC, IFF_UP, IFLA_BRPORT_MODE, NLM_F_CREATE, NLM_F_DUMP,
                     NLM_F_EXCL, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK, Encoder, RawLink,
                     brport_encoder, kind_encoder, link_encoder, veth_encoder)
 
@@ -22,8 +22,12 @@ CREATE = NLM_F_CREATE | NLM_F_EXCL
 Fields = dict       # link_spec fields: name (bytes), mtu, master, group, ...
 
 
+_MODE_NAMES = {number: name for name, number in ADDR_GEN_MODES.items()}
+
+
 class Link(namedtuple("Link", "index name flags mtu master group txqlen address hairpin stats "
-                              "kind link_index", defaults=("", None, None, "", 0))):
+                              "kind link_index addr_gen_mode",
+                      defaults=("", None, None, "", 0, None))):
     """A link as the kernel reported it (``ip -d link show DEV``): ``index``,
     ``name``, ``flags`` (ifi_flags), ``mtu``, ``master`` (ifindex, 0: none),
     ``group``, ``txqlen``, ``address`` (link-layer, "aa:bb:cc:dd:ee:ff"),
@@ -31,7 +35,10 @@ class Link(namedtuple("Link", "index name flags mtu master group txqlen address 
     counters, a NetworkStats, from IFLA_STATS64), ``kind`` ("veth",
     "bridge", ...; "" for a device without one, such as ``lo``) and
     ``link_index`` (``ip``'s "link_index": a veth's peer's ifindex, in the
-    peer's namespace; 0: none)."""
+    peer's namespace; 0: none) and ``addr_gen_mode`` (``ip -d``'s
+    "addrgenmode": how the kernel makes the link's IPv6 link-local address,
+    "eui64", "none", "stable_secret" or "random"; None when the link has no
+    IPv6 at all)."""
     __slots__ = ()
 
     @property
@@ -52,7 +59,9 @@ class Link(namedtuple("Link", "index name flags mtu master group txqlen address 
         if stats is not None:
             from .types import NetworkStats     # on first use: a CNI plugin never reads counters
             stats = NetworkStats(**stats)       # type: ignore[arg-type]
-        return cls(**{**raw, "stats": stats})
+        mode = raw.get("addr_gen_mode")
+        return cls(**{**raw, "stats": stats,
+                      "addr_gen_mode": None if mode is None else _MODE_NAMES.get(mode, str(mode))})
 
 
 # -- validation: caller values to link_spec fields -------------------------------
@@ -113,9 +122,20 @@ def veth_fields(name1: str, name2: str, *, mtu: Optional[int] = None, up: bool =
     return host, peer
 
 
+def check_addr_gen_mode(mode: object) -> int:
+    """The kernel's number for an IPv6 link-local generation mode named as
+    ``ip link set DEV addrgenmode MODE`` names it."""
+    if not isinstance(mode, str):
+        raise TypeError(f"addr_gen_mode must be a str, not {type(mode).__name__}")
+    number = ADDR_GEN_MODES.get(mode)
+    if number is None:
+        raise ValueError(f"addr_gen_mode must be one of {', '.join(ADDR_GEN_MODES)}, not {mode!r}")
+    return number
+
+
 def change_fields(name: str, *, mac_address: Optional[str] = None, mtu: Optional[int] = None,
                   txqueuelen: Optional[int] = None, up: Optional[bool] = None,
-                  promisc: Optional[bool] = None) -> Fields:
+                  promisc: Optional[bool] = None, addr_gen_mode: Optional[str] = None) -> Fields:
     """The fields of an RTM_SETLINK that changes only what is given."""
     fields: Fields = {"name": v.ifname(name)}
     if mac_address is not None:
@@ -124,6 +144,8 @@ def change_fields(name: str, *, mac_address: Optional[str] = None, mtu: Optional
         fields["mtu"] = v.mtu(mtu)
     if txqueuelen is not None:
         fields["txqlen"] = v.txqueuelen(txqueuelen)
+    if addr_gen_mode is not None:
+        fields["addr_gen_mode"] = check_addr_gen_mode(addr_gen_mode)
     fields.update(_up_flags(up))
     _promisc_flags(fields, promisc)
     return fields
@@ -160,8 +182,9 @@ def create_bridge(fields: Fields) -> Encoder:
 
 def set_link(fields: Fields) -> Encoder:
     """``ip link set NAME [name NEW] [address MAC] [mtu M] [txqueuelen N]
-    [master M] [promisc on|off] [up|down]``: one RTM_SETLINK; the kernel
-    applies the address, MTU and name before the flags.  A rename names the
+    [master M] [addrgenmode MODE] [promisc on|off] [up|down]``: one
+    RTM_SETLINK; the kernel applies the address, MTU, name and IPv6
+    link-local generation mode before the flags.  A rename names the
     link by ``index`` and carries the new name."""
     return link_encoder(RTM_SETLINK, 0, **fields)
 
@@ -170,6 +193,15 @@ def set_flags(name: str, up: bool) -> Encoder:
     """``ip link set NAME up|down``: only IFF_UP changes (ifi_change =
     IFF_UP); every other flag is kept."""
     return set_link({"name": v.ifname(name), **_up_flags(up)})
+
+
+def set_addr_gen_mode(name: str, mode: str) -> Encoder:
+    """``ip link set NAME addrgenmode MODE``: IFLA_AF_SPEC/AF_INET6 alone.
+    It acts when the link next comes up with carrier: set "none" before
+    then and the link gets no IPv6 link-local address, so it sends no DAD,
+    router solicitation or MLD report (the kernel refuses the attribute in
+    the request that creates a link)."""
+    return set_link({"name": v.ifname(name), "addr_gen_mode": check_addr_gen_mode(mode)})
 
 
 def set_mtu(name: str, mtu: int) -> Encoder:

@@ -51,21 +51,26 @@ class Op:
     and routes (down, MTU, master, MAC), so a transaction records them
     first; ``forgets``: names whose index is stale afterwards;
     ``irreversible``: why it cannot be undone, if it cannot; ``fds``: opened
-    for this op, closed after it."""
+    for this op, closed after it; ``after``: messages that finish the op,
+    sent right behind its own in the same exchange (what the kernel refuses
+    in a creating request: a new link's IPv6 link-local mode), each
+    successful also when the kernel answers with an errno of ``after_ok``."""
     __slots__ = ("operation", "arguments", "interface", "build", "needs", "changes", "undo",
-                 "gone", "flushes", "forgets", "irreversible", "fds")
+                 "gone", "flushes", "forgets", "irreversible", "fds", "after", "after_ok")
 
     def __init__(self, operation: str, arguments: tuple, interface: Optional[str],
                  build: Callable[[Indexes], Encoder], needs: tuple = (),
                  changes: Optional[str] = None,
                  undo: Optional[Callable[[Any, Indexes], Union[Encoder, List[Encoder], None]]] = None,
                  gone: tuple = (), flushes: bool = False,
-                 forgets: tuple = (), irreversible: str = "", fds: Optional[List[int]] = None):
+                 forgets: tuple = (), irreversible: str = "", fds: Optional[List[int]] = None,
+                 after: Sequence[Encoder] = (), after_ok: tuple = ()):
         self.operation, self.arguments, self.interface = operation, arguments, interface
         self.build, self.needs, self.changes, self.undo = build, needs, changes, undo
         self.gone, self.flushes = gone, flushes
         self.forgets, self.irreversible = forgets, irreversible
         self.fds: List[int] = [] if fds is None else fds
+        self.after, self.after_ok = tuple(after), after_ok
 
     def __repr__(self) -> str:
         return f"Op({self.operation}{self.arguments!r})"
@@ -77,6 +82,14 @@ class Op:
     def built(self, indexes: Indexes) -> Request:
         """The op's own request, once the indexes of ``needs`` are known."""
         return self.request(self.build(indexes))
+
+    def requests(self, indexes: Indexes) -> List[Request]:
+        """The op's own request, then those that finish it (``after``)."""
+        return [self.built(indexes)] + [self.request(e) for e in self.after]
+
+    def finish_failure(self, reply: Reply) -> bool:
+        """Whether the reply to one of ``after`` says it failed."""
+        return bool(reply.errno) and reply.errno not in self.after_ok
 
     def lookup(self, name: str) -> Request:
         """The RTM_GETLINK that learns ``name``'s index for this op."""
@@ -149,7 +162,8 @@ class Operations(Generic[R]):
                          txqueuelen: Optional[int] = None, group: Optional[int] = None,
                          peer_mtu: Optional[int] = None,
                          peer_netns: Optional[netns.Target] = None,
-                         peer_pid: Optional[int] = None) -> R:
+                         peer_pid: Optional[int] = None,
+                         addr_gen_mode: Optional[str] = None) -> R:
         """Create a veth pair NAME1 <-> NAME2, both down unless ``up``.
 
         The keyword options make the whole host end in the same message:
@@ -157,15 +171,26 @@ class Operations(Generic[R]):
         apply to NAME1; ``peer_mtu`` and ``peer_netns`` (a path or fd) or
         ``peer_pid`` to NAME2, which is then born inside that namespace —
         no move, no RCU barrier, and nothing left behind if any of it fails.
+        ``addr_gen_mode`` ("none", "eui64", "stable_secret", "random") is
+        how NAME1 gets its IPv6 link-local address: "none" makes a quiet
+        bridge port, with no IPv6 address, that sends no DAD, router
+        solicitation or MLD report.  The kernel refuses it in the creating
+        request, so it goes in an RTM_SETLINK right behind it, in the same
+        send, before the peer can come up (a kernel without IPv6 makes it
+        moot: EAFNOSUPPORT is success there).  (NAME2's mode is set in its
+        own namespace, with ``set_link``, before it comes up: a link that
+        moves to another namespace takes that namespace's default.)
         EEXIST if a name is taken.
         Equivalent to: ``ip link add NAME1 [mtu M] [master B] [up] type veth
-        peer name NAME2 [mtu M] [netns NS]``."""
+        peer name NAME2 [mtu M] [netns NS]`` then ``ip link set NAME1
+        addrgenmode MODE``."""
         if master is not None:
             v.ifname(master, "master")
         if peer_netns is not None and peer_pid is not None:
             raise ValueError("give the peer's namespace as a netns (path or fd) or as a pid, not both")
         host, peer = links.veth_fields(name1, name2, mtu=mtu, up=up, txqueuelen=txqueuelen,
                                        group=group, peer_mtu=peer_mtu, peer_pid=peer_pid)
+        after = () if addr_gen_mode is None else (links.set_addr_gen_mode(name1, addr_gen_mode),)
         fds: List[int] = []
         if peer_netns is not None:
             peer["ns_fd"] = self._netns_fd(peer_netns, fds)
@@ -177,7 +202,8 @@ class Operations(Generic[R]):
         return self._execute(Op("create_veth_pair", (name1, name2), name1, build,
                                 needs=(master,) if master else (),
                                 undo=lambda old, idx: links.delete(name1), gone=LINK_GONE,
-                                forgets=(name1, name2), fds=fds))
+                                forgets=(name1, name2), fds=fds,
+                                after=after, after_ok=(_errno.EAFNOSUPPORT,)))
 
     def interface_up(self, name: str) -> R:
         """Set IFF_UP only. Equivalent to: ``ip link set NAME up``."""
@@ -232,13 +258,19 @@ class Operations(Generic[R]):
                                 _fixed(links.set_netns_fd(name, fd)), forgets=(name,),
                                 irreversible="a link moved to another namespace is not moved back"))
 
-    def set_interface_ip(self, name: str, raw_ip: Union[str, v.IPInterface]) -> R:
+    def set_interface_ip(self, name: str, raw_ip: Union[str, v.IPInterface], *,
+                         nodad: bool = False) -> R:
         """Add an address from a CIDR (str or ipaddress interface), IPv4 or IPv6.
-        Equivalent to: ``ip addr add RAW_IP dev NAME`` (with ``brd +`` for IPv4)."""
+        ``nodad`` (IPv6 only): skip duplicate address detection, so the
+        address is usable at once (never ``tentative``) and no neighbour
+        solicitation is sent for it.
+        Equivalent to: ``ip addr add RAW_IP dev NAME [nodad]`` (with ``brd +`` for IPv4)."""
         v.ifname(name)
         iface = v.cidr(raw_ip)
+        nodad = addresses.check_nodad(iface, nodad)
         return self._execute(Op("set_interface_ip", (name, raw_ip), name,
-                                lambda idx: addresses.add(iface, idx[name]), needs=(name,),
+                                lambda idx: addresses.add(iface, idx[name], nodad=nodad),
+                                needs=(name,),
                                 undo=lambda old, idx: addresses.delete(iface, idx[name]),
                                 gone=ADDRESS_GONE))
 
@@ -283,18 +315,31 @@ class Operations(Generic[R]):
     def set_link(self, name: str, *, new_name: Optional[str] = None,
                  mac_address: Optional[str] = None, mtu: Optional[int] = None,
                  txqueuelen: Optional[int] = None, up: Optional[bool] = None,
-                 promisc: Optional[bool] = None, master: Optional[str] = None) -> R:
+                 promisc: Optional[bool] = None, master: Optional[str] = None,
+                 addr_gen_mode: Optional[str] = None) -> R:
         """Change several attributes of a link in one request; only those
         given change (``up=None`` leaves the admin state alone, and
         ``promisc=None`` promiscuous mode).  The kernel applies the MAC
         address, MTU and name before the flags.
+        ``addr_gen_mode`` ("eui64", "none", "stable_secret", "random") is
+        how the link gets its IPv6 link-local address when it next comes up
+        with carrier: "none" gives it none, so it sends no DAD, router
+        solicitation or MLD report (a link that has one keeps it).  The
+        kernel applies the mode after the flags, too late for a link it
+        brings up at once, so with ``up`` or ``promisc`` the flags go in a
+        second RTM_SETLINK right behind the first, in the same send.
         Equivalent to: ``ip link set NAME [name NEW] [address MAC] [mtu M]
-        [txqueuelen N] [master M] [promisc on|off] [up|down]``."""
+        [txqueuelen N] [master M] [addrgenmode MODE] [promisc on|off] [up|down]``."""
         given: dict[str, Any] = dict(mac_address=mac_address, mtu=mtu, txqueuelen=txqueuelen,
-                                     up=up, promisc=promisc)
+                                     up=up, promisc=promisc, addr_gen_mode=addr_gen_mode)
         fields = links.change_fields(name, **given)
+        after: tuple = ()
         if new_name is not None:
             renamed = v.ifname(new_name, "new name")
+        if addr_gen_mode is not None and fields.get("change"):
+            flags = {key: fields.pop(key) for key in ("flags", "change")}
+            after = (links.set_link({"name": renamed if new_name is not None else fields["name"],
+                                     **flags}),)
         if master is not None:
             v.ifname(master, "master")
         needs = tuple(n for n in (name if new_name else None, master) if n)
@@ -322,7 +367,7 @@ class Operations(Generic[R]):
         flushes = up is False or any(x is not None for x in (mtu, master, mac_address))
         return self._execute(Op("set_link", (name,), name, build, needs=needs, changes=name,
                                 undo=undo, flushes=flushes,
-                                forgets=(name, new_name) if new_name else ()))
+                                forgets=(name, new_name) if new_name else (), after=after))
 
     def set_hairpin(self, name: str, on: bool = True) -> R:
         """Let a bridge port send frames back out where they came in
@@ -407,7 +452,7 @@ class OpMaker(Operations[Op]):
 make = OpMaker()
 
 _LINK_ATTRS = {"mac_address": "address", "mtu": "mtu", "txqueuelen": "txqlen", "up": "up",
-               "promisc": "promisc"}
+               "promisc": "promisc", "addr_gen_mode": "addr_gen_mode"}
 
 
 class Reads:

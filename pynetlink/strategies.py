@@ -104,7 +104,7 @@ class Veth(NetworkStrategy):
                 child = _names.random_name(network.veth_prefix, plan.suffix_len)
                 make = self._create_in_place if self.fast else self._create_then_move
                 try:
-                    make(handle, network, host, child, plan.mtu, plan.txqueuelen, pid, target)
+                    make(handle, network, host, child, plan, pid, target)
                 except FileExistsError:
                     if attempt == _names.NAME_ATTEMPTS - 1:
                         raise
@@ -113,17 +113,18 @@ class Veth(NetworkStrategy):
                 return
 
     def _create_in_place(self, handle: Handle, network: Network, host: str, child: str,
-                         mtu, txqueuelen, pid, target) -> None:
-        handle.create_veth_pair(host, child, mtu=mtu, master=network.bridge, up=True,
-                                txqueuelen=txqueuelen, peer_mtu=mtu, peer_pid=pid,
-                                peer_netns=target)
+                         plan: _veth.VethPlan, pid, target) -> None:
+        handle.create_veth_pair(host, child, mtu=plan.mtu, master=network.bridge, up=True,
+                                txqueuelen=plan.txqueuelen, peer_mtu=plan.mtu, peer_pid=pid,
+                                peer_netns=target, addr_gen_mode=plan.host_mode)
         if network.hairpin_mode:
             with _removed_on_error(handle, host):
                 handle.set_hairpin(host, True)
 
     def _create_then_move(self, handle: Handle, network: Network, host: str, child: str,
-                          mtu, txqueuelen, pid, target) -> None:
-        handle.create_veth_pair(host, child)
+                          plan: _veth.VethPlan, pid, target) -> None:
+        mtu, txqueuelen = plan.mtu, plan.txqueuelen
+        handle.create_veth_pair(host, child, addr_gen_mode=plan.host_mode)
         with _removed_on_error(handle, host):
             handle.set_interface_master(host, network.bridge)
             if mtu:
@@ -144,9 +145,12 @@ class Veth(NetworkStrategy):
     def initialize(self, network: Network, state: NetworkState, *,
                    netns: Optional[_netns.Target] = None) -> None:
         """Rename the child to ``eth0``; set its MAC address, MTU and
-        txqueuelen; bring it up; add ``address`` and ``ipv6_address``; add
-        the default routes via ``gateway`` and ``ipv6_gateway`` — each when
-        given.  Everything is validated before the first request."""
+        txqueuelen; bring it up; add ``address`` and ``ipv6_address``
+        (without DAD: usable at once); add the default routes via
+        ``gateway`` and ``ipv6_gateway`` — each when given.  Without
+        ``ipv6_address`` (and ``ipv6_link_local``) eth0 comes up with no
+        IPv6 link-local address, silent on IPv6.  Everything is validated
+        before the first request."""
         if not state.veth_child:
             raise ValueError("state.veth_child is empty: Veth.create makes it")
         child = state.veth_child
@@ -154,9 +158,10 @@ class Veth(NetworkStrategy):
         plan = _veth.plan(network, host_side=False)
         with _handle_in(netns) as handle:
             handle.set_link(child, new_name=DEFAULT_DEVICE, up=True, mac_address=plan.mac,
-                            mtu=plan.mtu, txqueuelen=plan.txqueuelen)
-            for address, _ in plan.addresses:
-                handle.set_interface_ip(DEFAULT_DEVICE, address)
+                            mtu=plan.mtu, txqueuelen=plan.txqueuelen,
+                            addr_gen_mode=plan.child_mode)
+            for address, iface in plan.addresses:
+                handle.set_interface_ip(DEFAULT_DEVICE, address, nodad=iface.version == 6)
             for gateway, _ in plan.gateways:
                 handle.set_default_gateway(gateway, DEFAULT_DEVICE)
 

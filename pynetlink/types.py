@@ -90,6 +90,15 @@ class Network(_Json):
 
     ``type`` selects the strategy ("veth", "loopback", "netns"); ``address``
     and ``ipv6_address`` are CIDRs; ``mtu`` applies to both veth ends.
+
+    Beyond libcontainer, a veth network is quiet on IPv6 unless asked: the
+    host end (a bridge port) gets no IPv6 link-local address, nor does a
+    container end without ``ipv6_address`` (as Docker does), so neither
+    sends DAD, router solicitations or MLD reports that the bridge would
+    flood to every container; the IPv6 addresses pynetlink assigns skip
+    DAD (usable at once).  ``ipv6_link_local`` keeps the kernel's
+    link-local address on the container end, ``host_ipv6_link_local`` on
+    the host end.
     """
     type: str = ""
     ns_path: str = ""
@@ -103,6 +112,8 @@ class Network(_Json):
     ipv6_gateway: str = ""
     txqueuelen: int = 0
     hairpin_mode: bool = False
+    ipv6_link_local: bool = False
+    host_ipv6_link_local: bool = False
 
 
 @dataclass

@@ -24,9 +24,10 @@ from __future__ import annotations
 import errno
 import ipaddress
 import os
-from typing import Callable
+from typing import Callable, Optional
 
 from .. import Handle, _names, netns
+from .._veth import kernel_has_ipv6
 from .delegate import release, start_ipam
 from .kernel import delete_quietly, fail_on, host_handle, open_container
 from .netconf import BridgeConf
@@ -74,7 +75,8 @@ def build_network(host: Handle, cont: Handle, netns_fd: int, env: Env, raw: byte
             from .ipmasq import add_rules   # only networks that use it load it (exec mode's start)
             add_rules(env, bc.network, bc.ip_masq_backend, [ip.address for ip in result.ips], undo)
     else:
-        cont.set_link(env.ifname, mac_address=bc.mac or None, txqueuelen=VETH_TXQLEN, up=True)
+        cont.set_link(env.ifname, mac_address=bc.mac or None, txqueuelen=VETH_TXQLEN, up=True,
+                      addr_gen_mode=container_mode(bc, ipv6=False))
     result.interfaces = interfaces(host, cont, bc.bridge, host_veth, env)
     if bc.dns:
         result.dns = bc.dns
@@ -97,7 +99,8 @@ def create_port(host: Handle, cont: Handle, bc: BridgeConf, ifname: str, netns_f
         if own_mac is None:
             queue_bridge(b, bc)
         b.create_veth_pair(name, ifname, peer_netns=netns_fd, master=bc.bridge, up=True,
-                           mtu=bc.mtu or None, peer_mtu=bc.mtu or None, txqueuelen=VETH_TXQLEN)
+                           mtu=bc.mtu or None, peer_mtu=bc.mtu or None, txqueuelen=VETH_TXQLEN,
+                           addr_gen_mode=host_mode(bc))
         if own_mac is not None:
             b.set_link(bc.bridge, mac_address=own_mac)
         results = b.run()
@@ -123,6 +126,20 @@ def create_port(host: Handle, cont: Handle, bc: BridgeConf, ifname: str, netns_f
         return name
     raise CNIError(E_TRY_AGAIN,
                    f"no free host interface name after {_names.NAME_ATTEMPTS} attempts")
+
+
+def host_mode(bc: BridgeConf) -> Optional[str]:
+    """The host end's IPv6 link-local mode: "none" (a bridge port needs no
+    address: no DAD, router solicitation or MLD report from it, nothing for
+    the bridge to flood into every container) unless ``hostIPv6LinkLocal``."""
+    return None if bc.host_ipv6_link_local or not kernel_has_ipv6() else "none"
+
+
+def container_mode(bc: BridgeConf, ipv6: bool) -> Optional[str]:
+    """The container end's: the kernel's default, as the reference leaves
+    it; with ``"ipv6LinkLocal": false`` "none" when no IPv6 address comes
+    (the container is silent on IPv6, as Docker makes it)."""
+    return None if bc.ipv6_link_local or ipv6 or not kernel_has_ipv6() else "none"
 
 
 def queue_bridge(b, bc: BridgeConf) -> None:
@@ -158,7 +175,7 @@ def apply_ipam(host: Handle, cont: Handle, netns_fd: int, bc: BridgeConf, ifname
         raise CNIError(E_UNSUPPORTED_FIELD, f"route fields {', '.join(extras)} from {bc.ipam_type} "
                                             f"are not supported by {PLUGIN}")
     gateways = calc_gateways(result, bc)
-    configure_container(cont, netns_fd, ifname, result, bc.mac)
+    configure_container(cont, netns_fd, ifname, result, bc)
     if bc.is_gateway:
         configure_gateways(host, bc.bridge, gateways)
 
@@ -186,18 +203,21 @@ def calc_gateways(result: CNIResult, bc: BridgeConf) -> list:
     return gateways
 
 
-def configure_container(cont: Handle, netns_fd: int, ifname: str, result: CNIResult, mac: str) -> None:
-    """As the reference's ConfigureIface: the link up (with ``mac``), its
-    addresses, then the routes — a route without a gateway goes via the
-    first gateway of its family; a route already there is skipped.  One
-    pipelined exchange."""
-    container_sysctls(netns_fd, ifname, ipv6=any(ip.address.version == 6 for ip in result.ips))
+def configure_container(cont: Handle, netns_fd: int, ifname: str, result: CNIResult,
+                        bc: BridgeConf) -> None:
+    """As the reference's ConfigureIface: the link up (with the configured
+    MAC address and IPv6 link-local mode), its addresses, then the routes
+    — a route without a gateway goes via the first gateway of its family; a
+    route already there is skipped.  One pipelined exchange."""
+    ipv6 = any(ip.address.version == 6 for ip in result.ips)
+    container_sysctls(netns_fd, ifname, ipv6)
     first_gw: dict[int, IPAddress] = {}
     for ipc in result.ips:
         if ipc.gateway is not None:
             first_gw.setdefault(ipc.gateway.version, ipc.gateway)
     b = cont.batch()
-    b.set_link(ifname, mac_address=mac or None, txqueuelen=VETH_TXQLEN, up=True)
+    b.set_link(ifname, mac_address=bc.mac or None, txqueuelen=VETH_TXQLEN, up=True,
+               addr_gen_mode=container_mode(bc, ipv6))
     for ipc in result.ips:
         b.set_interface_ip(ifname, ipc.address)
     routes_from = len(b)

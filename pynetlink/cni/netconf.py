@@ -56,6 +56,11 @@ class BridgeConf:
         self.ipam_type = field(ipam, "type", str, "")
         self.dns = field(conf, "dns", dict, {})
         self.mac = container_mac(conf, env)
+        # pynetlink's own keys: IPv6 link-local on the host end (a bridge port
+        # needs none: quiet by default) and on the container end (kept by
+        # default, as the reference plugin keeps it)
+        self.host_ipv6_link_local = field(conf, "hostIPv6LinkLocal", bool, False)
+        self.ipv6_link_local = field(conf, "ipv6LinkLocal", bool, True)
         try:
             _validate.ifname(self.bridge, "bridge")
             if self.mac:
