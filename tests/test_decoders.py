@@ -7,6 +7,7 @@ hypothesis also feeds it arbitrary bytes and mutated replies.
 from __future__ import annotations
 
 import errno
+import socket
 import struct
 
 import pytest
@@ -1193,3 +1194,26 @@ def test_dump_of_an_unknown_kind_is_einval():
     dump = ffi.new("struct pn_dump *", {"type": C.RTM_NEWRULE, "cap": 4, "links": links})
     assert parse_dump(part(FIRST, 1, b"a"), dump) == -errno.EINVAL
 
+
+
+def _af_spec(*families) -> bytes:
+    """IFLA_AF_SPEC holding one nest per (family, payload)."""
+    return w.rtattr(C.IFLA_AF_SPEC | w.NLA_F_NESTED,
+                    b"".join(w.rtattr(f | w.NLA_F_NESTED, p) for f, p in families))
+
+
+INET6_MODE = C.IFLA_INET6_ADDR_GEN_MODE
+
+
+@pytest.mark.parametrize("spec, expected", [
+    (_af_spec((socket.AF_INET6, w.rtattr(INET6_MODE, b"\1"))), 1),
+    (_af_spec((socket.AF_INET, w.rtattr(1, b"\0" * 8)),
+              (socket.AF_INET6, w.rtattr(C.IFLA_INET6_FLAGS, b"\0" * 4) + w.rtattr(INET6_MODE, b"\3"))), 3),
+    (_af_spec((socket.AF_INET, w.rtattr(INET6_MODE, b"\1"))), -1),         # IPv4's part: not the mode
+    (_af_spec((socket.AF_INET6, w.rtattr(C.IFLA_INET6_FLAGS, b"\0" * 4))), -1),
+    (_af_spec((socket.AF_INET6, w.rtattr(INET6_MODE, b""))), -1),          # too short to hold a u8
+    (b"", -1),                                                              # no IPv6 on the link
+])
+def test_addr_gen_mode_is_read_from_the_af_inet6_part_of_af_spec(spec, expected):
+    rc, out = parse_link(w.nlmsg(C.RTM_NEWLINK, 0, 1, PORT, w.ifinfomsg(index=2) + spec))
+    assert (rc, out.addr_gen_mode) == (0, expected)

@@ -124,7 +124,18 @@ LINK_FIELDS = {
     "txqlen": (lib.PN_LINK_TXQLEN, C.IFLA_TXQLEN, w.Attr.u32),
     "address": (lib.PN_LINK_ADDRESS, C.IFLA_ADDRESS, lambda a: a.payload),
     "ext_mask": (lib.PN_LINK_EXT_MASK, C.IFLA_EXT_MASK, w.Attr.u32),
+    "addr_gen_mode": (lib.PN_LINK_ADDR_GEN_MODE, C.IFLA_AF_SPEC, lambda a: _addr_gen_mode(a)),
 }
+
+
+def _addr_gen_mode(spec: w.Attr) -> int:
+    """IFLA_AF_SPEC { AF_INET6 { IFLA_INET6_ADDR_GEN_MODE u8 } }, nothing else."""
+    assert spec.flags == 0
+    (inet6,) = spec.nested()
+    assert inet6.type == socket.AF_INET6
+    (mode,) = inet6.nested()
+    assert mode.type == C.IFLA_INET6_ADDR_GEN_MODE and len(mode.payload) == 1
+    return mode.payload[0]
 FIELD_BY_ATTR = {attr: (name, dec) for name, (_, attr, dec) in LINK_FIELDS.items()}
 
 
@@ -588,6 +599,7 @@ field_values = {
     "mtu": U32, "master": U32, "group": U32, "txqlen": U32, "ext_mask": U32,
     "ns_fd": I32, "ns_pid": I32,
     "address": st.binary(min_size=1, max_size=32),
+    "addr_gen_mode": st.integers(0, 255),
 }
 
 
