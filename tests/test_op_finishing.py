@@ -1,0 +1,67 @@
+"""An operation finished by a second message in the same send (a new veth
+end's IPv6 link-local mode, which the kernel refuses in the creating
+request): when that message fails, nothing half-made stays where the
+caller asked for that, and the failure is reported as the op's."""
+from __future__ import annotations
+
+import errno
+
+import pytest
+
+import pynetlink as pn
+from pynetlink import links, ops
+
+
+@pytest.fixture
+def unfinishable(monkeypatch):
+    """create_veth_pair's finishing message names a link that does not
+    exist, so the kernel refuses it (ENODEV) after the pair is made."""
+    real = links.set_addr_gen_mode
+    monkeypatch.setattr(ops.links, "set_addr_gen_mode", lambda name, mode: real("nosuch0", mode))
+
+
+def names(ns) -> set:
+    return {link["ifname"] for link in ns.ip("link", "show")}
+
+
+def test_create_veth_pair_sets_the_first_ends_mode_in_the_same_call(ns, handle):
+    handle.create_veth_pair("va", "vb", addr_gen_mode="none")
+    modes = {link["ifname"]: link.get("inet6_addr_gen_mode")
+             for link in ns.ip("-d", "link", "show")}
+    assert (modes["va"], modes["vb"]) == ("none", "eui64")
+
+
+def test_handle_deletes_the_pair_when_its_finishing_message_fails(ns, handle, unfinishable):
+    with pytest.raises(pn.NetlinkError) as caught:
+        handle.create_veth_pair("va", "vb", addr_gen_mode="none")
+    assert caught.value.errno == errno.ENODEV
+    assert caught.value.operation == "create_veth_pair"
+    assert not {"va", "vb"} & names(ns)
+
+
+def test_rollback_undoes_an_unfinished_creation_and_reports_it_failed(ns, handle, unfinishable):
+    with pytest.raises(pn.BatchError) as caught:
+        with handle.batch("rollback") as b:
+            b.create_bridge("br0")
+            b.create_veth_pair("va", "vb", addr_gen_mode="none")
+    statuses = [(r.operation, r.status, r.errno) for r in caught.value.results]
+    assert statuses == [("create_bridge", "rolled_back", 0),
+                        ("create_veth_pair", "failed", errno.ENODEV)]
+    assert not {"br0", "va", "vb"} & names(ns)
+
+
+def test_continue_mode_reports_an_unfinished_creation_failed_and_leaves_it(ns, handle, unfinishable):
+    results = handle.batch().create_veth_pair("va", "vb", addr_gen_mode="none").run()
+    assert (results[0].status, results[0].errno) == ("failed", errno.ENODEV)
+    assert "left as made" in results[0].detail
+    assert {"va", "vb"} <= names(ns)
+
+
+def test_set_link_sends_the_mode_before_the_flags(ns, handle, veth):
+    """Brought up at once after creation, a veth end whose carrier comes up
+    in the same request would get its link-local address before a mode
+    applied after the flags: the mode goes first."""
+    handle.interface_up("va")
+    handle.set_link("vb", up=True, addr_gen_mode="none")
+    assert [a for a in ns.addresses("vb") if a["family"] == "inet6"] == []
+    assert handle.get_link("vb").addr_gen_mode == "none"
