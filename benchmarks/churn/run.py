@@ -7,7 +7,8 @@ floor of raw rtnetlink (floor.c, compiled here with gcc -O2).
 
 Per container: a veth whose host end is on br0 (MTU 1450, up) and whose
 other end is eth0 inside the container's network namespace (MTU 1450, up,
-192.0.2.X/24, default route via 192.0.2.1), and lo up.  Teardown removes the
+192.0.2.X/24, default route via 192.0.2.1), and lo up; with --dual-stack
+also 2001:db8::Y/64 and a default route via 2001:db8::1.  Teardown removes the
 host ends (their peers go with them).  Setup and teardown are timed
 separately (wall time; user and sys CPU of this process and its children);
 every container is verified with `ip -j` after setup and after teardown,
@@ -20,12 +21,15 @@ machine's own network and /run/netns are never touched and nothing can be
 left behind, even if the run is killed.  Container namespaces (fresh for
 every contender and repeat) and the host namespace with br0 are made before
 timing starts.  Repeats interleave the contenders (rotating their order);
-the table shows medians.  Nothing asserts a timing: the exit status is 1
+the table shows medians.  IPv6 keeps the kernel's defaults in every namespace
+of the run (links that come up get fe80:: and send DAD, RS and MLD, as they
+would on a real host) unless --ipv6-disabled.  Nothing asserts a timing: the exit status is 1
 only when a contender's results are wrong (or it failed / hit its time bound).
 
 Usage (as root):
     python benchmarks/churn/run.py [-n 100] [--repeat 3] [--only ID[:PATH],...]
                                    [--quick] [--json PATH] [--run-timeout S]
+                                   [--ipv6-disabled | --dual-stack]
 """
 from __future__ import annotations
 
