@@ -8,6 +8,8 @@ Per container the result is the same for everyone (checked by verify.py):
     host namespace:  HOST (veth) on br0, MTU 1450, up
     container:       eth0 (HOST's peer) MTU 1450, up, 192.0.2.X/24,
                      default via 192.0.2.1; lo up
+    --dual-stack:    eth0 also 2001:db8::Y/64, default via 2001:db8::1
+                     (br0 has 2001:db8::1/64)
 
 Paths: "in-place" creates the peer directly inside the container's
 namespace; "move" is libcontainer v1.2.0's path (create the pair in the host
@@ -15,8 +17,10 @@ namespace, move the child, configure it inside: rename to eth0 etc.).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import socket
 import select
 import shutil
 import subprocess
@@ -31,6 +35,8 @@ BRIDGE = "br0"
 MTU = 1450
 GATEWAY = "192.0.2.1"
 PREFIXLEN = 24
+GATEWAY6 = "2001:db8::1"          # br0's IPv6 address under --dual-stack
+PREFIXLEN6 = 64
 FLOOR_BATCH = 256            # RTM_NEWLINK messages per sendmsg() in the C floor
 
 try:                                     # the `bench` extra: pip install -e '.[bench]'
@@ -61,10 +67,15 @@ class Container:
     address: str        # 192.0.2.X (no prefix)
     host: str           # host end's name, for contenders that choose names
     child: str          # the child's name before it becomes eth0 (move path)
+    address6: str = ""  # 2001:db8::Y (no prefix) under --dual-stack, else ""
 
     @property
     def cidr(self) -> str:
         return f"{self.address}/{PREFIXLEN}"
+
+    @property
+    def cidr6(self) -> str:
+        return f"{self.address6}/{PREFIXLEN6}"
 
     @property
     def broadcast(self) -> str:
@@ -80,6 +91,20 @@ class Context:
     workdir: str                 # a private tmpfs directory
     group: int                   # IFLA_GROUP for contenders that tag host ends
     floor_binary: Optional[str] = None
+
+
+def ipv6_address(i: int) -> str:
+    """The i-th container's IPv6 address under --dual-stack: 2001:db8::Y with
+    Y = i + 2 in hex (unique on br0's /64, never the gateway's ::1)."""
+    return f"2001:db8::{i + 2:x}"
+
+
+def bridge_commands(dual_stack: bool) -> str:
+    """`ip -batch` input that makes br0 in the host namespace (untimed):
+    192.0.2.1/24, and 2001:db8::1/64 under --dual-stack, up."""
+    v6 = f"addr add {GATEWAY6}/{PREFIXLEN6} dev {BRIDGE}\n" if dual_stack else ""
+    return (f"link add {BRIDGE} type bridge\naddr add {GATEWAY}/{PREFIXLEN} dev {BRIDGE}\n"
+            f"{v6}link set {BRIDGE} up\n")
 
 
 class Contender:
@@ -132,10 +157,12 @@ def ip_host_commands(c: Container, path: str) -> list:
 
 def ip_container_commands(c: Container, path: str) -> list:
     rename = [] if path == "in-place" else [["link", "set", c.child, "name", "eth0"]]
+    v6 = [["addr", "add", c.cidr6, "dev", "eth0"],
+          ["route", "add", "default", "via", GATEWAY6]] if c.address6 else []
     return ([["link", "set", "lo", "up"]] + rename +
             [["link", "set", "eth0", "up"],
              ["addr", "add", c.cidr, "brd", "+", "dev", "eth0"],
-             ["route", "add", "default", "via", GATEWAY]])
+             ["route", "add", "default", "via", GATEWAY]] + v6)
 
 
 def _batch(commands: list) -> str:
@@ -241,6 +268,10 @@ class Pyroute2(Contender):
                 ns.addr("add", index=index, address=c.address, prefixlen=PREFIXLEN,
                         broadcast=c.broadcast)
                 ns.route("add", dst="default", gateway=GATEWAY)
+                if c.address6:
+                    ns.addr("add", index=index, address=c.address6, prefixlen=PREFIXLEN6,
+                            family=socket.AF_INET6)
+                    ns.route("add", dst="::/0", gateway=GATEWAY6, family=socket.AF_INET6)
             finally:
                 ns.close()
 
@@ -293,7 +324,7 @@ class Floor(Contender):
         self.listfile = os.path.join(ctx.workdir, "floor.list")
         with open(self.listfile, "w") as f:
             for c in ctx.containers:
-                f.write(f"{c.host} {c.path} {c.address}\n")
+                f.write(f"{c.host} {c.path} {c.address} {c.address6}".rstrip() + "\n")
 
     def group(self, ctx):
         return ctx.group
@@ -360,8 +391,12 @@ class Floor(Contender):
 
 def _network(c: Container) -> pn.Network:
     """The network ``pynetlink churn`` gives its c.index-th container: the
-    same as every contender's (verify.py checks it)."""
-    return lab_module()[0].container_network(c.index)
+    same as every contender's (verify.py checks it); under --dual-stack with
+    ``ipv6_address`` and ``ipv6_gateway`` too."""
+    net = lab_module()[0].container_network(c.index)
+    if c.address6:
+        net = dataclasses.replace(net, ipv6_address=c.cidr6, ipv6_gateway=GATEWAY6)
+    return net
 
 
 class PynetlinkStrategies(Contender):
@@ -413,6 +448,8 @@ class PynetlinkBulk(Contender):
 
     def prepare(self, ctx):
         self.wired = lab_module()[0].BulkContainers([c.path for c in ctx.containers])
+        for entry, c in zip(self.wired.entries, ctx.containers):
+            entry.network = _network(c)         # the same one, plus IPv6 under --dual-stack
 
     def setup(self, ctx):
         self.wired.setup()

@@ -7,8 +7,9 @@
  *
  *   floor BRIDGE MTU GROUP LISTFILE BATCH TIMEOUT_S
  *
- * LISTFILE has one container per line: "HOST_IFNAME NETNS_PATH IPV4".  The
- * program runs in the host namespace (the one it was started in).
+ * LISTFILE has one container per line: "HOST_IFNAME NETNS_PATH IPV4 [IPV6]"
+ * (IPV6 under --dual-stack).  The program runs in the host namespace (the one
+ * it was started in).
  *
  * Setup, timed with CLOCK_MONOTONIC from before the first namespace is opened:
  *   1. every namespace path is opened once (O_RDONLY);
@@ -23,7 +24,9 @@
  *        RTM_SETLINK lo up by name, RTM_SETLINK eth0 up by name,
  *        RTM_GETLINK eth0 by name (its ifindex)
  *      and RTM_NEWADDR IPV4/24 (local, address, broadcast),
- *        RTM_NEWROUTE default via 192.0.2.1 out of eth0.
+ *        RTM_NEWROUTE default via 192.0.2.1 out of eth0,
+ *        and with an IPV6: RTM_NEWADDR IPV6/64 (local, address, no flags:
+ *        the kernel runs DAD), RTM_NEWROUTE ::/0 via 2001:db8::1 out of eth0.
  * Then it prints {"phase": "setup", ...} on stdout and waits for a line on
  * stdin (the caller verifies the containers in the meantime; EOF ends the
  * program without a teardown).
@@ -65,11 +68,14 @@
 #define MAX_CONTAINERS 100000
 #define REPLY_WAIT_MS 10000      /* longest wait for any one reply */
 #define GATEWAY "192.0.2.1"
+#define GATEWAY6 "2001:db8::1"
 
 struct container {
     char host[IFNAMSIZ];
     char *path;
     struct in_addr ip;
+    struct in6_addr ip6;
+    int has_ip6;
     int nsfd;
 };
 
@@ -304,9 +310,10 @@ static size_t read_list(const char *file, struct container **out)
         die(file);
     size_t n = 0, cap = 64;
     struct container *c = calloc(cap, sizeof *c);
-    char line[4096], host[64], path[4000], ip[64];
+    char line[4096], host[64], path[4000], ip[64], ip6[64];
     while (fgets(line, sizeof line, f)) {
-        if (sscanf(line, "%63s %3999s %63s", host, path, ip) != 3)
+        int fields = sscanf(line, "%63s %3999s %63s %63s", host, path, ip, ip6);
+        if (fields != 3 && fields != 4)
             fail("bad line in %s", file);
         if (n == MAX_CONTAINERS)
             fail("%s", "too many containers");
@@ -323,6 +330,9 @@ static size_t read_list(const char *file, struct container **out)
         c[n].path = strdup(path);
         if (inet_pton(AF_INET, ip, &c[n].ip) != 1)
             fail("bad address %s", ip);
+        c[n].has_ip6 = fields == 4;
+        if (c[n].has_ip6 && inet_pton(AF_INET6, ip6, &c[n].ip6) != 1)
+            fail("bad address %s", ip6);
         c[n].nsfd = -1;
         n++;
     }
@@ -358,6 +368,8 @@ int main(int argc, char **argv)
         die(bridge);
     struct in_addr gw;
     inet_pton(AF_INET, GATEWAY, &gw);
+    struct in6_addr gw6;
+    inet_pton(AF_INET6, GATEWAY6, &gw6);
     static unsigned char storage[1 << 20] __attribute__((aligned(8)));
     struct buf b = { .data = storage, .cap = sizeof storage };
     const uint16_t create = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
@@ -450,10 +462,26 @@ int main(int argc, char **argv)
         attr(&b, RTA_GATEWAY, &gw, 4);
         attr_u32(&b, RTA_OIF, (uint32_t)eth0);
         msg_end(&b, m);
+        if (c[i].has_ip6) {
+            struct ifaddrmsg ifa6 = { .ifa_family = AF_INET6, .ifa_prefixlen = 64,
+                                      .ifa_scope = RT_SCOPE_UNIVERSE,
+                                      .ifa_index = (uint32_t)eth0 };
+            m = msg_start(&b, RTM_NEWADDR, create, seq++, &ifa6, sizeof ifa6);
+            attr(&b, IFA_LOCAL, &c[i].ip6, 16);
+            attr(&b, IFA_ADDRESS, &c[i].ip6, 16);
+            msg_end(&b, m);
+            struct rtmsg rt6 = rt;
+            rt6.rtm_family = AF_INET6;
+            m = msg_start(&b, RTM_NEWROUTE, create, seq++, &rt6, sizeof rt6);
+            attr(&b, RTA_GATEWAY, &gw6, 16);
+            attr_u32(&b, RTA_OIF, (uint32_t)eth0);
+            msg_end(&b, m);
+        }
+        uint32_t sent = c[i].has_ip6 ? 4 : 2;
         send_all(s, &b);
-        read_replies(s, first, 2, 0, NULL, "RTM_NEWADDR, RTM_NEWROUTE");
+        read_replies(s, first, sent, 0, NULL, "RTM_NEWADDR, RTM_NEWROUTE");
         close(s);
-        messages += 5;
+        messages += 3 + sent;
     }
     struct mark t1 = now();
     report("setup", n, t0, t1, messages);

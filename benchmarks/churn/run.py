@@ -7,7 +7,8 @@ floor of raw rtnetlink (floor.c, compiled here with gcc -O2).
 
 Per container: a veth whose host end is on br0 (MTU 1450, up) and whose
 other end is eth0 inside the container's network namespace (MTU 1450, up,
-192.0.2.X/24, default route via 192.0.2.1), and lo up.  Teardown removes the
+192.0.2.X/24, default route via 192.0.2.1), and lo up; with --dual-stack
+also 2001:db8::Y/64 and a default route via 2001:db8::1.  Teardown removes the
 host ends (their peers go with them).  Setup and teardown are timed
 separately (wall time; user and sys CPU of this process and its children);
 every container is verified with `ip -j` after setup and after teardown,
@@ -20,12 +21,15 @@ machine's own network and /run/netns are never touched and nothing can be
 left behind, even if the run is killed.  Container namespaces (fresh for
 every contender and repeat) and the host namespace with br0 are made before
 timing starts.  Repeats interleave the contenders (rotating their order);
-the table shows medians.  Nothing asserts a timing: the exit status is 1
+the table shows medians.  IPv6 keeps the kernel's defaults in every namespace
+of the run (links that come up get fe80:: and send DAD, RS and MLD, as they
+would on a real host) unless --ipv6-disabled.  Nothing asserts a timing: the exit status is 1
 only when a contender's results are wrong (or it failed / hit its time bound).
 
 Usage (as root):
     python benchmarks/churn/run.py [-n 100] [--repeat 3] [--only ID[:PATH],...]
                                    [--quick] [--json PATH] [--run-timeout S]
+                                   [--ipv6-disabled | --dual-stack]
 """
 from __future__ import annotations
 
@@ -78,15 +82,21 @@ def parse_args(argv):
     p.add_argument("--json", metavar="PATH", help="write every run and the summary to PATH")
     p.add_argument("--report", metavar="PATH",
                    help="print the table of a file written by --json again, and exit")
-    p.add_argument("--ipv6", action="store_true",
-                   help="leave IPv6 on in the namespaces (the kernel's default). By default it is "
-                        "disabled in every namespace of the run, untimed, so that nothing is sent: "
-                        "with it on, every link that comes up sends DAD, router solicitations and "
-                        "MLD reports, which br0 floods to every port (work that grows as N^2)")
+    p.add_argument("--ipv6-disabled", action="store_true",
+                   help="disable IPv6 in every namespace of the run (untimed), so that nothing is "
+                        "sent. By default the kernel's defaults stay: every link that comes up and "
+                        "keeps IPv6 on gets an fe80:: address and sends DAD, router solicitations "
+                        "and MLD reports, which br0 floods to every port (work that grows as N^2)")
+    p.add_argument("--dual-stack", action="store_true",
+                   help="every container also gets 2001:db8::X/64 (X = its index + 2, in hex) and "
+                        "a default IPv6 route via 2001:db8::1, which br0 gets (untimed)")
+    p.add_argument("--ipv6", action="store_true", help=argparse.SUPPRESS)   # old flag: now the default
     p.add_argument("--run-timeout", type=float, default=None, metavar="S",
                    help="time bound of one contender's run, setup + teardown "
                         "(default 60 + 0.6 s per container)")
     a = p.parse_args(argv)
+    if a.dual_stack and a.ipv6_disabled:
+        p.error("--dual-stack needs IPv6: it cannot be combined with --ipv6-disabled")
     if a.quick:
         a.n, a.repeat = QUICK_N, 1
     if not 1 <= a.n <= 20000:
@@ -187,7 +197,7 @@ def phase_numbers(contender, m: dict) -> dict:
 
 def one_run(spec, factory, args, env, repeat) -> dict:
     import pynetlink as pn
-    from contenders import Container, Context
+    from contenders import Container, Context, bridge_commands, ipv6_address
     from sandbox import Deadline, run, wait_netns_cleanup
     from verify import verify_setup, verify_teardown
 
@@ -201,15 +211,14 @@ def one_run(spec, factory, args, env, repeat) -> dict:
     signal.setitimer(signal.ITIMER_REAL, args.run_timeout + 15)
     try:
         t = time.perf_counter()
-        host_path = netns.add("host", ipv6=args.ipv6)
-        run(["ip", "-n", "host", "-batch", "-"],
-            input="link add br0 type bridge\naddr add 192.0.2.1/24 dev br0\nlink set br0 up\n")
-        containers = []
-        for i in range(args.n):
-            name = f"c{i}"
-            containers.append(Container(index=i, name=name, path=netns.add(name, ipv6=args.ipv6),
-                                        address=f"192.0.2.{2 + i % 250}",
-                                        host=f"ch{i}", child=f"cc{i}"))
+        ipv6 = not args.ipv6_disabled
+        host_path = netns.add("host", ipv6=ipv6)
+        run(["ip", "-n", "host", "-batch", "-"], input=bridge_commands(args.dual_stack))
+        containers = [Container(index=i, name=f"c{i}", path=netns.add(f"c{i}", ipv6=ipv6),
+                                address=f"192.0.2.{2 + i % 250}",
+                                address6=ipv6_address(i) if args.dual_stack else "",
+                                host=f"ch{i}", child=f"cc{i}")
+                      for i in range(args.n)]
         out["namespaces_seconds"] = time.perf_counter() - t
         ctx = Context(host_ns="host", host_path=host_path, containers=containers,
                       deadline=deadline, workdir=env["workdir"], group=env["group"],
@@ -221,7 +230,8 @@ def one_run(spec, factory, args, env, repeat) -> dict:
         out["setup_runner"] = {k: v for k, v in s.items() if k != "report"}
         t = time.perf_counter()
         problems = verify_setup("host", containers, contender.host_names(ctx),
-                                contender.group(ctx), deadline, ipv4_only=not args.ipv6)
+                                contender.group(ctx), deadline,
+                                link_local=not args.ipv6_disabled)
         out["verify_setup_seconds"] = time.perf_counter() - t
         if problems:
             out["error"] = f"setup verification: {problems.summary()}"
@@ -355,11 +365,22 @@ def report(path: str) -> int:
     status = {tuple(k.split(":", 1)): v for k, v in doc["status"].items()}
     specs = [s for s in SPECS if s in status]
     print(f"{meta['command']}: {meta['date']}, kernel {meta['kernel']}, {meta['cpus']} CPUs, "
-          f"n={meta['n']}, pynetlink {meta.get('pynetlink_commit', '?')}")
+          f"n={meta['n']}, {condition(meta)}, pynetlink {meta.get('pynetlink_commit', '?')}")
     print(table(build_rows(specs, summary, status)))
     print()
     print(FOOTNOTE.format(repeat=meta["repeat"]))
     return 0
+
+
+def condition(meta: dict) -> str:
+    """The run's IPv6 condition, as the header and the README tables name it.
+    Files from before --ipv6-disabled stored ``ipv6`` as a bool (True: on)."""
+    ipv6 = meta.get("ipv6", False)
+    if isinstance(ipv6, bool):
+        ipv6 = "kernel defaults" if ipv6 else "disabled"
+    text = "IPv6 disabled in the run's namespaces" if ipv6 == "disabled" else \
+        "IPv6: kernel defaults in the run's namespaces"
+    return text + ("; dual-stack (2001:db8::/64 on every container)" if meta.get("dual_stack") else "")
 
 
 def source_state() -> str:
@@ -409,7 +430,9 @@ def main(argv) -> int:
         "kernel": platform.release(), "machine": platform.machine(), "cpus": os.cpu_count(),
         "python": platform.python_version(), "pynetlink_path": os.path.dirname(pn.__file__),
         **cs.versions(), "n": args.n, "repeat": args.repeat, "quick": args.quick,
-        "run_timeout": args.run_timeout, "floor_batch": cs.FLOOR_BATCH, "ipv6": args.ipv6,
+        "run_timeout": args.run_timeout, "floor_batch": cs.FLOOR_BATCH,
+        "ipv6": "disabled" if args.ipv6_disabled else "kernel defaults",
+        "dual_stack": args.dual_stack,
         "command": " ".join([os.path.basename(sys.executable), "benchmarks/churn/run.py", *argv]),
         "sandbox": describe_sandbox(), "pynetlink_commit": source_state(),
     }
@@ -417,8 +440,8 @@ def main(argv) -> int:
           f"Python {meta['python']}")
     print(f"pynetlink from {meta['pynetlink_path']} ({meta['pynetlink_commit']}), {meta['iproute2']}, "
           f"pyroute2 {meta['pyroute2'] or '(not importable)'}")
-    print(f"n={args.n} containers per run, {args.repeat} repeat(s), interleaved; IPv6 "
-          f"{'on (kernel default)' if args.ipv6 else 'disabled'} in the run's namespaces; "
+    print(f"n={args.n} containers per run, {args.repeat} repeat(s), interleaved; "
+          f"{condition(meta)}; "
           f"private network + mount namespace (net ns inode {meta['sandbox']['net_ns_inode']})")
 
     factories = {(cid, path): f for cid, path, f in cs.CONTENDERS}

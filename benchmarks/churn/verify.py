@@ -7,12 +7,9 @@ import concurrent.futures
 import random
 from typing import Optional, Sequence
 
+from contenders import BRIDGE, GATEWAY, GATEWAY6, MTU, PREFIXLEN, PREFIXLEN6
 from sandbox import Deadline, json_documents, run
 
-BRIDGE = "br0"
-MTU = 1450
-GATEWAY = "192.0.2.1"
-PREFIXLEN = 24
 WORKERS = 4                 # ip processes in flight while verifying (not timed)
 MAX_PROBLEMS = 8            # problems listed in a report (all are counted)
 TEARDOWN_SAMPLE = 10        # container namespaces looked into after a teardown
@@ -43,12 +40,14 @@ def _links(ns: str, deadline: Deadline) -> list:
 
 
 def verify_setup(host_ns: str, containers: Sequence, host_names: Sequence[str],
-                 group: Optional[int], deadline: Deadline, ipv4_only: bool = True) -> Problems:
+                 group: Optional[int], deadline: Deadline, link_local: bool = False) -> Problems:
     """Host ends on br0, up, MTU 1450 (and in ``group`` if given), one veth
     per container and no other; in each container: lo up, eth0 (the peer of
-    that container's host end) up with MTU 1450 and its address (its only
-    one when ``ipv4_only``), the default route via 192.0.2.1, and no other
-    link."""
+    that container's host end) up with MTU 1450, its address and the default
+    route via 192.0.2.1 - and, when the container has ``address6``, that
+    address (not failed DAD) and the default route via 2001:db8::1 - and no
+    other link.  eth0 has no other address, but for an fe80:: link-local one
+    when ``link_local`` (IPv6 left on: the kernel may make one)."""
     problems = Problems()
     if len(host_names) != len(containers):
         problems.add(f"{len(host_names)} host ends reported for {len(containers)} containers")
@@ -74,8 +73,10 @@ def verify_setup(host_ns: str, containers: Sequence, host_names: Sequence[str],
             problems.add(f"{c.name}: host end {name} group {l.get('group')!r}, expected {group}")
 
     def one(c) -> list[str]:
+        # "table all": routes of every family (a plain "route show" is IPv4's main table)
         out = run(["ip", "-n", c.name, "-j", "-d", "-batch", "-"], capture=True,
-                  input="link show\naddr show\nroute show\n", timeout=deadline.timeout()).stdout
+                  input="link show\naddr show\nroute show table all\n",
+                  timeout=deadline.timeout()).stdout
         docs = json_documents(out)
         if len(docs) != 3:
             return [f"{c.name}: unexpected ip -j -batch output ({len(docs)} documents)"]
@@ -101,21 +102,38 @@ def verify_setup(host_ns: str, containers: Sequence, host_names: Sequence[str],
             bad.append(f"{c.name}: eth0's peer is ifindex {eth0.get('link_index')}, "
                        f"not its host end's {want}")
         infos = [a for l in addrs if l.get("ifname") == "eth0" for a in l.get("addr_info", [])]
-        if not any(a.get("family") == "inet" and a.get("local") == c.address
-                   and a.get("prefixlen") == PREFIXLEN for a in infos):
-            bad.append(f"{c.name}: eth0 lacks {c.address}/{PREFIXLEN}")
-        elif ipv4_only and len(infos) != 1:
-            bad.append(f"{c.name}: eth0 has other addresses: "
-                       f"{[a.get('local') for a in infos if a.get('local') != c.address]}")
-        if not any(r.get("dst") == "default" and r.get("gateway") == GATEWAY
-                   and r.get("dev") == "eth0" for r in routes):
-            bad.append(f"{c.name}: no default route via {GATEWAY} dev eth0")
+        bad += _address_problems(c, infos, link_local)
+        gateways = [GATEWAY] + ([GATEWAY6] if c.address6 else [])
+        for gw in gateways:
+            if not any(r.get("dst") == "default" and r.get("gateway") == gw
+                       and r.get("dev") == "eth0" and r.get("table", "main") == "main"
+                       for r in routes):
+                bad.append(f"{c.name}: no default route via {gw} dev eth0")
         return bad
 
     for bad in _map(one, containers):
         for text in bad:
             problems.add(text)
     return problems
+
+
+def _address_problems(c, infos: list, link_local: bool) -> list[str]:
+    """eth0's addresses (``ip -j addr`` addr_info) against the container's:
+    192.0.2.X/24, 2001:db8::Y/64 when it has one (DAD not failed), an
+    fe80::/64 link-local only when ``link_local``, nothing else."""
+    want = {("inet", c.address, PREFIXLEN)}
+    if c.address6:
+        want.add(("inet6", c.address6, PREFIXLEN6))
+    have = {(a.get("family"), a.get("local"), a.get("prefixlen")): a for a in infos}
+    bad = [f"{c.name}: eth0 lacks {addr}/{plen}" for fam, addr, plen in sorted(want)
+           if (fam, addr, plen) not in have]
+    bad += [f"{c.name}: eth0's {key[1]} failed DAD" for key, a in have.items()
+            if key in want and a.get("dadfailed")]
+    other = [key[1] for key, a in have.items() if key not in want
+             and not (link_local and key[0] == "inet6" and a.get("scope") == "link")]
+    if other:
+        bad.append(f"{c.name}: eth0 has other addresses: {other}")
+    return bad
 
 
 def verify_teardown(host_ns: str, containers: Sequence, host_names: Sequence[str],
