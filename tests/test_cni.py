@@ -386,7 +386,11 @@ PARITY = {
 
 
 def parity_conf(kind: str, data_dir, case: dict) -> dict:
+    """The case's configuration; ours keeps the host end's IPv6 link-local
+    address, as the reference does (by default ours has none)."""
     options = dict(case)
+    if kind == PLUGIN:
+        options["hostIPv6LinkLocal"] = True
     version, ipam = options.pop("version"), options.pop("ipam")
     if ipam is not None:
         *ranges, routes = ipam

@@ -403,12 +403,18 @@ STRATEGY_NET = dict(type="veth", bridge="br0", veth_prefix="veth", mtu=1450)
 
 def test_veth_create_makes_the_pair_on_the_bridge_in_one_request(scene, wire, ns2):
     """In place: the child born in the container's namespace with its MTU,
-    the host end on the bridge and up, in the same RTM_NEWLINK."""
+    the host end on the bridge and up, in the same RTM_NEWLINK; then the
+    host end's IPv6 link-local mode (none: a quiet bridge port), which the
+    kernel refuses in a creating request."""
     state = pn.NetworkState()
     with pn.netns.entered(scene.path):
         pn.Veth().create(pn.Network(**STRATEGY_NET), None, state, netns=ns2.path)
     veths = [m for m in wire.messages() if name_of(m) == "RTM_NEWLINK"]
-    assert [name_of(m) for m in wire.messages()] == ["RTM_GETLINK", "RTM_NEWLINK"]  # br0's index
+    assert [name_of(m) for m in wire.messages()] == [
+        "RTM_GETLINK", "RTM_NEWLINK", "RTM_SETLINK"]       # br0's index, the pair, its mode
+    mode = wire.messages()[-1]
+    assert (ifname(mode).decode(), sorted(mode.attrs.types())) == (
+        state.veth_host, sorted([C.IFLA_IFNAME, C.IFLA_AF_SPEC]))
     [m] = veths
     _, peer = nlwire.veth_peer(nlwire.linkinfo(m.attrs).data)
     assert ((u32(m, C.IFLA_MASTER), u32(m, C.IFLA_MTU), m.fixed.flags & C.IFF_UP)
