@@ -46,7 +46,7 @@ def leaf_parsers(parser: argparse.ArgumentParser, path: tuple = ()):
 def test_every_command_takes_json():
     from pynetlink.cli.parser import build_parser
     commands = dict(leaf_parsers(build_parser()))
-    assert len(commands) == 23
+    assert len(commands) == 24
     lacking = [" ".join(words) for words, p in commands.items()
                if "--json" not in {o for a in p._actions for o in a.option_strings}]
     assert lacking == []
@@ -170,7 +170,7 @@ def test_stats_host_json_is_the_containers_view_of_ips_counters(wired):
 # -- what --json leaves out ------------------------------------------------------------------------
 
 LINK_KEYS = {"ifindex", "ifname", "flags", "mtu", "master", "link", "link_index", "group", "txqlen",
-             "address", "linkinfo", "stats64"}
+             "address", "inet6_addr_gen_mode", "linkinfo", "stats64"}
 ROUTE_KEYS = {"type", "dst", "gateway", "dev", "table", "protocol", "scope", "prefsrc", "metric",
               "family"}
 

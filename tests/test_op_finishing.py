@@ -65,3 +65,26 @@ def test_set_link_sends_the_mode_before_the_flags(ns, handle, veth):
     handle.set_link("vb", up=True, addr_gen_mode="none")
     assert [a for a in ns.addresses("vb") if a["family"] == "inet6"] == []
     assert handle.get_link("vb").addr_gen_mode == "none"
+
+
+def test_the_commands_modes_are_the_librarys():
+    from pynetlink._core import ADDR_GEN_MODES
+    from pynetlink.cli.parser import ADDR_GEN_MODES as CLI_MODES
+    assert list(CLI_MODES) == list(ADDR_GEN_MODES)
+
+
+def test_command_sets_a_links_mode_and_shows_it(ns, veth):
+    from conftest import sh
+    sh("pynetlink", "link", "addrgenmode", "va", "none", "--netns", ns.path)
+    assert ns.link("va")["inet6_addr_gen_mode"] == "none"
+    shown = sh("pynetlink", "link", "show", "va", "--netns", ns.path, "--json").stdout
+    import json
+    assert json.loads(shown)[0]["inet6_addr_gen_mode"] == "none"
+
+
+def test_command_adds_an_ipv6_address_without_dad(ns, veth):
+    from conftest import sh
+    sh("ip", "-n", ns.name, "link", "set", "va", "up")
+    sh("pynetlink", "addr", "add", "va", "2001:db8::7/64", "--nodad", "--netns", ns.path)
+    [addr] = [a for a in ns.addresses("va") if a["local"] == "2001:db8::7"]
+    assert addr.get("nodad") is True and "tentative" not in addr

@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import argparse
 
-from .common import emit, handle, simple, table
+from .common import emit, handle, operation, simple, table
 from .records import address_records
 
-#: ``ip addr add CIDR dev NAME`` (IPv4 gets its broadcast).
-add = simple("set_interface_ip", "name", "cidr")
+def add(args: argparse.Namespace) -> None:
+    """``ip addr add CIDR dev NAME [nodad]`` (IPv4 gets its broadcast)."""
+    with handle(args) as h:
+        h.set_interface_ip(args.name, args.cidr, nodad=args.nodad)
+    emit(args, operation("set_interface_ip", name=args.name, cidr=args.cidr,
+                         nodad=args.nodad or None), lambda: "")
 #: ``ip addr del CIDR dev NAME``.
 delete = simple("delete_address", "name", "cidr")
 

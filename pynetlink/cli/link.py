@@ -12,9 +12,10 @@ def add_veth(args: argparse.Namespace) -> None:
     """``ip link add NAME [mtu M] [master BR] [up] type veth peer name PEER [netns NS]``."""
     with handle(args) as h:
         h.create_veth_pair(args.name, args.peer, mtu=args.mtu, master=args.master, up=args.up,
-                           peer_netns=args.peer_netns)
+                           peer_netns=args.peer_netns, addr_gen_mode=args.addrgenmode)
     emit(args, operation("create_veth_pair", name=args.name, peer=args.peer, mtu=args.mtu,
-                         master=args.master, up=args.up or None, peer_netns=args.peer_netns),
+                         master=args.master, up=args.up or None, peer_netns=args.peer_netns,
+                         addrgenmode=args.addrgenmode),
          lambda: "")
 
 
@@ -24,6 +25,13 @@ def add_bridge(args: argparse.Namespace) -> None:
         h.create_bridge(args.name, mtu=args.mtu, up=args.up)
     emit(args, operation("create_bridge", name=args.name, mtu=args.mtu, up=args.up or None),
          lambda: "")
+
+
+def addrgenmode(args: argparse.Namespace) -> None:
+    """``ip link set NAME addrgenmode MODE``."""
+    with handle(args) as h:
+        h.set_link(args.name, addr_gen_mode=args.mode)
+    emit(args, operation("set_link", name=args.name, addrgenmode=args.mode), lambda: "")
 
 
 up = simple("interface_up", "name")

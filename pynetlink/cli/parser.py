@@ -9,6 +9,9 @@ from typing import Optional, Sequence, Union
 
 from .common import PROG
 
+# ip's names of the IPv6 link-local modes (pynetlink._core.ADDR_GEN_MODES, which needs the C core)
+ADDR_GEN_MODES = ("eui64", "none", "stable_secret", "random")
+
 
 def _version() -> str:
     try:
@@ -79,6 +82,9 @@ def _link_commands(top) -> None:
     p.add_argument("--master", metavar="BRIDGE", help="put NAME on this bridge")
     p.add_argument("--up", action="store_true", help="bring NAME up")
     p.add_argument("--peer-netns", metavar="PATH", help="create PEER inside this namespace")
+    p.add_argument("--addrgenmode", choices=ADDR_GEN_MODES,
+                   help="how NAME gets its IPv6 link-local address (none: no address, nothing "
+                        "sent on IPv6: a quiet bridge port)")
     p = _command(ls, "add-bridge", "create a bridge", "pynetlink link add-bridge br0 --up",
                  "link:add_bridge")
     p.add_argument("name")
@@ -92,6 +98,12 @@ def _link_commands(top) -> None:
     p = _command(ls, "mtu", "set a link's MTU", "pynetlink link mtu veth0 1400", "link:mtu")
     p.add_argument("name")
     p.add_argument("mtu", type=int)
+    p = _command(ls, "addrgenmode", "set how a link gets its IPv6 link-local address",
+                 "pynetlink link addrgenmode veth0 none", "link:addrgenmode")
+    p.add_argument("name")
+    p.add_argument("mode", choices=ADDR_GEN_MODES,
+                   help="none: no link-local address when it next comes up, so no DAD, router "
+                        "solicitation or MLD report")
     p = _command(ls, "master", "put a link on a bridge", "pynetlink link master veth0 br0",
                  "link:master")
     p.add_argument("name")
@@ -129,6 +141,8 @@ def _addr_commands(top) -> None:
                  "pynetlink addr add eth0 192.0.2.7/24", "addr:add")
     p.add_argument("name")
     p.add_argument("cidr")
+    p.add_argument("--nodad", action="store_true",
+                   help="IPv6: no duplicate address detection, usable at once")
     p = _command(a, "del", "remove an address from a link", "pynetlink addr del eth0 192.0.2.7/24",
                  "addr:delete")
     p.add_argument("name")

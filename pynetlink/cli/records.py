@@ -126,6 +126,8 @@ def link_record(link: Link, links: Links, details: bool = True) -> dict:
         record["txqlen"] = link.txqlen
     if link.address:
         record["address"] = link.address
+    if details and link.addr_gen_mode is not None:
+        record["inet6_addr_gen_mode"] = link.addr_gen_mode
     if details and _linkinfo(link):
         record["linkinfo"] = _linkinfo(link)
     if details and link.stats is not None:
