@@ -13,13 +13,32 @@ from __future__ import annotations
 import pytest
 
 from conftest import Netns
-from test_cni import (PLUGIN, assert_error, bridge_conf, container, host,  # noqa: F401 (fixtures)
-                      host_local, host_veths, make_ns, needs_reference, plugin_dir, runtime)
+from test_cni import (PLUGIN, REFERENCE, Runtime, assert_error, bridge_conf,  # noqa: F401
+                      container, host, host_local, host_veths, make_ns,  # (fixtures)
+                      needs_reference, plugin_dir)
 from test_ipv6_quiet import assert_usable_at_once, inet6, link_locals, settled, wait_until
 
 pytestmark = needs_reference        # host-local comes from the reference plugins
 
 DUAL = ("192.0.2.0/24", "2001:db8::/64")
+
+
+class ExecRuntime(Runtime):
+    """test_cni's Runtime with the plugin always in exec mode (this tree's
+    code, not whatever daemon may listen on the shim's default socket)."""
+
+    def __init__(self, host: Netns, cni_path: list, no_daemon: str):
+        super().__init__(host, cni_path)
+        self.no_daemon = no_daemon
+
+    def exec(self, command, conf, **kw):
+        kw["env"] = dict(kw.get("env") or {}, PYNETLINK_CNI_SOCKET=self.no_daemon)
+        return super().exec(command, conf, **kw)
+
+
+@pytest.fixture
+def runtime(host, plugin_dir, tmp_path):
+    return ExecRuntime(host, [plugin_dir, REFERENCE], str(tmp_path / "no-daemon.sock"))
 
 
 def add(runtime, container: Netns, data_dir, *ranges: str, **options) -> dict:
