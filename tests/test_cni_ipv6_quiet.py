@@ -16,7 +16,7 @@ from conftest import Netns
 from test_cni import (PLUGIN, REFERENCE, Runtime, assert_error, bridge_conf,  # noqa: F401
                       container, host, host_local, host_veths, make_ns,  # (fixtures)
                       needs_reference, plugin_dir)
-from test_ipv6_quiet import assert_usable_at_once, inet6, link_locals, settled, wait_until
+from test_ipv6_quiet import assert_usable_at_once, gets_link_local, inet6, settled
 
 pytestmark = needs_reference        # host-local comes from the reference plugins
 
@@ -72,12 +72,12 @@ def test_host_end_of_a_dual_stack_container_has_no_ipv6_address(runtime, host, c
 
 def test_host_ipv6_link_local_gives_the_host_end_a_link_local(runtime, host, container, tmp_path):
     add(runtime, container, tmp_path, hostIPv6LinkLocal=True)
-    assert wait_until(lambda: link_locals(host, host_end(host)) != [])
+    assert gets_link_local(host, host_end(host))
 
 
 def test_container_end_keeps_the_kernels_link_local_by_default(runtime, host, container, tmp_path):
     add(runtime, container, tmp_path)
-    assert wait_until(lambda: link_locals(container, "eth0") != [])
+    assert gets_link_local(container, "eth0")
 
 
 def test_ipv6_link_local_false_without_ipv6_from_ipam_leaves_the_container_end_without_ipv6(
@@ -90,7 +90,7 @@ def test_ipv6_link_local_false_without_ipv6_from_ipam_leaves_the_container_end_w
 def test_ipv6_link_local_false_with_ipv6_from_ipam_keeps_the_link_local(runtime, host, container,
                                                                         tmp_path):
     add(runtime, container, tmp_path, *DUAL, ipv6LinkLocal=False)
-    assert wait_until(lambda: link_locals(container, "eth0") != [])
+    assert gets_link_local(container, "eth0")
 
 
 def test_dual_stack_container_address_is_usable_at_once(runtime, host, container, tmp_path):

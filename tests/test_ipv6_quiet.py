@@ -21,32 +21,24 @@ from __future__ import annotations
 import errno
 import json
 import time
-from typing import Callable, List
+from typing import List
 
 import pytest
 
 import pynetlink as pn
 from pynetlink import _veth
 from conftest import Netns, in_thread, sh
+from test_cni import wait_until
 from test_strategies import bridge  # noqa: F401  (fixture: br0, 192.0.2.1/24, 2001:db8::1/64)
 
 pytestmark = pytest.mark.unit
 
 MODES = ["eui64", "none", "stable_secret", "random"]
 SECRET = "2001:db8::5ec:1"          # any IPv6 address serves as a link's stable_secret
+CARRIER = 5.0       # seconds a carrier event (and the link-local address it brings) may take
 
 
 # -- reading the kernel with iproute2 ----------------------------------------------------------
-
-def wait_until(predicate: Callable[[], bool], seconds: float = 5.0) -> bool:
-    """Poll ``predicate`` every 0.05 s for at most ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
 
 def ip_mode(n: Netns, name: str):
     """``ip -j -d link show``'s inet6_addr_gen_mode (None: no IPv6 on the link)."""
@@ -62,9 +54,14 @@ def link_locals(n: Netns, name: str) -> List[str]:
     return [a["local"] for a in inet6(n, name) if a["local"].startswith("fe80:")]
 
 
-def settled(n: Netns, name: str, seconds: float = 5.0) -> None:
+def gets_link_local(n: Netns, name: str) -> bool:
+    """Whether the link has an fe80:: address within CARRIER seconds."""
+    return wait_until(lambda: link_locals(n, name) != [], CARRIER)
+
+
+def settled(n: Netns, name: str) -> None:
     """Wait until the link's carrier event has been handled (operstate UP)."""
-    assert wait_until(lambda: n.link(name)["operstate"] == "UP", seconds), n.link(name)
+    assert wait_until(lambda: n.link(name)["operstate"] == "UP", CARRIER), n.link(name)
 
 
 def assert_usable_at_once(n: Netns, name: str, address: str) -> None:
@@ -215,7 +212,7 @@ def test_the_peer_of_a_quiet_end_still_gets_its_link_local(ns, handle):
     handle.create_veth_pair("qa0", "qb0")
     handle.set_link("qb0", up=True)
     handle.set_link("qa0", up=True, addr_gen_mode="none")
-    assert wait_until(lambda: link_locals(ns, "qb0") != [])
+    assert gets_link_local(ns, "qb0")
 
 
 def test_create_veth_pair_quiet_host_end_has_no_ipv6_address_once_the_peer_is_up(ns, ns2, handle,
@@ -231,7 +228,7 @@ def test_create_veth_pair_without_a_mode_gets_a_link_local(ns, ns2, handle, brid
     """The control: the same pair without the mode has an fe80:: address."""
     handle.create_veth_pair("qh0", "qc0", peer_netns=ns2.path, master="br0", up=True)
     sh("ip", "-n", ns2.name, "link", "set", "qc0", "up")
-    assert wait_until(lambda: link_locals(ns, "qh0") != [])
+    assert gets_link_local(ns, "qh0")
 
 
 def test_a_batch_of_quiet_veth_pairs_has_no_ipv6_address_on_any_host_end(ns, ns2, handle, bridge):
@@ -381,7 +378,7 @@ def test_setup_container_with_ipv6_address_keeps_the_kernels_link_local(ns, brid
                                                                          path):
     [c] = containers(1)
     path(ns, [c], [dual()])
-    assert wait_until(lambda: link_locals(c, "eth0") != [])
+    assert gets_link_local(c, "eth0")
 
 
 def test_setup_two_dual_stack_containers_ping6_each_other_at_the_first_try(ns, bridge, containers,
@@ -404,20 +401,20 @@ def test_setup_ipv6_link_local_opt_out_gives_the_container_end_a_link_local(ns, 
                                                                             path):
     [c] = containers(1)
     path(ns, [c], [network(ipv6_link_local=True)])
-    assert wait_until(lambda: link_locals(c, "eth0") != [])
+    assert gets_link_local(c, "eth0")
 
 
 def test_setup_host_ipv6_link_local_opt_out_gives_the_host_end_a_link_local(ns, bridge, containers,
                                                                             path):
     [c] = containers(1)
     [state] = path(ns, [c], [network(host_ipv6_link_local=True)])
-    assert wait_until(lambda: link_locals(ns, state.veth_host) != [])
+    assert gets_link_local(ns, state.veth_host)
 
 
 def test_setup_host_opt_out_leaves_the_container_end_quiet(ns, bridge, containers, path):
     [c] = containers(1)
     [state] = path(ns, [c], [network(host_ipv6_link_local=True)])
-    assert wait_until(lambda: link_locals(ns, state.veth_host) != [])
+    assert gets_link_local(ns, state.veth_host)
     assert inet6(c, "eth0") == []
 
 
@@ -464,7 +461,7 @@ def silent_and_others(host: Netns, containers, **others) -> Netns:
     settled(silent, "eth0")
     before = packets(silent)
     bulk_setup(host, containers(OTHERS), [network(1 + i, **others) for i in range(OTHERS)])
-    assert wait_until(lambda: host_ends_up(host))
+    assert wait_until(lambda: host_ends_up(host), CARRIER)
     return silent, before
 
 
