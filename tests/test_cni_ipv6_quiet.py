@@ -108,17 +108,6 @@ def test_two_dual_stack_containers_ping6_each_other_at_the_first_try(runtime, ho
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="the gateway address the plugin puts on a new bridge "
-                                       "goes through DAD (tentative for about a second), as the "
-                                       "reference plugin's does")
-def test_dual_stack_container_ping6s_its_gateway_at_the_first_try(runtime, host, container,
-                                                                  tmp_path):
-    result = add(runtime, container, tmp_path, *DUAL)
-    [gateway] = [ip["gateway"] for ip in result["ips"] if ":" in ip["address"]]
-    out = container.run("ping", "-6", "-n", "-c1", "-W2", gateway, check=False)
-    assert out.returncode == 0, out.stdout + out.stderr
-
-
 @pytest.mark.parametrize("key", ["ipv6LinkLocal", "hostIPv6LinkLocal"])
 def test_a_link_local_key_that_is_not_a_boolean_is_error_7_and_makes_nothing(runtime, host,
                                                                              container, tmp_path,
