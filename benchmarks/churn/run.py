@@ -91,6 +91,9 @@ def parse_args(argv):
                    help="every container also gets 2001:db8::X/64 (X = its index + 2, in hex) and "
                         "a default IPv6 route via 2001:db8::1, which br0 gets (untimed)")
     p.add_argument("--ipv6", action="store_true", help=argparse.SUPPRESS)   # old flag: now the default
+    p.add_argument("--settle", type=float, default=2.0, metavar="S",
+                   help="seconds after each setup during which the machine's busy CPU is still "
+                        "counted (the 'machine' column; default 2, --quick 0.2)")
     p.add_argument("--run-timeout", type=float, default=None, metavar="S",
                    help="time bound of one contender's run, setup + teardown "
                         "(default 60 + 0.6 s per container)")
@@ -98,7 +101,9 @@ def parse_args(argv):
     if a.dual_stack and a.ipv6_disabled:
         p.error("--dual-stack needs IPv6: it cannot be combined with --ipv6-disabled")
     if a.quick:
-        a.n, a.repeat = QUICK_N, 1
+        a.n, a.repeat, a.settle = QUICK_N, 1, min(a.settle, 0.2)
+    if not 0 <= a.settle <= 60:
+        p.error("--settle must be in [0, 60] seconds")
     if not 1 <= a.n <= 20000:
         p.error("-n must be in [1, 20000]")
     if not 1 <= a.repeat <= 100:
@@ -175,6 +180,15 @@ def cpu() -> tuple:
     return s.ru_utime + c.ru_utime, s.ru_stime + c.ru_stime
 
 
+def machine_busy() -> float:
+    """CPU seconds the whole machine has spent busy, all CPUs together
+    (/proc/stat's first line less idle and iowait): it counts the kernel's
+    softirq work on packets, which no process's getrusage does."""
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:9]]   # user nice system idle iowait irq softirq steal
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def timed(fn, ctx, pn) -> dict:
     """One phase, in the host namespace: runner wall time, CPU (self + children)."""
     gc.collect()
@@ -225,7 +239,10 @@ def one_run(spec, factory, args, env, repeat) -> dict:
                       floor_binary=env["floor_binary"])
         contender.prepare(ctx)
 
+        busy = machine_busy()
         s = timed(contender.setup, ctx, pn)
+        time.sleep(args.settle)     # what the new links send once up: the storm comes after
+        out["machine_busy_s"] = machine_busy() - busy
         out["setup"] = phase_numbers(contender, s)
         out["setup_runner"] = {k: v for k, v in s.items() if k != "report"}
         t = time.perf_counter()
@@ -295,6 +312,9 @@ def summarize(runs: list, n: int) -> dict:
             for r in runs),
         "setup_user_ms_per_container": statistics.median(r["setup"]["user_s"] * 1000 / n for r in runs),
         "setup_sys_ms_per_container": statistics.median(r["setup"]["sys_s"] * 1000 / n for r in runs),
+        "machine_ms_per_container": statistics.median(
+            r["machine_busy_s"] * 1000 / n for r in runs) if all("machine_busy_s" in r for r in runs)
+        else None,
         "repeats": len(runs),
     }
 
@@ -315,7 +335,7 @@ def fmt_ratio(v):
 
 def table(rows: list) -> str:
     head = ["contender", "path", "setup ctr/s", "teardown ctr/s", "user ms/ctr", "sys ms/ctr",
-            "cpu ms/ctr", "setup vs floor", "teardown vs floor"]
+            "cpu ms/ctr", "machine ms/ctr", "setup vs floor", "teardown vs floor"]
     widths = [max(len(str(r[i])) for r in [head] + rows) for i in range(len(head))]
 
     def line(cells):
@@ -333,7 +353,7 @@ def build_rows(specs, summary, status, floor_key=("floor", "in-place")):
         cid, path = spec
         st = status[spec]
         if st != "ok":
-            rows.append([cid, path, "FAILED" if st.startswith("FAILED") else st] + [""] * 6)
+            rows.append([cid, path, "FAILED" if st.startswith("FAILED") else st] + [""] * 7)
             continue
         s = summary[spec]
         ratio_setup = s["setup_per_s"] / floor["setup_per_s"] if floor else None
@@ -342,6 +362,8 @@ def build_rows(specs, summary, status, floor_key=("floor", "in-place")):
         rows.append([cid, path, fmt_rate(s["setup_per_s"]), fmt_rate(s["teardown_per_s"]),
                      fmt_ms(s["user_ms_per_container"]), fmt_ms(s["sys_ms_per_container"]),
                      fmt_ms(s["cpu_ms_per_container"]),
+                     fmt_ms(s["machine_ms_per_container"]) if s.get("machine_ms_per_container")
+                     is not None else "-",
                      fmt_ratio(ratio_setup), fmt_ratio(ratio_teardown)])
     return rows
 
@@ -349,6 +371,9 @@ def build_rows(specs, summary, status, floor_key=("floor", "in-place")):
 FOOTNOTE = ("ctr = container; rates are N / phase wall time; CPU = user and sys of this process "
             "and its children (the C floor: its own getrusage), setup + teardown, per container; "
             "cpu = user + sys (precise; the user/sys split is the kernel's tick-sampled estimate); "
+            "machine = busy CPU of the whole machine (all CPUs, softirq included) from the start "
+            "of setup until {settle} s after it, per container: the IPv6 traffic the new links "
+            "send, and the bridge floods, mostly comes after setup returns; "
             "vs floor = rate / the C floor's rate in the same run; median of {repeat}; every "
             "container verified with `ip -j` after setup and after teardown.")
 
@@ -368,7 +393,7 @@ def report(path: str) -> int:
           f"n={meta['n']}, {condition(meta)}, pynetlink {meta.get('pynetlink_commit', '?')}")
     print(table(build_rows(specs, summary, status)))
     print()
-    print(FOOTNOTE.format(repeat=meta["repeat"]))
+    print(FOOTNOTE.format(repeat=meta["repeat"], settle=meta.get("settle", "?")))
     return 0
 
 
@@ -430,7 +455,7 @@ def main(argv) -> int:
         "kernel": platform.release(), "machine": platform.machine(), "cpus": os.cpu_count(),
         "python": platform.python_version(), "pynetlink_path": os.path.dirname(pn.__file__),
         **cs.versions(), "n": args.n, "repeat": args.repeat, "quick": args.quick,
-        "run_timeout": args.run_timeout, "floor_batch": cs.FLOOR_BATCH,
+        "run_timeout": args.run_timeout, "settle": args.settle, "floor_batch": cs.FLOOR_BATCH,
         "ipv6": "disabled" if args.ipv6_disabled else "kernel defaults",
         "dual_stack": args.dual_stack,
         "command": " ".join([os.path.basename(sys.executable), "benchmarks/churn/run.py", *argv]),
@@ -510,7 +535,7 @@ def main(argv) -> int:
     print()
     print(table(rows))
     print()
-    print(FOOTNOTE.format(repeat=args.repeat))
+    print(FOOTNOTE.format(repeat=args.repeat, settle=args.settle))
     failed = {f"{k[0]}:{k[1]}": v for k, v in status.items() if v.startswith("FAILED")}
     for key, why in failed.items():
         print(f"{key}: {why}")
