@@ -8,7 +8,9 @@ allows, one ACK read per operation, so a batch of any size never overflows
 the socket.  Operations that need an ifindex (addresses, routes, renames,
 masters) get it from one pipelined RTM_GETLINK, made after everything queued
 before them has been applied, so they may name links made earlier in the
-same batch.  A namespace given as a path (``peer_netns``) is opened once
+same batch.  An operation finished by a second message (``create_veth_pair``
+with ``addr_gen_mode``) ends a send: its finishing message goes only once
+its own request has succeeded.  A namespace given as a path (``peer_netns``) is opened once
 per batch, however many operations name it, and closed when the batch has
 run or is dropped.
 
@@ -220,9 +222,12 @@ class _Run:
                 self.pending.append(("read", i, op.read()))
                 if op.flushes and not self.record(i, op):
                     continue
-            first, *rest = op.requests(indexes)
-            self.pending.append(("op", i, first))
-            self.pending.extend(("after", i, r) for r in rest)
+            self.pending.append(("op", i, op.built(indexes)))
+            if op.after:                    # only once it is applied: learn that first
+                self.flush()
+                done = self.done[i]
+                if done is not None and done.status == OK:
+                    self.pending.extend(("after", i, r) for r in op.finishing())
             for name in op.forgets:
                 self.known.pop(name, None)
             if self.mode == "stop" or len(self.pending) >= FLUSH_AT:

@@ -180,25 +180,20 @@ def _create_host_side(host: Handle, plans: Sequence[_Plan], group: int,
             chunk = todo[start:start + _CHUNK]
             names = [_names.random_name(p.network.veth_prefix, p.veth.suffix_len) for p in chunk]
             ops = [_create_pair(p, name, group) for p, name in zip(chunk, names)]
-            requests = [op.requests({p.network.bridge: bridges[p.network.bridge]})
+            requests = [op.built({p.network.bridge: bridges[p.network.bridge]})
                         for p, op in zip(chunk, ops)]
-            replies = iter(host.socket.exchange([r for each in requests for r in each]))
             ok = []
-            for p, name, op, (request, *rest) in zip(chunk, names, ops, requests):
-                reply = next(replies)
-                finished = [(r, next(replies)) for r in rest]    # the host end's IPv6 mode
+            for p, op, name, request, reply in zip(chunk, ops, names, requests,
+                                                   host.socket.exchange(requests)):
                 if not reply.errno:
                     p.host = name                   # ours: only now may a clean-up delete it
-                    p.error = next((failure(r, answer) for r, answer in finished
-                                    if op.finish_failure(answer)), None)
-                    if not p.error:
-                        ok.append(p)
+                    ok.append((p, op))
                 elif (reply.errno == _errno.EEXIST and attempt < _names.NAME_ATTEMPTS - 1
                       and host.link_exists(name)):
                     retry.append(p)
                 else:
                     p.error = failure(request, reply)
-            made(ok)
+            made(_finish_pairs(host, ok))
         todo = retry
     hairpins = [(p, make.set_hairpin(p.host, True).built({}))
                 for p in plans if p.host and p.network.hairpin_mode]
@@ -207,11 +202,27 @@ def _create_host_side(host: Handle, plans: Sequence[_Plan], group: int,
             for (p, request), reply in zip(hairpins, replies) if reply.errno]
 
 
+def _finish_pairs(host: Handle, made: Sequence[tuple]) -> List[_Plan]:
+    """The host ends' IPv6 link-local mode (quiet: none), which the kernel
+    refuses in the creating request, for the pairs made (one exchange for
+    the chunk, and only for these: sent with the creations, it would act
+    on a stranger's link when a name is taken).  The peers are still down,
+    so no host end has carrier yet.  Returns the pairs finished; the
+    others get their error (and are deleted with the failed).  ``made``:
+    (plan, op) pairs."""
+    finishing = [(p, op, r) for p, op in made for r in op.finishing()]
+    if finishing:
+        replies = host.socket.exchange([r for _, _, r in finishing])
+        for (p, op, request), reply in zip(finishing, replies):
+            if op.finish_failure(reply) and not p.error:
+                p.error = failure(request, reply)
+    return [p for p, _ in made if not p.error]
+
+
 def _create_pair(p: _Plan, name: str, group: int) -> Op:
     """The host end on its bridge, up, in ``group``; the peer born as eth0
-    inside the container; both with the network's MTU.  Then, in the same
-    send, the host end's IPv6 link-local mode (quiet: none), which the
-    kernel refuses in the creating request."""
+    inside the container; both with the network's MTU; its ``finishing``
+    request sets the host end's IPv6 link-local mode."""
     return make.create_veth_pair(name, DEFAULT_DEVICE, mtu=p.veth.mtu, master=p.network.bridge,
                                  up=True, txqueuelen=p.veth.txqueuelen, group=group,
                                  peer_mtu=p.veth.mtu, peer_netns=p.fd,

@@ -127,26 +127,29 @@ class Handle(Operations[None], Reads):
         try:
             self.socket.check_usable(op.operation, op.arguments, op.interface)
             found = indexes(self.socket.exchange, op, op.needs) if op.needs else {}
-            requests = op.requests(found)
-            replies = self.socket.exchange(requests)
-            error = failure(requests[0], replies[0])
+            request = op.built(found)
+            error = failure(request, self.socket.exchange((request,))[0])
             if error is not None:
                 raise error
-            for request, reply in zip(requests[1:], replies[1:]):
-                if op.finish_failure(reply):
-                    self._undo_unfinished(op, found)
-                    raise failure(request, reply)
+            if op.after:
+                self._finish(op, found)
         finally:
             op.close()
 
-    def _undo_unfinished(self, op: Op, found: dict) -> None:
-        """Undo a creation whose own request was applied but whose
-        finishing message failed (nothing half-made stays): best effort, the
-        finishing message's error is what the caller gets.  (A change is
-        left as far as it got, as a failed change of several requests is.)"""
-        undo = op.undo(None, found) if op.undo and not op.changes else None
-        if undo is not None:
-            self.socket.exchange([op.request(e) for e in (undo if isinstance(undo, list) else [undo])])
+    def _finish(self, op: Op, found: dict) -> None:
+        """Send the messages that finish ``op``, now that its own request
+        has succeeded.  If one fails, a creation is undone (nothing
+        half-made stays; best effort, the finishing message's error is what
+        the caller gets); a change is left as far as it got, as a failed
+        change of several requests is."""
+        requests = op.finishing()
+        for request, reply in zip(requests, self.socket.exchange(requests)):
+            if op.finish_failure(reply):
+                undo = op.undo(None, found) if op.undo and not op.changes else None
+                if undo is not None:
+                    self.socket.exchange([op.request(e)
+                                          for e in (undo if isinstance(undo, list) else [undo])])
+                raise failure(request, reply)
 
     def batch(self, on_error: str = "continue") -> "Batch":
         """Queue operations and run them pipelined: as few sends as possible,

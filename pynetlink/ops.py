@@ -51,10 +51,12 @@ class Op:
     and routes (down, MTU, master, MAC), so a transaction records them
     first; ``forgets``: names whose index is stale afterwards;
     ``irreversible``: why it cannot be undone, if it cannot; ``fds``: opened
-    for this op, closed after it; ``after``: messages that finish the op,
-    sent right behind its own in the same exchange (what the kernel refuses
-    in a creating request: a new link's IPv6 link-local mode), each
-    successful also when the kernel answers with an errno of ``after_ok``."""
+    for this op, closed after it; ``after``: messages that finish the op
+    (what the kernel refuses in a creating request: a new link's IPv6
+    link-local mode), sent once its own request has succeeded — never in the
+    same send, where they would act on whatever link has the name when the
+    creation fails (EEXIST: somebody else's) — each successful also when
+    the kernel answers with an errno of ``after_ok``."""
     __slots__ = ("operation", "arguments", "interface", "build", "needs", "changes", "undo",
                  "gone", "flushes", "forgets", "irreversible", "fds", "after", "after_ok")
 
@@ -84,8 +86,15 @@ class Op:
         return self.request(self.build(indexes))
 
     def requests(self, indexes: Indexes) -> List[Request]:
-        """The op's own request, then those that finish it (``after``)."""
-        return [self.built(indexes)] + [self.request(e) for e in self.after]
+        """The op's own request, then those that finish it (``after``): to
+        be sent in one exchange only by a caller that removes everything the
+        op touched when any of them fails (``bulk``: the whole container)."""
+        return [self.built(indexes)] + self.finishing()
+
+    def finishing(self) -> List[Request]:
+        """The requests that finish the op (``after``), to send once its own
+        request has succeeded."""
+        return [self.request(e) for e in self.after]
 
     def finish_failure(self, reply: Reply) -> bool:
         """Whether the reply to one of ``after`` says it failed."""
@@ -175,9 +184,9 @@ class Operations(Generic[R]):
         how NAME1 gets its IPv6 link-local address: "none" makes a quiet
         bridge port, with no IPv6 address, that sends no DAD, router
         solicitation or MLD report.  The kernel refuses it in the creating
-        request, so it goes in an RTM_SETLINK right behind it, in the same
-        send, before the peer can come up (a kernel without IPv6 makes it
-        moot: EAFNOSUPPORT is success there).  (NAME2's mode is set in its
+        request, so it goes in an RTM_SETLINK once the pair is made, before
+        the peer can come up (a kernel without IPv6 makes it moot:
+        EAFNOSUPPORT is success there); if that fails, the pair is deleted.  (NAME2's mode is set in its
         own namespace, with ``set_link``, before it comes up: a link that
         moves to another namespace takes that namespace's default.)
         EEXIST if a name is taken.
@@ -327,7 +336,7 @@ class Operations(Generic[R]):
         solicitation or MLD report (a link that has one keeps it).  The
         kernel applies the mode after the flags, too late for a link it
         brings up at once, so with ``up`` or ``promisc`` the flags go in a
-        second RTM_SETLINK right behind the first, in the same send.
+        second RTM_SETLINK, once the first has succeeded.
         Equivalent to: ``ip link set NAME [name NEW] [address MAC] [mtu M]
         [txqueuelen N] [master M] [addrgenmode MODE] [promisc on|off] [up|down]``."""
         given: dict[str, Any] = dict(mac_address=mac_address, mtu=mtu, txqueuelen=txqueuelen,

@@ -88,3 +88,39 @@ def test_command_adds_an_ipv6_address_without_dad(ns, veth):
     sh("pynetlink", "addr", "add", "va", "2001:db8::7/64", "--nodad", "--netns", ns.path)
     [addr] = [a for a in ns.addresses("va") if a["local"] == "2001:db8::7"]
     assert addr.get("nodad") is True and "tentative" not in addr
+
+
+def test_a_taken_name_leaves_the_strangers_mode_alone(ns, handle, veth):
+    """The finishing message goes only once the creation succeeded: sent
+    with it, it would set the mode of the link that already has the name."""
+    with pytest.raises(FileExistsError):
+        handle.create_veth_pair("va", "vc", addr_gen_mode="none")
+    assert ns.link("va")["inet6_addr_gen_mode"] == "eui64"
+
+
+def test_a_batch_leaves_the_strangers_mode_alone(ns, handle, veth):
+    results = handle.batch().create_veth_pair("va", "vc", addr_gen_mode="none").run()
+    assert results[0].errno == errno.EEXIST
+    assert ns.link("va")["inet6_addr_gen_mode"] == "eui64"
+
+
+def test_bulk_leaves_the_mode_of_a_link_whose_name_it_drew_alone(ns, handle, monkeypatch):
+    """A random host name that is taken is drawn again; the link that has it
+    keeps its mode."""
+    from conftest import Netns, sh
+    from pynetlink import _names, bulk
+    sh("ip", "-n", ns.name, "link", "add", "br0", "type", "bridge")
+    sh("ip", "-n", ns.name, "link", "add", "vqtaken", "type", "veth", "peer", "name", "vqpeer")
+    drawn = iter(["vqtaken"])
+    real = _names.random_name
+    monkeypatch.setattr(_names, "random_name", lambda prefix, n: next(drawn, None) or real(prefix, n))
+    container = Netns()
+    try:
+        net = pn.Network(type="veth", bridge="br0", veth_prefix="vq", address="192.0.2.2/24")
+        done = bulk.setup([bulk.Container(net, netns=container.path)], handle=handle)
+        assert done.results[0].ok and done.results[0].state.veth_host != "vqtaken"
+        assert ns.link("vqtaken")["inet6_addr_gen_mode"] == "eui64"
+        assert ns.link(done.results[0].state.veth_host)["inet6_addr_gen_mode"] == "none"
+        bulk.teardown(done, handle=handle)
+    finally:
+        container.remove()
