@@ -930,6 +930,7 @@ class LinkRecord(NamedTuple):
     kind: bytes                 # IFLA_LINKINFO / IFLA_INFO_KIND
     hairpin: Optional[int]      # IFLA_BRPORT_MODE of a bridge port, None if not one
     stats: Optional[Tuple[int, ...]]    # the first eight rtnl_link_stats64 counters
+    addr_gen_mode: int = -1     # IFLA_AF_SPEC / AF_INET6 / IFLA_INET6_ADDR_GEN_MODE, -1 if absent
 
 
 def _hairpin(info: Attrs) -> Optional[int]:
@@ -939,6 +940,14 @@ def _hairpin(info: Attrs) -> Optional[int]:
     port = _nest_read(last(info, C.IFLA_INFO_SLAVE_DATA))
     mode = None if port is None else last(port, C.IFLA_BRPORT_MODE, 1)
     return None if mode is None else int(mode.payload[0] != 0)
+
+
+def _addr_gen_mode(a: Attrs) -> int:
+    """IFLA_AF_SPEC's AF_INET6 part's IFLA_INET6_ADDR_GEN_MODE (a u8), or -1."""
+    spec = _nest_read(last(a, C.IFLA_AF_SPEC))
+    inet6 = None if spec is None else _nest_read(last(spec, socket.AF_INET6))
+    mode = None if inet6 is None else last(inet6, C.IFLA_INET6_ADDR_GEN_MODE, 1)
+    return -1 if mode is None else mode.payload[0]
 
 
 def read_link(msg: Message) -> LinkRecord:
@@ -955,7 +964,8 @@ def read_link(msg: Message) -> LinkRecord:
         address.payload if address is not None and len(address.payload) <= MAX_ADDR_LEN else b"",
         b"" if info is None else cstr(last(info, C.IFLA_INFO_KIND)),
         None if info is None else _hairpin(info),
-        None if stats is None else struct.unpack_from("=8Q", stats.payload))
+        None if stats is None else struct.unpack_from("=8Q", stats.payload),
+        _addr_gen_mode(a))
 
 
 def read_addr(msg: Message) -> AddrInfo:

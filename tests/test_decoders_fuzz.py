@@ -90,7 +90,8 @@ class Generated(NamedTuple):
 
 LINK_U32 = {"mtu": C.IFLA_MTU, "master": C.IFLA_MASTER, "group": C.IFLA_GROUP,
             "txqlen": C.IFLA_TXQLEN, "link_index": C.IFLA_LINK}
-LINK_READ = {C.IFLA_IFNAME, C.IFLA_ADDRESS, C.IFLA_STATS64, C.IFLA_LINKINFO, *LINK_U32.values()}
+LINK_READ = {C.IFLA_IFNAME, C.IFLA_ADDRESS, C.IFLA_STATS64, C.IFLA_LINKINFO, C.IFLA_AF_SPEC,
+             *LINK_U32.values()}
 LINK_MIN = {**{t: 4 for t in LINK_U32.values()}, C.IFLA_STATS64: w.STATS64_MIN}
 STATS_SIZES = [w.STATS64_MIN, 23 * 8, w.STATS64.size, w.STATS64.size + 16]
 
@@ -129,6 +130,28 @@ def link_info_nest(draw):
     return payload, b"" if kind is None else kind[:w.IFNAMSIZ - 1], hairpin
 
 
+AF_INET6 = 10                   # the family nest of IFLA_AF_SPEC the decoder reads (socket.AF_INET6)
+
+
+@st.composite
+def af_spec_nest(draw):
+    """An IFLA_AF_SPEC payload: one nest per family (IPv4's, IPv6's, others,
+    maybe twice), IPv6's with its mode (0-2 bytes) among other attributes;
+    (payload, the mode the decoder must give: the last IPv6 nest's last
+    mode attribute of at least one byte, else -1)."""
+    nests, mode = [], -1
+    for family in draw(st.lists(st.sampled_from([2, AF_INET6, 7, 28]), max_size=3)):
+        inner = [(t, draw(st.binary(max_size=6)))
+                 for t in draw(st.lists(st.sampled_from([C.IFLA_INET6_FLAGS, C.IFLA_INET6_TOKEN,
+                                                         C.IFLA_INET6_ADDR_GEN_MODE]), max_size=3))]
+        body = b"".join(w.rtattr(t, p) for t, p in inner)
+        nests.append(w.rtattr(family | C.NLA_F_NESTED, body))
+        if family == AF_INET6:
+            modes = [p for t, p in inner if t == C.IFLA_INET6_ADDR_GEN_MODE and p]
+            mode = modes[-1][0] if modes else -1
+    return b"".join(nests), mode
+
+
 @st.composite
 def link_messages(draw, seq=FIRST, pid=PORT, msg_flags=0):
     """An RTM_NEWLINK with every attribute pn_link_info carries, each present
@@ -156,6 +179,9 @@ def link_messages(draw, seq=FIRST, pid=PORT, msg_flags=0):
     info = draw(st.one_of(st.none(), link_info_nest()))
     if info is not None:
         real[C.IFLA_LINKINFO] = info[0]
+    af = draw(st.one_of(st.none(), af_spec_nest()))
+    if af is not None:
+        real[C.IFLA_AF_SPEC] = af[0]
     attrs = draw(arranged(real, LINK_MIN, unread_types(LINK_READ, C.IFLA_MAX)))
     msg = w.nlmsg(C.RTM_NEWLINK, msg_flags, seq, pid, w.ifinfomsg(index=index, flags=flags)
                   + attrs.body)
@@ -164,7 +190,7 @@ def link_messages(draw, seq=FIRST, pid=PORT, msg_flags=0):
                         values["link_index"],
                         address if address is not None and len(address) <= w.MAX_ADDR_LEN else b"",
                         b"" if info is None else info[1], None if info is None else info[2],
-                        None if stats is None else tuple(stats))
+                        None if stats is None else tuple(stats), -1 if af is None else af[1])
     return Generated(msg, want)
 
 
@@ -173,7 +199,7 @@ def link_record(c) -> w.LinkRecord:
     return w.LinkRecord(c.index, c.flags, ffi.string(c.name), c.mtu, c.master, c.group, c.txqlen,
                         c.link_index, bytes(ffi.buffer(c.address, c.address_len)),
                         ffi.string(c.kind), None if c.hairpin < 0 else c.hairpin,
-                        counters(c) if c.has_stats else None)
+                        counters(c) if c.has_stats else None, c.addr_gen_mode)
 
 
 # -- addresses and routes ---------------------------------------------------------
