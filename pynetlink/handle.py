@@ -144,12 +144,13 @@ class Handle(Operations[None], Reads):
         change of several requests is."""
         requests = op.finishing()
         for request, reply in zip(requests, self.socket.exchange(requests)):
-            if op.finish_failure(reply):
+            error = failure(request, reply) if op.finish_failure(reply) else None
+            if error is not None:
                 undo = op.undo(None, found) if op.undo and not op.changes else None
                 if undo is not None:
                     self.socket.exchange([op.request(e)
                                           for e in (undo if isinstance(undo, list) else [undo])])
-                raise failure(request, reply)
+                raise error
 
     def batch(self, on_error: str = "continue") -> "Batch":
         """Queue operations and run them pipelined: as few sends as possible,
