@@ -158,7 +158,8 @@ IFLA = {f: getattr(C, "IFLA_" + a) for f, a in (
     ("ns_fd", "NET_NS_FD"), ("ext_mask", "EXT_MASK"))}
 IFLA_LINKINFO, IFLA_INFO_KIND, IFLA_INFO_DATA = C.IFLA_LINKINFO, C.IFLA_INFO_KIND, C.IFLA_INFO_DATA
 VETH_INFO_PEER = C.VETH_INFO_PEER
-IFA_LOCAL, IFA_ADDRESS, IFA_BROADCAST = C.IFA_LOCAL, C.IFA_ADDRESS, C.IFA_BROADCAST
+IFA_LOCAL, IFA_ADDRESS, IFA_BROADCAST, IFA_FLAGS = (C.IFA_LOCAL, C.IFA_ADDRESS, C.IFA_BROADCAST,
+                                                     C.IFA_FLAGS)
 RTA_DST, RTA_GATEWAY, RTA_OIF, RTA_PRIORITY = C.RTA_DST, C.RTA_GATEWAY, C.RTA_OIF, C.RTA_PRIORITY
 AF_INET, AF_INET6 = K.AF_INET, K.AF_INET6
 
@@ -251,7 +252,8 @@ def _addr_size(family: int) -> int:
 
 
 def s_addr_encoder(msg_type: int, nlflags: int, *, index: int, family: int, prefixlen: int,
-                   local: bytes, broadcast: Optional[bytes] = None, scope: int = 0):
+                   local: bytes, broadcast: Optional[bytes] = None, scope: int = 0,
+                   flags: int = 0):
     n = _addr_size(family)
     # the checks pn_addr_msg makes on every call, made once here (the spec cannot change)
     if not n or prefixlen > n * 8 or index <= 0 or (broadcast is not None and family != AF_INET):
@@ -265,6 +267,8 @@ def s_addr_encoder(msg_type: int, nlflags: int, *, index: int, family: int, pref
             + attr(IFA_ADDRESS, local)
         if broadcast is not None:
             body += attr(IFA_BROADCAST, broadcast)
+        if flags:
+            body += attr(IFA_FLAGS, struct.pack("=I", flags))
         buf += NLMSGHDR.pack(NLMSGHDR.size + len(body), msg_type, nlflags | REQ, seq, 0)
         buf += body
         return 0
