@@ -183,9 +183,9 @@ def create_bridge(fields: Fields) -> Encoder:
 def set_link(fields: Fields) -> Encoder:
     """``ip link set NAME [name NEW] [address MAC] [mtu M] [txqueuelen N]
     [master M] [addrgenmode MODE] [promisc on|off] [up|down]``: one
-    RTM_SETLINK; the kernel applies the address, MTU, name and IPv6
-    link-local generation mode before the flags.  A rename names the
-    link by ``index`` and carries the new name."""
+    RTM_SETLINK; the kernel applies the address, MTU and name before the
+    flags, the IPv6 link-local generation mode after them.  A rename names
+    the link by ``index`` and carries the new name."""
     return link_encoder(RTM_SETLINK, 0, **fields)
 
 

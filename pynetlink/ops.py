@@ -186,9 +186,10 @@ class Operations(Generic[R]):
         solicitation or MLD report.  The kernel refuses it in the creating
         request, so it goes in an RTM_SETLINK once the pair is made, before
         the peer can come up (a kernel without IPv6 makes it moot:
-        EAFNOSUPPORT is success there); if that fails, the pair is deleted.  (NAME2's mode is set in its
-        own namespace, with ``set_link``, before it comes up: a link that
-        moves to another namespace takes that namespace's default.)
+        EAFNOSUPPORT is success there); if that fails, the pair is deleted.
+        (NAME2's mode is set in its own namespace, with ``set_link``, before
+        it comes up: a link that moves to another namespace takes that
+        namespace's default.)
         EEXIST if a name is taken.
         Equivalent to: ``ip link add NAME1 [mtu M] [master B] [up] type veth
         peer name NAME2 [mtu M] [netns NS]`` then ``ip link set NAME1
@@ -335,8 +336,8 @@ class Operations(Generic[R]):
         with carrier: "none" gives it none, so it sends no DAD, router
         solicitation or MLD report (a link that has one keeps it).  The
         kernel applies the mode after the flags, too late for a link it
-        brings up at once, so with ``up`` or ``promisc`` the flags go in a
-        second RTM_SETLINK, once the first has succeeded.
+        brings up at once, so with ``up=True`` the flags go in a second
+        RTM_SETLINK, once the first has succeeded.
         Equivalent to: ``ip link set NAME [name NEW] [address MAC] [mtu M]
         [txqueuelen N] [master M] [addrgenmode MODE] [promisc on|off] [up|down]``."""
         given: dict[str, Any] = dict(mac_address=mac_address, mtu=mtu, txqueuelen=txqueuelen,
@@ -345,7 +346,7 @@ class Operations(Generic[R]):
         after: tuple = ()
         if new_name is not None:
             renamed = v.ifname(new_name, "new name")
-        if addr_gen_mode is not None and fields.get("change"):
+        if addr_gen_mode is not None and up is True:
             flags = {key: fields.pop(key) for key in ("flags", "change")}
             after = (links.set_link({"name": renamed if new_name is not None else fields["name"],
                                      **flags}),)
