@@ -61,6 +61,12 @@ NS_PREFIX = "pnbench-"
 NETNS_DIR = "/run/netns"
 LINK, PEER = "bench0", "bench1"          # the long-lived veth pair every op works on
 CYCLE_A, CYCLE_B = "benchc0", "benchc1"  # created and deleted by the veth cycle
+KIND_CYCLE = "benchk0"                   # created and deleted by the macvlan/vxlan cycles
+VXLAN = "benchvx0"                       # the long-lived vxlan device the FDB ops work on
+VNI, VXLAN_PORT, VXLAN_LOCAL = 42, 4789, "192.0.2.1"
+CYCLE_VNI = 43
+NEIGH_IP, NEIGH_MAC = "192.0.2.7", "02:00:00:00:00:07"
+FDB_MAC, FDB_DST = "02:00:00:00:00:08", "198.51.100.2"
 ADDR_IP, ADDR_PREFIX, ADDR_BRD = "192.0.2.1", 24, "192.0.2.255"
 ADDR = f"{ADDR_IP}/{ADDR_PREFIX}"
 MTUS = (1400, 1450)                      # alternate: setting the same MTU is a kernel no-op
@@ -129,6 +135,7 @@ class PynetlinkContender:
             self.fd = pn.netns.create()
             self.h = pn.Handle(netns=self.fd)
             self.h.create_veth_pair(LINK, PEER)
+            self.h.create_vxlan(VXLAN, VNI, local=VXLAN_LOCAL, dstport=VXLAN_PORT)
         except BaseException:
             self.close()
             raise
@@ -169,6 +176,22 @@ class PynetlinkContender:
         self.h.create_veth_pair(CYCLE_A, CYCLE_B)
         self.h.delete_link(CYCLE_A)
 
+    def macvlan_cycle(self):
+        self.h.create_macvlan(KIND_CYCLE, LINK, mode="bridge")
+        self.h.delete_link(KIND_CYCLE)
+
+    def vxlan_cycle(self):
+        self.h.create_vxlan(KIND_CYCLE, CYCLE_VNI, local=VXLAN_LOCAL, dstport=VXLAN_PORT)
+        self.h.delete_link(KIND_CYCLE)
+
+    def neigh_pair(self):
+        self.h.add_neighbour(LINK, NEIGH_IP, NEIGH_MAC)
+        self.h.delete_neighbour(LINK, NEIGH_IP)
+
+    def fdb_pair(self):
+        self.h.add_fdb(VXLAN, FDB_MAC, dst=FDB_DST)
+        self.h.delete_fdb(VXLAN, FDB_MAC, dst=FDB_DST)
+
 
 class IpContender:
     label = "ip"
@@ -181,6 +204,8 @@ class IpContender:
         try:
             run(["ip", "netns", "add", self.ns])
             self.ip("link", "add", LINK, "type", "veth", "peer", "name", PEER)
+            self.ip("link", "add", VXLAN, "type", "vxlan", "id", str(VNI), "local", VXLAN_LOCAL,
+                    "dstport", str(VXLAN_PORT))
         except BaseException:
             self.close()
             raise
@@ -226,6 +251,23 @@ class IpContender:
         self.ip("link", "add", CYCLE_A, "type", "veth", "peer", "name", CYCLE_B)
         self.ip("link", "del", CYCLE_A)
 
+    def macvlan_cycle(self):
+        self.ip("link", "add", KIND_CYCLE, "link", LINK, "type", "macvlan", "mode", "bridge")
+        self.ip("link", "del", KIND_CYCLE)
+
+    def vxlan_cycle(self):
+        self.ip("link", "add", KIND_CYCLE, "type", "vxlan", "id", str(CYCLE_VNI), "local",
+                VXLAN_LOCAL, "dstport", str(VXLAN_PORT))
+        self.ip("link", "del", KIND_CYCLE)
+
+    def neigh_pair(self):
+        self.ip("neigh", "add", NEIGH_IP, "lladdr", NEIGH_MAC, "dev", LINK, "nud", "permanent")
+        self.ip("neigh", "del", NEIGH_IP, "dev", LINK)
+
+    def fdb_pair(self):
+        run(["bridge", "-n", self.ns, "fdb", "add", FDB_MAC, "dev", VXLAN, "dst", FDB_DST])
+        run(["bridge", "-n", self.ns, "fdb", "del", FDB_MAC, "dev", VXLAN, "dst", FDB_DST])
+
 
 class Pyroute2Contender:
     label = "pyroute2"
@@ -240,6 +282,8 @@ class Pyroute2Contender:
             with pn.netns.entered(self.fd):  # the socket is made in the namespace, no fork
                 self.ipr = IPRoute()
             self.ipr.link("add", ifname=LINK, kind="veth", peer=PEER)
+            self.ipr.link("add", ifname=VXLAN, kind="vxlan", vxlan_id=VNI, vxlan_local=VXLAN_LOCAL,
+                          vxlan_port=VXLAN_PORT)
         except BaseException:
             self.close()
             raise
@@ -282,6 +326,28 @@ class Pyroute2Contender:
         self.ipr.link("add", ifname=CYCLE_A, kind="veth", peer=CYCLE_B)
         self.ipr.link("del", ifname=CYCLE_A)
 
+    def macvlan_cycle(self):
+        parent = self.ipr.link_lookup(ifname=LINK)[0]
+        self.ipr.link("add", ifname=KIND_CYCLE, kind="macvlan", link=parent, macvlan_mode="bridge")
+        self.ipr.link("del", ifname=KIND_CYCLE)
+
+    def vxlan_cycle(self):
+        self.ipr.link("add", ifname=KIND_CYCLE, kind="vxlan", vxlan_id=CYCLE_VNI,
+                      vxlan_local=VXLAN_LOCAL, vxlan_port=VXLAN_PORT)
+        self.ipr.link("del", ifname=KIND_CYCLE)
+
+    def neigh_pair(self):
+        index = self.ipr.link_lookup(ifname=LINK)[0]
+        self.ipr.neigh("add", dst=NEIGH_IP, lladdr=NEIGH_MAC, ifindex=index, state="permanent")
+        index = self.ipr.link_lookup(ifname=LINK)[0]
+        self.ipr.neigh("del", dst=NEIGH_IP, ifindex=index)
+
+    def fdb_pair(self):
+        index = self.ipr.link_lookup(ifname=VXLAN)[0]
+        self.ipr.fdb("add", ifindex=index, lladdr=FDB_MAC, dst=FDB_DST)
+        index = self.ipr.link_lookup(ifname=VXLAN)[0]
+        self.ipr.fdb("del", ifindex=index, lladdr=FDB_MAC, dst=FDB_DST)
+
 
 # -- operations -------------------------------------------------------------------
 
@@ -299,6 +365,10 @@ OPS = [
     Op("interface_up+interface_down", "pair", lambda c, i: c.up_down()),
     Op("set_interface_ip", "op", lambda c, i: c.add_ip(), lambda c, i: c.reset_link()),
     Op("create_veth_pair+delete_link", "cycle", lambda c, i: c.veth_cycle()),
+    Op("create_macvlan+delete_link", "cycle", lambda c, i: c.macvlan_cycle()),
+    Op("create_vxlan+delete_link", "cycle", lambda c, i: c.vxlan_cycle()),
+    Op("add_neighbour+delete_neighbour", "pair", lambda c, i: c.neigh_pair()),
+    Op("add_fdb+delete_fdb", "pair", lambda c, i: c.fdb_pair()),
 ]
 
 
@@ -562,7 +632,7 @@ def main(argv=None) -> int:
               "(pip install -e '.[bench]' to include it)")
 
     sweep_stale()
-    for name in (LINK, PEER, CYCLE_A, CYCLE_B):
+    for name in (LINK, PEER, CYCLE_A, CYCLE_B, KIND_CYCLE, VXLAN):
         if root_has(name):
             print(f"refusing to run: a link named {name} exists in this namespace", file=sys.stderr)
             return 2
