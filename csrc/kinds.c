@@ -21,33 +21,48 @@
 _Static_assert(sizeof(((struct pn_link_info *)0)->info_data) ==
                PN_KIND_ATTRS_MAX * sizeof(struct pn_kind_attr), "PN_KIND_ATTRS_MAX");
 
-/* Append one typed attribute; 0 or -errno (-EINVAL: a value its kind
- * cannot hold, an unknown kind, a type the kernel could not mean). */
+/* 0 if the kernel could mean the attribute, else -EINVAL: a type 0 or
+ * with an NLA_F_* bit, a value its kind cannot hold, an unknown kind. */
+static int kind_attr_check(const struct pn_kind_attr *a)
+{
+    if (a->type == 0 || (a->type & (NLA_F_NESTED | NLA_F_NET_BYTEORDER)))
+        return -EINVAL;
+    switch (a->kind) {
+    case PN_ATTR_FLAG:
+    case PN_ATTR_U32:
+        return 0;
+    case PN_ATTR_U8:
+        return a->value > UINT8_MAX ? -EINVAL : 0;
+    case PN_ATTR_U16:
+    case PN_ATTR_BE16:
+        return a->value > UINT16_MAX ? -EINVAL : 0;
+    case PN_ATTR_BYTES:
+        return a->len == 0 || a->len > sizeof(a->bytes) ? -EINVAL : 0;
+    default:
+        return -EINVAL;
+    }
+}
+
+/* Append one attribute that kind_attr_check() passed; 0 or -errno. */
 static int put_kind_attr(struct pn_buf *b, const struct pn_kind_attr *a)
 {
     uint8_t u8 = (uint8_t)a->value;
     uint16_t u16 = (uint16_t)a->value;
 
-    if (a->type == 0 || (a->type & (NLA_F_NESTED | NLA_F_NET_BYTEORDER)))
-        return -EINVAL;
     switch (a->kind) {
     case PN_ATTR_FLAG:
         return pn_attr_put(b, a->type, NULL, 0);
     case PN_ATTR_U8:
-        return a->value > UINT8_MAX ? -EINVAL : pn_attr_put(b, a->type, &u8, sizeof(u8));
+        return pn_attr_put(b, a->type, &u8, sizeof(u8));
     case PN_ATTR_U16:
-        return a->value > UINT16_MAX ? -EINVAL : pn_attr_put(b, a->type, &u16, sizeof(u16));
+        return pn_attr_put(b, a->type, &u16, sizeof(u16));
     case PN_ATTR_BE16:
         u16 = htons(u16);
-        return a->value > UINT16_MAX ? -EINVAL : pn_attr_put(b, a->type, &u16, sizeof(u16));
+        return pn_attr_put(b, a->type, &u16, sizeof(u16));
     case PN_ATTR_U32:
         return pn_attr_put_u32(b, a->type, a->value);
-    case PN_ATTR_BYTES:
-        if (a->len == 0 || a->len > sizeof(a->bytes))
-            return -EINVAL;
-        return pn_attr_put(b, a->type, a->bytes, a->len);
     default:
-        return -EINVAL;
+        return pn_attr_put(b, a->type, a->bytes, a->len);
     }
 }
 
@@ -74,6 +89,9 @@ int pn_kind_data_msg(struct pn_buf *b, uint16_t nlflags, uint32_t seq,
     if (!kind[0] || strnlen(kind, IFNAMSIZ) >= IFNAMSIZ || count > PN_KIND_ATTRS_MAX ||
         (count && !attrs))
         return -EINVAL;
+    for (uint32_t i = 0; i < count; i++)     /* all checked before anything is written */
+        if (kind_attr_check(&attrs[i]))
+            return -EINVAL;
     err = pn_link_msg(b, RTM_NEWLINK, nlflags, seq, link);  /* the link's part, then */
     if (err)                                                /* its linkinfo, appended */
         return err;
