@@ -13,7 +13,7 @@ IFLA_INFO_DATA into the mapping ``Link.info``, its keys named as ``ip -j
 from __future__ import annotations
 
 import ipaddress
-import socket
+import sys
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from . import _validate as v
@@ -241,6 +241,11 @@ def _identity(number: int) -> int:
     return number
 
 
+def _be16(number: int) -> int:
+    """A u16 read in native order that was sent in network order (a port, an ethertype)."""
+    return int.from_bytes(number.to_bytes(2, sys.byteorder), "big")
+
+
 _SKIP: _Decoder = ("", lambda number, payload: None)
 _DECODERS: Dict[str, Dict[int, _Decoder]] = {
     "macvlan": {IFLA_MACVLAN_MODE: ("mode", _number(lambda n: _name(_MACVLAN_MODE_NAMES, n))),
@@ -249,13 +254,13 @@ _DECODERS: Dict[str, Dict[int, _Decoder]] = {
     "ipvlan": {IFLA_IPVLAN_MODE: ("mode", _number(lambda n: _name(_IPVLAN_MODE_NAMES, n))),
                IFLA_IPVLAN_FLAGS: ("flags", _number(lambda n: _name(_IPVLAN_FLAG_NAMES, n)))},
     "vlan": {IFLA_VLAN_PROTOCOL: ("protocol", _number(
-                 lambda n: _name(_VLAN_PROTOCOL_NAMES, socket.ntohs(n)))),
+                 lambda n: _name(_VLAN_PROTOCOL_NAMES, _be16(n)))),
              IFLA_VLAN_ID: ("id", _number(_identity))},
     "vxlan": {IFLA_VXLAN_ID: ("id", _number(_identity)),
               IFLA_VXLAN_GROUP: ("remote", _address_of), IFLA_VXLAN_GROUP6: ("remote6", _address_of),
               IFLA_VXLAN_LOCAL: ("local", _address_of), IFLA_VXLAN_LOCAL6: ("local6", _address_of),
               IFLA_VXLAN_LINK: ("link", _number(_identity)),
-              IFLA_VXLAN_PORT: ("port", _number(socket.ntohs)),
+              IFLA_VXLAN_PORT: ("port", _number(_be16)),
               IFLA_VXLAN_LEARNING: ("learning", _number(bool)),
               IFLA_VXLAN_TTL: ("ttl", _number(_identity))},
     "bridge": {attr: (key, _number(back)) for key, (attr, _, _, back) in _BRIDGE.items()},

@@ -283,3 +283,8 @@ def test_a_link_of_a_kind_without_decoded_options_has_no_info():
     raw = decode(nk.newlink(b"veth", nk.u32(1, 5)))
     assert raw["info_data"] and Link.from_raw(raw).info is None
     assert Link.from_raw(decode(w.newlink(1, 0, 3, name=b"lo"))).info is None
+
+
+@pytest.mark.parametrize("name", ["ETH_P_8021Q", "ETH_P_8021AD"])
+def test_the_ethertypes_of_csrc_pn_kinds_cdef_are_the_headers(name):
+    assert getattr(lib, name) == nk.E[name]

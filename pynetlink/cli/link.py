@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from .. import netns
+from ..kinds import CENTISECONDS
 from ..links import Link
 from .common import emit, handle, operation, simple, table
 from .records import by_index, link_name, link_record
@@ -151,11 +152,16 @@ def show(args: argparse.Namespace) -> None:
 
 def _with_info(record: dict, link: Link, links: dict) -> dict:
     """``record`` with the options of the link's kind in ``linkinfo.info_data``,
-    as ``ip -j -d link show`` puts them (a vxlan's ``link`` by name)."""
+    as ``ip -j -d link show`` puts them (a vxlan's ``link`` by name, a
+    bridge's ``ageing_time`` in centiseconds)."""
     if link.info is None:
         return record
     info = dict(link.info)
     if info.get("link"):
         info["link"] = link_name(info["link"], links)
+    if "ageing_time" in info:           # ip prints the bridge's centiseconds
+        info["ageing_time"] = round(info["ageing_time"] * CENTISECONDS)
+    if info.get("nopromisc") is False:  # ip prints the macvlan flag only when set
+        del info["nopromisc"]
     record.setdefault("linkinfo", {"info_kind": link.kind})["info_data"] = info
     return record
