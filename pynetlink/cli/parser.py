@@ -161,28 +161,28 @@ def _child(p, mac: bool = True) -> None:
                        help="create NAME inside the namespace of this process")
 
 
-def _kind_commands(ls) -> None:
-    _bridge_options(ls.choices["add-bridge"])
-    p = _command(ls, "add-macvlan", "create a macvlan NAME on PARENT",
-                 "pynetlink link add-macvlan mv0 eth0 --mode bridge --child-netns /run/netns/c1",
-                 "link:add_macvlan")
+def _on_parent(ls, command: str, help: str, example: str):
+    """``link add-KIND NAME PARENT``, run by ``link:add_KIND``."""
+    p = _command(ls, command, help, example, "link:" + command.replace("-", "_"))
     p.add_argument("name")
     p.add_argument("parent")
+    return p
+
+
+def _kind_commands(ls) -> None:
+    _bridge_options(ls.choices["add-bridge"])
+    p = _on_parent(ls, "add-macvlan", "create a macvlan NAME on PARENT",
+                   "pynetlink link add-macvlan mv0 eth0 --mode bridge --child-netns /run/netns/c1")
     p.add_argument("--mode", choices=MACVLAN_MODES, default="bridge")
     p.add_argument("--nopromisc", action="store_true", help="passthru without promiscuous mode")
     _child(p)
-    p = _command(ls, "add-ipvlan", "create an ipvlan NAME on PARENT",
-                 "pynetlink link add-ipvlan ipv0 eth0 --mode l2 --child-netns /run/netns/c1",
-                 "link:add_ipvlan")
-    p.add_argument("name")
-    p.add_argument("parent")
+    p = _on_parent(ls, "add-ipvlan", "create an ipvlan NAME on PARENT",
+                   "pynetlink link add-ipvlan ipv0 eth0 --mode l2 --child-netns /run/netns/c1")
     p.add_argument("--mode", choices=IPVLAN_MODES, default="l2")
     p.add_argument("--flag", choices=IPVLAN_FLAGS)
     _child(p, mac=False)
-    p = _command(ls, "add-vlan", "create NAME, VLAN ID of PARENT",
-                 "pynetlink link add-vlan eth0.100 eth0 100", "link:add_vlan")
-    p.add_argument("name")
-    p.add_argument("parent")
+    p = _on_parent(ls, "add-vlan", "create NAME, VLAN ID of PARENT",
+                   "pynetlink link add-vlan eth0.100 eth0 100")
     p.add_argument("id", type=int)
     p.add_argument("--protocol", choices=VLAN_PROTOCOLS)
     _child(p)
