@@ -15,6 +15,7 @@ from cffi import FFI
 
 HERE = pathlib.Path(__file__).resolve().parent
 SOURCES = ["nlmsg.c", "rtnl.c", "attr.c", "decode.c", "reply.c", "netns.c", "sock.c", "proc.c"]
+SOURCES += ["kinds.c"]      # -- link kinds (issue 16) --
 
 CFLAGS = ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-fvisibility=hidden"]
 LDFLAGS = []
@@ -26,6 +27,7 @@ if os.environ.get("PYNETLINK_SANITIZE"):
 
 ffibuilder = FFI()
 ffibuilder.cdef((HERE / "pn.h").read_text() + (HERE / "pn_constants.cdef").read_text())
+ffibuilder.cdef((HERE / "pn_kinds.cdef").read_text())    # -- link kinds (issue 16) --
 ffibuilder.set_source(
     "pynetlink._pynetlink_cffi",
     """
@@ -33,6 +35,8 @@ ffibuilder.set_source(
     #include "pn_internal.h"
     #include <linux/if_addr.h>
     #include <linux/ipv6_route.h>
+    /* -- link kinds (issue 16) -- */
+    #include <linux/if_ether.h>
     """,
     # Relative to the project root, where setuptools runs this script.
     sources=[os.path.relpath(HERE / s) for s in SOURCES],

@@ -24,8 +24,9 @@ static const uint16_t link_min[IFLA_MAX + 1] = {
     [IFLA_STATS64] = PN_STATS64_MIN,
 };
 
-/* IFLA_LINKINFO { IFLA_INFO_KIND "veth" ... IFLA_INFO_SLAVE_KIND "bridge"
- * IFLA_INFO_SLAVE_DATA { IFLA_BRPORT_MODE u8 } }: the link's kind, and the
+/* IFLA_LINKINFO { IFLA_INFO_KIND "veth" IFLA_INFO_DATA { ... } ...
+ * IFLA_INFO_SLAVE_KIND "bridge" IFLA_INFO_SLAVE_DATA { IFLA_BRPORT_MODE u8 } }:
+ * the link's kind and its options (pn_kind_attrs_get()), and the
  * hairpin mode of a bridge port.  A malformed nest is ignored: the link
  * itself is still described. */
 static void link_info(const struct pn_attr *linkinfo, struct pn_link_info *out)
@@ -38,6 +39,8 @@ static void link_info(const struct pn_attr *linkinfo, struct pn_link_info *out)
         return;
     if (info[IFLA_INFO_KIND].data)
         pn_get_str(out->kind, sizeof(out->kind), &info[IFLA_INFO_KIND]);
+    if (info[IFLA_INFO_DATA].data)      /* the kind's options */
+        pn_kind_attrs_get(info[IFLA_INFO_DATA].data, info[IFLA_INFO_DATA].len, out);
     kind = &info[IFLA_INFO_SLAVE_KIND];
     data = &info[IFLA_INFO_SLAVE_DATA];
     if (!kind->data || kind->len < sizeof("bridge") || memcmp(kind->data, "bridge", sizeof("bridge")) ||

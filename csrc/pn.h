@@ -37,6 +37,9 @@ enum pn_link_field {
     PN_LINK_ADDR_GEN_MODE = 512 /* IFLA_AF_SPEC { AF_INET6 { IFLA_INET6_ADDR_GEN_MODE } }
                                    from .addr_gen_mode (RTM_SETLINK only: the kernel
                                    refuses it when it creates a link) */
+    /* -- link kinds (issue 16) -- */
+    , PN_LINK_LINK = 1024   /* IFLA_LINK from .link: the parent (lower) link's ifindex, looked
+                               up in the socket's namespace even for a link born elsewhere */
 };
 
 /* One link as RTM_NEWLINK/SETLINK/DELLINK/GETLINK sees it. */
@@ -56,6 +59,31 @@ struct pn_link_spec {
     uint32_t address_len;
     unsigned char address[32];
     uint8_t addr_gen_mode;  /* enum in6_addr_gen_mode */
+    /* -- link kinds (issue 16) -- */
+    uint32_t link;          /* IFLA_LINK (PN_LINK_LINK) */
+};
+
+/* -- link kinds (issue 16) -- */
+/* How a struct pn_kind_attr's value is put on the wire. */
+enum pn_attr_kind {
+    PN_ATTR_FLAG = 1,       /* no payload */
+    PN_ATTR_U8 = 2,         /* .value, at most 255 */
+    PN_ATTR_U16 = 3,        /* .value, at most 65535, native byte order */
+    PN_ATTR_U32 = 4,        /* .value, native byte order */
+    PN_ATTR_BE16 = 5,       /* .value, at most 65535, network byte order (a port, an ethertype) */
+    PN_ATTR_BYTES = 6       /* .bytes[0 .. len), len 1 to 16 (an IPv4 or IPv6 address) */
+};
+
+/* One attribute of a link kind's IFLA_INFO_DATA (`ip link add ... type
+ * KIND OPTIONS`), or one found in a reply: there .kind is PN_ATTR_U8/U16/U32
+ * for a payload of 1/2/4 bytes (.value native), else PN_ATTR_BYTES, and
+ * .bytes holds the payload whatever its size. */
+struct pn_kind_attr {
+    uint16_t type;          /* IFLA_MACVLAN_MODE, IFLA_VXLAN_ID, IFLA_BR_STP_STATE, ... */
+    uint8_t kind;           /* enum pn_attr_kind */
+    uint8_t len;            /* payload bytes */
+    uint32_t value;
+    unsigned char bytes[16];
 };
 
 /* One interface address (RTM_NEWADDR/DELADDR). */
@@ -114,6 +142,11 @@ struct pn_link_info {
                                (no IPv6 on the link) */
     uint64_t rx_packets, tx_packets, rx_bytes, tx_bytes;
     uint64_t rx_errors, tx_errors, rx_dropped, tx_dropped;
+    /* -- link kinds (issue 16) -- */
+    uint32_t info_data_n;   /* entries of info_data filled */
+    struct pn_kind_attr info_data[64];  /* IFLA_LINKINFO/IFLA_INFO_DATA's attributes of 1 to 16
+                               bytes, in the kernel's order (longer or empty ones, and those
+                               past the 64th, are left out) */
 };
 
 /* What an RTM_NEWADDR says of one address (`ip addr show`).  An address
@@ -200,6 +233,8 @@ enum pn_limits {
     PN_MAX_ATTR = 65535,    /* largest attribute or nest, header included: rta_len is 16 bits */
     PN_MAX_BUF = 0x7ffffffc /* largest pn_buf or datagram: offsets are returned as int,
                                and this is INT32_MAX rounded down to 4-byte alignment */
+    /* -- link kinds (issue 16) -- */
+    , PN_KIND_ATTRS_MAX = 64 /* attributes of one IFLA_INFO_DATA: sent or decoded */
 };
 
 /*
@@ -261,6 +296,16 @@ int pn_brport_msg(struct pn_buf *b, uint32_t seq, const struct pn_link_spec *lin
  * RTM_GETROUTE (`ip route show table all`), with the family header the
  * kernel's strict checking expects; -EINVAL for any other type. */
 int pn_dump_msg(struct pn_buf *b, uint16_t type, uint32_t seq, uint8_t family);
+/* -- link kinds (issue 16): kinds.c -- */
+/* RTM_NEWLINK of a link of kind `kind` with the options attrs[0 .. count)
+ * in IFLA_INFO_DATA (none: no IFLA_INFO_DATA): `ip link add NAME [link
+ * PARENT] type KIND OPTIONS` (nlflags NLM_F_CREATE|NLM_F_EXCL), or `ip link
+ * set NAME type KIND OPTIONS` (nlflags 0).  -EINVAL for an empty or
+ * unterminated kind, count past PN_KIND_ATTRS_MAX, an attribute type 0 or
+ * with an NLA_F_* bit, a value too large for its kind, an unknown kind. */
+int pn_kind_data_msg(struct pn_buf *b, uint16_t nlflags, uint32_t seq,
+                     const struct pn_link_spec *link, const char *kind,
+                     const struct pn_kind_attr *attrs, uint32_t count);
 
 /*
  * Reply decoding (reply.c, decode.c): pure functions over received bytes

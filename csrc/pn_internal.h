@@ -53,4 +53,7 @@ void pn_get_ip(unsigned char *dst, uint8_t *dst_len, size_t size, const struct p
 int pn_netns_enter(int netns_fd, int home_fd, int *home);
 int pn_netns_leave(int home, int home_fd);
 
+/* -- link kinds (issue 16) -- kinds.c: a reply's IFLA_INFO_DATA (decode.c). */
+void pn_kind_attrs_get(const unsigned char *p, uint32_t len, struct pn_link_info *out);
+
 #endif

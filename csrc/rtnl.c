@@ -83,6 +83,8 @@ static int put_link_attrs(struct pn_buf *b, const struct pn_link_spec *l)
         err = pn_attr_put_u32(b, IFLA_EXT_MASK, l->ext_mask);
     if (!err && (f & PN_LINK_ADDR_GEN_MODE))
         err = put_addr_gen_mode(b, l->addr_gen_mode);
+    if (!err && (f & PN_LINK_LINK))     /* -- link kinds (issue 16) -- */
+        err = pn_attr_put_u32(b, IFLA_LINK, l->link);
     return err;
 }
 

@@ -45,6 +45,9 @@ _OPERATIONS = (
     "add_route", "replace_route", "delete_route",
     "get_link", "get_links", "link_index", "link_exists", "list_links", "list_addresses", "list_routes",
 )
+# -- link kinds (issue 16) --
+_OPERATIONS += ("create_macvlan", "create_ipvlan", "create_vlan",  # type: ignore[assignment]
+                "create_vxlan", "create_dummy", "set_bridge")
 
 __all__ = [*_LAZY, *_OPERATIONS]
 
@@ -107,3 +110,10 @@ if TYPE_CHECKING:       # what the names above are, for type checkers
     list_links = _default.list_links
     list_addresses = _default.list_addresses
     list_routes = _default.list_routes
+    # -- link kinds (issue 16) --
+    create_macvlan = _default.create_macvlan
+    create_ipvlan = _default.create_ipvlan
+    create_vlan = _default.create_vlan
+    create_vxlan = _default.create_vxlan
+    create_dummy = _default.create_dummy
+    set_bridge = _default.set_bridge

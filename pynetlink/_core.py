@@ -368,7 +368,8 @@ def _raw_link(c) -> RawLink:
             "hairpin": None if c.hairpin < 0 else bool(c.hairpin),
             "kind": ffi.string(c.kind).decode("utf-8", "replace"), "link_index": c.link_index,
             "addr_gen_mode": None if c.addr_gen_mode < 0 else c.addr_gen_mode,
-            "stats": {k: getattr(c, k) for k in STATS} if c.has_stats else None}
+            "stats": {k: getattr(c, k) for k in STATS} if c.has_stats else None,
+            "info_data": _info_data(c) if c.info_data_n else None}   # link kinds (issue 16)
 
 
 def _ip(field, length: int) -> Optional[str]:
@@ -783,3 +784,99 @@ class Monitor:
             if self._from_kernel[0]:
                 events += _link_events(self._buf, n, self._events)
         return events
+
+
+# -- link kinds (issue 16) -----------------------------------------------------
+# The options of a link kind: IFLA_LINKINFO/IFLA_INFO_DATA attributes, each
+# sent as a struct pn_kind_attr (kinds.c).  Their numbers, from the headers:
+IFLA_INFO_DATA = lib.IFLA_INFO_DATA
+IFLA_MACVLAN_MODE = lib.IFLA_MACVLAN_MODE
+IFLA_MACVLAN_FLAGS = lib.IFLA_MACVLAN_FLAGS
+MACVLAN_MODE_PRIVATE = lib.MACVLAN_MODE_PRIVATE
+MACVLAN_MODE_VEPA = lib.MACVLAN_MODE_VEPA
+MACVLAN_MODE_BRIDGE = lib.MACVLAN_MODE_BRIDGE
+MACVLAN_MODE_PASSTHRU = lib.MACVLAN_MODE_PASSTHRU
+MACVLAN_MODE_SOURCE = lib.MACVLAN_MODE_SOURCE
+MACVLAN_FLAG_NOPROMISC = lib.MACVLAN_FLAG_NOPROMISC
+MACVLAN_FLAG_NODST = lib.MACVLAN_FLAG_NODST
+IFLA_IPVLAN_MODE = lib.IFLA_IPVLAN_MODE
+IFLA_IPVLAN_FLAGS = lib.IFLA_IPVLAN_FLAGS
+IPVLAN_MODE_L2 = lib.IPVLAN_MODE_L2
+IPVLAN_MODE_L3 = lib.IPVLAN_MODE_L3
+IPVLAN_MODE_L3S = lib.IPVLAN_MODE_L3S
+IPVLAN_F_PRIVATE = lib.IPVLAN_F_PRIVATE
+IPVLAN_F_VEPA = lib.IPVLAN_F_VEPA
+IFLA_VLAN_ID = lib.IFLA_VLAN_ID
+IFLA_VLAN_PROTOCOL = lib.IFLA_VLAN_PROTOCOL
+ETH_P_8021Q = lib.ETH_P_8021Q           # csrc/pn_kinds.cdef: <linux/if_ether.h>
+ETH_P_8021AD = lib.ETH_P_8021AD
+IFLA_VXLAN_ID = lib.IFLA_VXLAN_ID
+IFLA_VXLAN_GROUP = lib.IFLA_VXLAN_GROUP
+IFLA_VXLAN_LINK = lib.IFLA_VXLAN_LINK
+IFLA_VXLAN_LOCAL = lib.IFLA_VXLAN_LOCAL
+IFLA_VXLAN_TTL = lib.IFLA_VXLAN_TTL
+IFLA_VXLAN_LEARNING = lib.IFLA_VXLAN_LEARNING
+IFLA_VXLAN_PORT = lib.IFLA_VXLAN_PORT
+IFLA_VXLAN_GROUP6 = lib.IFLA_VXLAN_GROUP6
+IFLA_VXLAN_LOCAL6 = lib.IFLA_VXLAN_LOCAL6
+IFLA_BR_AGEING_TIME = lib.IFLA_BR_AGEING_TIME
+IFLA_BR_STP_STATE = lib.IFLA_BR_STP_STATE
+IFLA_BR_VLAN_FILTERING = lib.IFLA_BR_VLAN_FILTERING
+IFLA_BR_VLAN_DEFAULT_PVID = lib.IFLA_BR_VLAN_DEFAULT_PVID
+IFLA_BR_MCAST_SNOOPING = lib.IFLA_BR_MCAST_SNOOPING
+IFLA_BR_MCAST_QUERIER = lib.IFLA_BR_MCAST_QUERIER
+# The kinds' modes and flags by ip's names
+MACVLAN_MODES = {"private": MACVLAN_MODE_PRIVATE, "vepa": MACVLAN_MODE_VEPA,
+                 "bridge": MACVLAN_MODE_BRIDGE, "passthru": MACVLAN_MODE_PASSTHRU,
+                 "source": MACVLAN_MODE_SOURCE}
+MACVLAN_FLAGS = {"nopromisc": MACVLAN_FLAG_NOPROMISC, "nodst": MACVLAN_FLAG_NODST}
+IPVLAN_MODES = {"l2": IPVLAN_MODE_L2, "l3": IPVLAN_MODE_L3, "l3s": IPVLAN_MODE_L3S}
+IPVLAN_FLAGS = {"bridge": 0, "private": IPVLAN_F_PRIVATE, "vepa": IPVLAN_F_VEPA}
+VLAN_PROTOCOLS = {"802.1Q": ETH_P_8021Q, "802.1ad": ETH_P_8021AD}
+# How each is put on the wire (enum pn_attr_kind)
+ATTR_FLAG, ATTR_U8, ATTR_U16 = lib.PN_ATTR_FLAG, lib.PN_ATTR_U8, lib.PN_ATTR_U16
+ATTR_U32, ATTR_BE16, ATTR_BYTES = lib.PN_ATTR_U32, lib.PN_ATTR_BE16, lib.PN_ATTR_BYTES
+KIND_ATTRS_MAX = lib.PN_KIND_ATTRS_MAX
+
+from typing import List, Tuple  # noqa: E402  (kept in this block: the merge stays additive)
+
+_LINK_FIELDS += (("link", lib.PN_LINK_LINK),)  # type: ignore[assignment]  # IFLA_LINK: the parent
+
+# One option: (attribute type, ATTR_* wire format, value: int, or bytes for ATTR_BYTES)
+KindAttr = Tuple[int, int, object]
+
+
+def kind_attrs(attrs: Sequence[KindAttr]):
+    """A ``struct pn_kind_attr[]`` of ``attrs`` (at most KIND_ATTRS_MAX)."""
+    if len(attrs) > KIND_ATTRS_MAX:
+        raise ValueError(f"at most {KIND_ATTRS_MAX} options, not {len(attrs)}")
+    array = ffi.new("struct pn_kind_attr[]", max(len(attrs), 1))
+    for slot, (attr_type, kind, value) in zip(array, attrs):
+        slot.type, slot.kind = attr_type, kind
+        if kind == ATTR_BYTES:
+            assert isinstance(value, bytes)
+            _put_ip(slot.bytes, value, "option")
+            slot.len = len(value)
+        else:
+            assert isinstance(value, int)
+            slot.value = _u32(value, "option")
+    return array
+
+
+def kind_data_encoder(nlflags: int, kind: bytes, attrs: Sequence[KindAttr], **fields) -> Encoder:
+    """RTM_NEWLINK of a link of ``kind`` with ``attrs`` in IFLA_INFO_DATA
+    (none: no IFLA_INFO_DATA); ``fields`` as ``link_spec``'s, ``link`` the
+    parent's ifindex (IFLA_LINK)."""
+    spec, kind_c, array = link_spec(**fields), ffi.new("char[]", kind), kind_attrs(attrs)
+    count = len(attrs)
+    return lambda buf, seq: lib.pn_kind_data_msg(buf, nlflags, seq, spec, kind_c, array, count)
+
+
+# A reply's IFLA_INFO_DATA: (attribute type, value: the payload as a native
+# u8/u16/u32 when it has 1/2/4 bytes, else None, payload bytes), in order.
+RawInfoData = List[Tuple[int, Optional[int], bytes]]
+
+
+def _info_data(c) -> RawInfoData:
+    return [(a.type, None if a.kind == ATTR_BYTES else a.value, ffi.buffer(a.bytes, a.len)[:])
+            for a in c.info_data[0:c.info_data_n]]

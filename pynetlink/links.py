@@ -13,6 +13,7 @@ from collections import namedtuple
 from typing import Optional
 
 from . import _validate as v
+from . import kinds
 from ._core import (ADDR_GEN_MODES, IFF_PROMISC, IFF_UP, IFLA_BRPORT_MODE, NLM_F_CREATE, NLM_F_DUMP,
                     NLM_F_EXCL, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK, Encoder, RawLink,
                     brport_encoder, kind_encoder, link_encoder, veth_encoder)
@@ -26,8 +27,8 @@ _MODE_NAMES = {number: name for name, number in ADDR_GEN_MODES.items()}
 
 
 class Link(namedtuple("Link", "index name flags mtu master group txqlen address hairpin stats "
-                              "kind link_index addr_gen_mode",
-                      defaults=("", None, None, "", 0, None))):
+                              "kind link_index addr_gen_mode info",
+                      defaults=("", None, None, "", 0, None, None))):
     """A link as the kernel reported it (``ip -d link show DEV``): ``index``,
     ``name``, ``flags`` (ifi_flags), ``mtu``, ``master`` (ifindex, 0: none),
     ``group``, ``txqlen``, ``address`` (link-layer, "aa:bb:cc:dd:ee:ff"),
@@ -38,7 +39,10 @@ class Link(namedtuple("Link", "index name flags mtu master group txqlen address 
     peer's namespace; 0: none) and ``addr_gen_mode`` (``ip -d``'s
     "addrgenmode": how the kernel makes the link's IPv6 link-local address,
     "eui64", "none", "stable_secret" or "random"; None when the link has no
-    IPv6 at all)."""
+    IPv6 at all) and ``info`` (the options of its kind, keyed as ``ip -j -d``
+    keys ``linkinfo.info_data``: see ``kinds.decode_info``; None for a kind
+    without any this library decodes).  A link made on a parent (macvlan,
+    ipvlan, vlan) has the parent's ifindex in ``link_index``."""
     __slots__ = ()
 
     @property
@@ -60,8 +64,12 @@ class Link(namedtuple("Link", "index name flags mtu master group txqlen address 
             from .types import NetworkStats     # on first use: a CNI plugin never reads counters
             stats = NetworkStats(**stats)       # type: ignore[arg-type]
         mode = raw.get("addr_gen_mode")
-        return cls(**{**raw, "stats": stats,
-                      "addr_gen_mode": None if mode is None else _MODE_NAMES.get(mode, str(mode))})
+        fields = {**raw, "stats": stats,
+                  "addr_gen_mode": None if mode is None else _MODE_NAMES.get(mode, str(mode))}
+        data = fields.pop("info_data", None)
+        if data:
+            fields["info"] = kinds.decode_info(raw["kind"], data)   # type: ignore[arg-type]
+        return cls(**fields)
 
 
 # -- validation: caller values to link_spec fields -------------------------------

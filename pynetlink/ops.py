@@ -24,7 +24,7 @@ import os
 from typing import Any, Callable, Generic, List, Mapping, Optional, Sequence, TypeVar, Union
 
 from . import _validate as v
-from . import addresses, links, netns, routes
+from . import addresses, kinds, links, netns, routes
 from ._core import Encoder, Reply, Request, Socket
 from .addresses import Address
 from .errors import NetlinkError
@@ -298,11 +298,27 @@ class Operations(Generic[R]):
 
     # -- beyond libcontainer ------------------------------------------------------------
 
-    def create_bridge(self, name: str, *, mtu: Optional[int] = None, up: bool = False) -> R:
+    def create_bridge(self, name: str, *, mtu: Optional[int] = None, up: bool = False,
+                      vlan_filtering: Optional[bool] = None,
+                      stp_state: Union[bool, int, None] = None,
+                      mcast_snooping: Optional[bool] = None,
+                      ageing_time: Union[int, float, None] = None,
+                      vlan_default_pvid: Optional[int] = None,
+                      mcast_querier: Optional[bool] = None) -> R:
         """Create a bridge NAME (down unless ``up``), with ``mtu`` if given;
-        EEXIST if the name is taken.
-        Equivalent to: ``ip link add NAME [mtu M] [up] type bridge``."""
-        encode = links.create_bridge(links.new_link_fields(name, mtu, up))
+        EEXIST if the name is taken.  The bridge options given (see
+        ``set_bridge``) go in the same message; the others keep the kernel's
+        defaults.
+        Equivalent to: ``ip link add NAME [mtu M] [up] type bridge
+        [vlan_filtering 0|1] [stp_state S] [mcast_snooping 0|1] [ageing_time
+        CENTISECONDS] [vlan_default_pvid V] [mcast_querier 0|1]``."""
+        fields = links.new_link_fields(name, mtu, up)
+        options = kinds.bridge_options(
+            vlan_filtering=vlan_filtering, stp_state=stp_state, mcast_snooping=mcast_snooping,
+            ageing_time=ageing_time, vlan_default_pvid=vlan_default_pvid,
+            mcast_querier=mcast_querier)
+        encode = (kinds.create(b"bridge", fields, options) if options
+                  else links.create_bridge(fields))
         return self._execute(Op("create_bridge", (name,), name, _fixed(encode),
                                 undo=lambda old, idx: links.delete(name), gone=LINK_GONE,
                                 forgets=(name,)))
@@ -438,6 +454,160 @@ class Operations(Generic[R]):
             lambda idx: message(network, via, idx[iface_name]), needs=(iface_name,),
             undo=None if undo is None else lambda old, idx: undo(network, via, idx[iface_name]),
             gone=ROUTE_GONE, irreversible=irreversible))
+
+    # -- link kinds (issue 16) ---------------------------------------------------------
+
+    def create_macvlan(self, name: str, parent: str, *, mode: str = "bridge",
+                       nopromisc: bool = False, mtu: Optional[int] = None, up: bool = False,
+                       mac_address: Optional[str] = None, netns: Optional[netns.Target] = None,
+                       pid: Optional[int] = None) -> R:
+        """Create a macvlan NAME on PARENT (a link of this namespace, by
+        name): its own MAC address (``mac_address``, or a random one) on
+        PARENT's wire; ``mode`` "bridge" (macvlans of one parent talk to each
+        other directly), "private", "vepa", "passthru" or "source";
+        ``nopromisc``: passthru mode without making PARENT promiscuous.
+        With ``netns`` (a path or fd) or ``pid``, NAME is born inside that
+        namespace (the CNI macvlan plugin's job): the kernel finds PARENT in
+        this one, and ``mtu`` and ``up`` apply in there; nothing is left
+        behind if any of it fails.  ENODEV (naming PARENT) if there is no
+        PARENT, EEXIST if NAME is taken.  (A macvlan born in another
+        namespace cannot be part of a transaction: its undo could not reach it.)
+        Equivalent to: ``ip link add link PARENT name NAME [address MAC] [mtu
+        M] [netns NS] [up] type macvlan mode MODE [nopromisc]``."""
+        options = kinds.macvlan_options(mode, nopromisc)
+        return self._create_on_parent("create_macvlan", b"macvlan", name, parent, options,
+                                      mtu=mtu, up=up, mac_address=mac_address, netns=netns,
+                                      pid=pid)
+
+    def create_ipvlan(self, name: str, parent: str, *, mode: str = "l2",
+                      flag: Optional[str] = None, mtu: Optional[int] = None, up: bool = False,
+                      netns: Optional[netns.Target] = None, pid: Optional[int] = None) -> R:
+        """Create an ipvlan NAME on PARENT (by name), sharing PARENT's MAC
+        address: ``mode`` "l2", "l3" or "l3s"; ``flag`` "bridge" (the
+        kernel's default when not given), "private" or "vepa".  ``netns`` /
+        ``pid``, ``mtu``, ``up`` and the errors as ``create_macvlan``'s (the
+        CNI ipvlan plugin's job); EOPNOTSUPP from a kernel without ipvlan.
+        Equivalent to: ``ip link add link PARENT name NAME [mtu M] [netns NS]
+        [up] type ipvlan mode MODE [FLAG]``."""
+        options = kinds.ipvlan_options(mode, flag)
+        return self._create_on_parent("create_ipvlan", b"ipvlan", name, parent, options,
+                                      mtu=mtu, up=up, netns=netns, pid=pid)
+
+    def create_vlan(self, name: str, parent: str, vlan_id: int, *,
+                    protocol: Optional[str] = None, mtu: Optional[int] = None, up: bool = False,
+                    mac_address: Optional[str] = None, netns: Optional[netns.Target] = None,
+                    pid: Optional[int] = None) -> R:
+        """Create NAME, PARENT's 802.1Q VLAN ``vlan_id`` (1 to 4094), or an
+        802.1ad one (``protocol`` "802.1ad"; "802.1Q" is the kernel's
+        default when not given).  ``netns`` / ``pid``, ``mtu``, ``up`` and
+        the errors as ``create_macvlan``'s; EOPNOTSUPP from a kernel
+        without 802.1Q support.
+        Equivalent to: ``ip link add link PARENT name NAME [address MAC] [mtu
+        M] [netns NS] [up] type vlan id VLAN_ID [protocol PROTOCOL]``."""
+        options = kinds.vlan_options(vlan_id, protocol)
+        return self._create_on_parent("create_vlan", b"vlan", name, parent, options,
+                                      mtu=mtu, up=up, mac_address=mac_address, netns=netns,
+                                      pid=pid)
+
+    def _create_on_parent(self, operation: str, kind: bytes, name: str, parent: str,
+                          options: kinds.Options, *, mtu: Optional[int], up: bool,
+                          mac_address: Optional[str] = None,
+                          netns: Optional[netns.Target] = None, pid: Optional[int] = None) -> R:
+        """A link of ``kind`` on PARENT (IFLA_LINK: PARENT's index, looked up
+        first), born in this namespace or in ``netns`` / ``pid``'s."""
+        v.ifname(parent, "parent")
+        if netns is not None and pid is not None:
+            raise ValueError("give the namespace as a netns (path or fd) or as a pid, not both")
+        fields = kinds.child_fields(name, mtu=mtu, up=up, mac_address=mac_address, ns_pid=pid)
+        fds: List[int] = []
+        if netns is not None:
+            fields["ns_fd"] = self._netns_fd(netns, fds)
+        here = netns is None and pid is None
+        return self._execute(Op(
+            operation, (name, parent), name,
+            lambda idx: kinds.create(kind, {**fields, "link": idx[parent]}, options),
+            needs=(parent,), undo=(lambda old, idx: links.delete(name)) if here else None,
+            gone=LINK_GONE, forgets=(name,), fds=fds,
+            irreversible="" if here else "a link born in another namespace is not deleted "
+                                         "from this one"))
+
+    def create_vxlan(self, name: str, vni: int, *, local: Optional[str] = None,
+                     remote: Optional[str] = None, group: Optional[str] = None,
+                     dev: Optional[str] = None, dstport: int = kinds.IANA_VXLAN_PORT,
+                     learning: bool = True, ttl: Optional[int] = None,
+                     mtu: Optional[int] = None, up: bool = False) -> R:
+        """Create a VXLAN tunnel endpoint NAME for network ``vni`` (0 to
+        2**24-1): ``local`` its source address, and ``remote`` (one unicast
+        peer) or ``group`` (a multicast group, joined on ``dev``), IPv4 or
+        IPv6 — or neither, for an overlay whose forwarding entries a control
+        plane writes; ``dev``: the underlay link, by name (ENODEV naming it if
+        there is none); ``dstport``: the UDP port, 4789 (IANA's) unless given
+        — ``ip`` without ``dstport`` sends none and the kernel then takes
+        Linux's older 8472 (``dstport=0`` does the same here);
+        ``learning``: learn remote MACs from received packets (sent always,
+        as ``ip`` does); ``ttl`` if given.  EEXIST if NAME is taken (or if
+        another VXLAN already has this VNI and port).
+        Equivalent to: ``ip link add NAME [mtu M] [up] type vxlan id VNI
+        [local L] [remote R | group G] [dev D] [ttl T] [no]learning dstport
+        PORT``."""
+        options = kinds.vxlan_options(vni, local=local, remote=remote, group=group, dev=dev,
+                                      dstport=dstport, learning=learning, ttl=ttl)
+        fields = kinds.child_fields(name, mtu=mtu, up=up)
+
+        def build(idx: Indexes) -> Encoder:
+            underlay = [kinds.vxlan_link(idx[dev])] if dev is not None else []
+            return kinds.create(b"vxlan", fields, underlay + options)
+
+        return self._execute(Op("create_vxlan", (name, vni), name, build,
+                                needs=(dev,) if dev is not None else (),
+                                undo=lambda old, idx: links.delete(name), gone=LINK_GONE,
+                                forgets=(name,)))
+
+    def create_dummy(self, name: str, *, mtu: Optional[int] = None, up: bool = False,
+                     mac_address: Optional[str] = None) -> R:
+        """Create a dummy link NAME (a link that drops what it is given: a
+        place for addresses); EEXIST if the name is taken, EOPNOTSUPP from a
+        kernel without the dummy driver.
+        Equivalent to: ``ip link add NAME [address MAC] [mtu M] [up] type dummy``."""
+        encode = kinds.create(b"dummy", kinds.child_fields(name, mtu=mtu, up=up,
+                                                           mac_address=mac_address), [])
+        return self._execute(Op("create_dummy", (name,), name, _fixed(encode),
+                                undo=lambda old, idx: links.delete(name), gone=LINK_GONE,
+                                forgets=(name,)))
+
+    def set_bridge(self, name: str, *, vlan_filtering: Optional[bool] = None,
+                   stp_state: Union[bool, int, None] = None,
+                   mcast_snooping: Optional[bool] = None,
+                   ageing_time: Union[int, float, None] = None,
+                   vlan_default_pvid: Optional[int] = None,
+                   mcast_querier: Optional[bool] = None) -> R:
+        """Change the options of bridge NAME; only those given change:
+        ``vlan_filtering`` (bool), ``stp_state`` (bool, or 0 off / 1 kernel
+        STP / 2 user STP, as ``ip -d`` reports it), ``mcast_snooping``
+        (bool), ``ageing_time`` (seconds a learned MAC is kept; the kernel
+        takes centiseconds), ``vlan_default_pvid`` (0 to 4094),
+        ``mcast_querier`` (bool).  The kernel applies them in its own order
+        and stops at the first it refuses (EOPNOTSUPP: vlan_filtering on a
+        kernel without bridge VLAN filtering), keeping those before; in a
+        transaction the values read before are restored.
+        Equivalent to: ``ip link set NAME type bridge [vlan_filtering 0|1]
+        [stp_state S] [mcast_snooping 0|1] [ageing_time CENTISECONDS]
+        [vlan_default_pvid V] [mcast_querier 0|1]``."""
+        given: dict[str, Any] = dict(
+            vlan_filtering=vlan_filtering, stp_state=stp_state, mcast_snooping=mcast_snooping,
+            ageing_time=ageing_time, vlan_default_pvid=vlan_default_pvid,
+            mcast_querier=mcast_querier)
+        options = kinds.bridge_options(**given)
+        if not options:
+            raise ValueError("set_bridge needs at least one bridge option")
+        encode = kinds.change(b"bridge", name, options)
+
+        def undo(old: Optional[Link], idx: Indexes) -> Optional[Encoder]:
+            restore = kinds.bridge_restore(None if old is None else old.info, given)
+            return kinds.change(b"bridge", name, restore) if restore else None
+
+        return self._execute(Op("set_bridge", (name,), name, _fixed(encode), changes=name,
+                                undo=undo))
 
 
 def _back_to_master(name: str, old: Link, undo: List[Encoder]) -> List[Encoder]:

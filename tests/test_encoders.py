@@ -125,6 +125,7 @@ LINK_FIELDS = {
     "address": (lib.PN_LINK_ADDRESS, C.IFLA_ADDRESS, lambda a: a.payload),
     "ext_mask": (lib.PN_LINK_EXT_MASK, C.IFLA_EXT_MASK, w.Attr.u32),
     "addr_gen_mode": (lib.PN_LINK_ADDR_GEN_MODE, C.IFLA_AF_SPEC, lambda a: _addr_gen_mode(a)),
+    "link": (lib.PN_LINK_LINK, C.IFLA_LINK, w.Attr.u32),    # link kinds (issue 16)
 }
 
 
@@ -600,6 +601,7 @@ field_values = {
     "ns_fd": I32, "ns_pid": I32,
     "address": st.binary(min_size=1, max_size=32),
     "addr_gen_mode": st.integers(0, 255),
+    "link": U32,                                            # link kinds (issue 16)
 }
 
 

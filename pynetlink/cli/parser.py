@@ -120,7 +120,97 @@ def _link_commands(top) -> None:
     p = _command(ls, "show", "show one link, or all", "pynetlink link show --netns /run/netns/ns1",
                  "link:show")
     p.add_argument("name", nargs="?")
+    _kind_commands(ls)      # -- link kinds (issue 16) --
 
+
+# -- link kinds (issue 16) ------------------------------------------------------------
+# ip's names of the kinds' modes (pynetlink._core's tables need the C core)
+MACVLAN_MODES = ("bridge", "private", "vepa", "passthru", "source")
+IPVLAN_MODES = ("l2", "l3", "l3s")
+IPVLAN_FLAGS = ("bridge", "private", "vepa")
+VLAN_PROTOCOLS = ("802.1Q", "802.1ad")
+
+
+def _bool01(text: str) -> bool:
+    """ip's 0/1 for an on/off bridge option."""
+    if text not in ("0", "1"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not 0 or 1")
+    return text == "1"
+
+
+def _bridge_options(p) -> None:
+    p.add_argument("--vlan-filtering", type=_bool01, metavar="0|1")
+    p.add_argument("--stp-state", type=int, choices=(0, 1, 2), help="0 off, 1 on")
+    p.add_argument("--mcast-snooping", type=_bool01, metavar="0|1")
+    p.add_argument("--ageing-time", type=float, metavar="SECONDS",
+                   help="how long a learned MAC address is kept")
+    p.add_argument("--vlan-default-pvid", type=int, metavar="VID")
+    p.add_argument("--mcast-querier", type=_bool01, metavar="0|1")
+
+
+def _child(p, mac: bool = True) -> None:
+    """A new link's own options, and the namespace it is born in."""
+    p.add_argument("--mtu", type=int)
+    p.add_argument("--up", action="store_true")
+    if mac:
+        p.add_argument("--address", metavar="MAC")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--child-netns", metavar="PATH",
+                       help="create NAME inside this namespace (PARENT is found in this one)")
+    where.add_argument("--child-pid", type=int, metavar="PID",
+                       help="create NAME inside the namespace of this process")
+
+
+def _on_parent(ls, command: str, help: str, example: str):
+    """``link add-KIND NAME PARENT``, run by ``link:add_KIND``."""
+    p = _command(ls, command, help, example, "link:" + command.replace("-", "_"))
+    p.add_argument("name")
+    p.add_argument("parent")
+    return p
+
+
+def _kind_commands(ls) -> None:
+    _bridge_options(ls.choices["add-bridge"])
+    p = _on_parent(ls, "add-macvlan", "create a macvlan NAME on PARENT",
+                   "pynetlink link add-macvlan mv0 eth0 --mode bridge --child-netns /run/netns/c1")
+    p.add_argument("--mode", choices=MACVLAN_MODES, default="bridge")
+    p.add_argument("--nopromisc", action="store_true", help="passthru without promiscuous mode")
+    _child(p)
+    p = _on_parent(ls, "add-ipvlan", "create an ipvlan NAME on PARENT",
+                   "pynetlink link add-ipvlan ipv0 eth0 --mode l2 --child-netns /run/netns/c1")
+    p.add_argument("--mode", choices=IPVLAN_MODES, default="l2")
+    p.add_argument("--flag", choices=IPVLAN_FLAGS)
+    _child(p, mac=False)
+    p = _on_parent(ls, "add-vlan", "create NAME, VLAN ID of PARENT",
+                   "pynetlink link add-vlan eth0.100 eth0 100")
+    p.add_argument("id", type=int)
+    p.add_argument("--protocol", choices=VLAN_PROTOCOLS)
+    _child(p)
+    p = _command(ls, "add-vxlan", "create a VXLAN endpoint NAME of network VNI",
+                 "pynetlink link add-vxlan vx0 42 --local 192.0.2.1 --dev eth0", "link:add_vxlan")
+    p.add_argument("name")
+    p.add_argument("vni", type=int)
+    p.add_argument("--local", metavar="ADDRESS")
+    peer = p.add_mutually_exclusive_group()
+    peer.add_argument("--remote", metavar="ADDRESS")
+    peer.add_argument("--group", metavar="ADDRESS", help="a multicast group (needs --dev)")
+    p.add_argument("--dev", metavar="NAME", help="the underlay link")
+    p.add_argument("--dstport", type=int, default=4789, help="UDP port (default: 4789, IANA's)")
+    p.add_argument("--nolearning", action="store_true", help="do not learn remote MACs")
+    p.add_argument("--ttl", type=int)
+    p.add_argument("--mtu", type=int)
+    p.add_argument("--up", action="store_true")
+    p = _command(ls, "add-dummy", "create a dummy link", "pynetlink link add-dummy d0 --up",
+                 "link:add_dummy")
+    p.add_argument("name")
+    p.add_argument("--mtu", type=int)
+    p.add_argument("--up", action="store_true")
+    p.add_argument("--address", metavar="MAC")
+    p = _command(ls, "set-bridge", "change a bridge's options",
+                 "pynetlink link set-bridge br0 --stp-state 1 --ageing-time 30",
+                 "link:set_bridge")
+    p.add_argument("name")
+    _bridge_options(p)
 
 def _family(p) -> None:
     """``-4`` / ``-6`` / ``--family 4|6`` (both families when absent)."""
