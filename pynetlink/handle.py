@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import TYPE_CHECKING, Any, Generator, NamedTuple, Optional, Sequence, TypeVar, Union
+from typing import (TYPE_CHECKING, Any, Generator, NamedTuple, Optional, Sequence, Tuple, TypeVar,
+                    Union)
 
 from . import netns as _netns
 from . import _validate as v
@@ -165,23 +166,32 @@ T = TypeVar("T")
 Steps = Generator[Union[Exchange, Dump], Any, T]
 
 
+def resume(steps: Steps[Any], outcome: Tuple[bool, Any]) -> Tuple[bool, Any]:
+    """Resume ``steps`` with ``outcome``, (True, the result of the step it
+    yielded) or (False, the exception it raised): (True, the next step),
+    or (False, what the steps return) once they end.  A driver calls it
+    first with (True, None)."""
+    ok, value = outcome
+    try:
+        return True, steps.send(value) if ok else steps.throw(value)
+    except StopIteration as end:
+        return False, end.value
+
+
 def run_steps(sock: Socket, steps: Steps[T]) -> T:
     """Drive ``steps`` to its end with ``sock``'s blocking calls: each
     yielded Exchange or Dump is run and its result sent in; an exception
     (ExchangeError, KeyboardInterrupt...) is thrown in where it yielded."""
-    send: Any = None
-    failed: Optional[BaseException] = None
-    while True:
+    more, step = resume(steps, (True, None))
+    while more:
+        outcome: Tuple[bool, Any]
         try:
-            step = steps.send(send) if failed is None else steps.throw(failed)
-        except StopIteration as end:
-            return end.value
-        send, failed = None, None
-        try:
-            send = (sock.dump(step.request) if isinstance(step, Dump)
-                    else sock.exchange(step.requests, step.into))
-        except BaseException as e:      # noqa: B036 - thrown into the steps, which decide
-            failed = e
+            outcome = True, (sock.dump(step.request) if isinstance(step, Dump)
+                             else sock.exchange(step.requests, step.into))
+        except BaseException as e:      # thrown into the steps, which decide
+            outcome = False, e
+        more, step = resume(steps, outcome)
+    return step
 
 
 def op_steps(op: Op) -> Steps[None]:
