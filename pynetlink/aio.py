@@ -128,7 +128,7 @@ class AsyncSocket:
                 length = self._datagrams.read(self.sock.fd)
             except NetlinkError as e:
                 if e.errno != _errno.ENOBUFS:
-                    self._fail_all(e.errno, "the socket failed")
+                    self._fail_all(e.errno or _errno.EIO, "the socket failed")
                     return
                 self._overflowed = [c for c in set(self._calls.values())
                                     if isinstance(c.parts, Replies)]
