@@ -135,7 +135,8 @@ class AsyncSocket:
                 continue                    # read what was queued, then see what is missing
             if not length:
                 break
-            self._take(length)
+            if self._take(length):
+                return                      # a part of a dump: let the loop run, it calls again
         else:
             return                          # more queued: the loop calls again
         lost, self._overflowed = self._overflowed, []
@@ -143,21 +144,29 @@ class AsyncSocket:
             if not call.future.done():
                 self._end(call, error=call.lost(_errno.ENOBUFS, self.sock._why_lost(_errno.ENOBUFS)))
 
-    def _take(self, length: int) -> None:
+    def _take(self, length: int) -> bool:
         """Hand the datagram just read to the call it answers (a late
-        reply to a call cancelled or ended is dropped)."""
+        reply to a call cancelled or ended is dropped); True if it was a
+        part of a dump (up to 32 KiB of them, decoded: a dump yields to the
+        loop after each)."""
         call = self._calls.get(self._datagrams.sequence(length) or 0)
         if call is None:
-            return
+            return False
         assert self._loop is not None
         call.seen = self._loop.time()
         try:
             if not call.parts.feed(self._datagrams, length):
-                return
+                return call is self._dumping
         except NetlinkError as e:          # the answer is lost: so is the call
             self._end(call, error=call.lost(e.errno or _errno.EIO,
                                             e.detail or "the answer could not be read"))
-            return
+            return False
+        self._complete(call)
+        return False
+
+    def _complete(self, call: _Call) -> None:
+        """End ``call``, every reply in: with its outcome, or the kernel's
+        refusal of a dump."""
         try:
             outcome = call.outcome()
         except NetlinkError as e:          # the kernel refused the dump
@@ -437,6 +446,12 @@ class AsyncHandle(Operations[Awaitable[None]]):
 
     def __repr__(self) -> str:
         return repr(self._handle).replace("pynetlink.Handle", "pynetlink.aio.AsyncHandle")
+
+    @property
+    def socket(self) -> AsyncSocket:
+        """The handle's socket: ``await socket.exchange(requests)`` and
+        ``await socket.dump(request)`` are the ways requests reach the kernel."""
+        return self._sock
 
     def _execute(self, op: Op) -> Awaitable[None]:
         return self._run(op)
