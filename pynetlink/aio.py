@@ -49,6 +49,7 @@ from .ops import Op, Operations, Reads
 __all__ = ["AsyncHandle", "AsyncBatch"]
 
 READS_PER_CALLBACK = 256    # datagrams the reader takes before it lets other callbacks run
+PUMP_SECONDS = 0.002        # sends made one after another before the loop runs again
 
 
 class _Call:
@@ -95,6 +96,7 @@ class AsyncSocket:
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._inflight = 0                          # requests sent and not answered
         self._room: Deque[Tuple[int, asyncio.Future]] = deque()
+        self._sends: Deque[Tuple[Sequence[Request], int, asyncio.Future]] = deque()
         self._dumping: Optional[_Call] = None
         self._overflowed: List[_Call] = []          # in flight when the kernel dropped replies
 
@@ -108,6 +110,7 @@ class AsyncSocket:
                 raise RuntimeError("an AsyncHandle is used by one event loop only")
             self._calls, self._dumping, self._inflight = {}, None, 0
             self._room.clear()
+            self._sends.clear()
             loop.add_reader(self.sock.fd, self._readable)
             self._loop = loop
         return loop
@@ -253,24 +256,59 @@ class AsyncSocket:
         replies: list = [] if into is None else into
         done, sent = len(replies), 0        # replies there before; requests sent
         while sent < len(requests):
-            await self._make_room(min(WINDOW, len(requests) - sent))
+            reserved = min(WINDOW, len(requests) - sent)
+            await self._make_room(reserved)
             try:
-                self.sock._check_usable(requests)       # closed while we waited?
-                first, count = send_window(self.sock, requests[sent:])
-            except BaseException as e:
-                self._release(min(WINDOW, len(requests) - sent))
-                if sent and isinstance(e, NetlinkError):
+                call = await self._send(requests[sent:], reserved, loop)
+            except NetlinkError as e:
+                if sent:
                     raise _exchange_error(e, replies[done:] + [None] * (len(requests) - sent),
                                           sent) from None
                 raise
-            self._release(min(WINDOW, len(requests) - sent) - count)
-            call = self._start(_Call(range(first, first + count),
-                                     Replies(requests[sent:sent + count], first, count,
-                                             self.sock.portid),
-                                     requests[sent:sent + count], loop))
-            sent += count
+            sent += len(call.seqs)
             replies.extend(await self._answers(call, replies, done, len(requests)))
         return replies
+
+    async def _send(self, requests: Sequence[Request], reserved: int,
+                    loop: asyncio.AbstractEventLoop) -> _Call:
+        """Queue a window of ``requests`` (``reserved`` of the room) for
+        ``_pump`` to send; the call that collects its replies."""
+        sent = loop.create_future()
+        self._sends.append((requests, reserved, sent))
+        if len(self._sends) == 1:
+            loop.call_soon(self._pump)
+        try:
+            return await sent
+        except asyncio.CancelledError:
+            if not sent.done() or sent.cancelled():     # never sent: give its room back
+                self._release(reserved)
+            raise
+
+    def _pump(self) -> None:
+        """Send queued windows for up to ``PUMP_SECONDS``, then let the loop
+        run before the next: the kernel does each request's work inside its
+        send, so the loop stalls for that long and one send more at the
+        most, never for every window queued."""
+        assert self._loop is not None
+        until = self._loop.time() + PUMP_SECONDS
+        while self._sends and self._loop.time() < until:
+            requests, reserved, sent = self._sends.popleft()
+            if sent.done():
+                continue                                # its caller was cancelled
+            try:
+                self.sock._check_usable(requests)       # closed while it waited?
+                first, count = send_window(self.sock, requests)
+            except BaseException as e:
+                self._release(reserved)
+                sent.set_exception(e)
+                break
+            self._release(reserved - count)
+            window = requests[:count]
+            sent.set_result(self._start(_Call(range(first, first + count),
+                                              Replies(window, first, count, self.sock.portid),
+                                              window, self._loop)))
+        if self._sends:
+            self._loop.call_soon(self._pump)
 
     async def _answers(self, call: _Call, replies: list, done: int, total: int) -> list:
         """The replies of one window; a lost one raises ExchangeError for the

@@ -76,17 +76,12 @@ def test_the_loop_keeps_running_during_a_large_dump(ns):
     sh("ip", "-n", ns.name, "link", "add", "d0", "type", "bridge")
     lines = "".join(f"addr add 2001:db8::{i:x}/128 dev d0 nodad\n" for i in range(1, 3001))
     _ip_batch(ns.name, lines)
-    ticks = []
-
-    async def ticker(stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            ticks.append(time.monotonic())
-            await asyncio.sleep(0)
+    ticks: list = []
 
     async def main():
         async with AsyncHandle(ns.path) as h:
             stop = asyncio.Event()
-            tick = asyncio.ensure_future(ticker(stop))
+            tick = asyncio.ensure_future(ticker(stop, ticks))
             await asyncio.sleep(0)
             before = len(ticks)
             found = await h.list_addresses("d0", family=6)
@@ -119,11 +114,20 @@ def test_no_thread_is_started(ns):
     assert len(ns.link_names()) == 21
 
 
+async def sent(h: AsyncHandle) -> None:
+    """Return once a call's requests are sent (its answer not read yet)."""
+    for _ in range(100):
+        if h.socket._calls:
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("nothing was sent")
+
+
 def test_a_cancelled_call_may_be_applied_and_leaves_the_handle_usable(ns):
     async def main():
         async with AsyncHandle(ns.path) as h:
             task = asyncio.ensure_future(h.create_bridge("br0"))
-            await asyncio.sleep(0)              # sent: its answer not read yet
+            await sent(h)
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
@@ -133,6 +137,46 @@ def test_a_cancelled_call_may_be_applied_and_leaves_the_handle_usable(ns):
     link, sock = run(main())
     assert link.name == "br0" and ns.link("br0")["mtu"] == 1400
     assert not sock._calls and sock._inflight == 0
+
+
+def test_a_call_cancelled_before_it_is_sent_is_not_applied(ns):
+    async def main():
+        async with AsyncHandle(ns.path) as h:
+            task = asyncio.ensure_future(h.create_bridge("br0"))
+            await asyncio.sleep(0)              # queued for the next send
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            return await h.link_exists("br0"), h.socket
+    exists, sock = run(main())
+    assert not exists and ns.link_names() == {"lo"}
+    assert not sock._calls and sock._inflight == 0
+
+
+def test_the_loop_runs_between_sends(ns):
+    """Deleting a veth waits inside the send (an RCU grace period): 20
+    deletions at once are sent one by one, with the loop running between."""
+    sh("ip", "-n", ns.name, "link", "add", "dev", "x", "type", "veth", "peer", "y")
+    for i in range(20):
+        sh("ip", "-n", ns.name, "link", "add", f"v{i}", "type", "veth", "peer", f"p{i}")
+    ticks = []
+
+    async def main():
+        async with AsyncHandle(ns.path) as h:
+            stop = asyncio.Event()
+            tick = asyncio.ensure_future(ticker(stop, ticks))
+            await asyncio.gather(*[h.delete_link(f"v{i}") for i in range(20)])
+            stop.set()
+            await tick
+    run(main())
+    assert ns.link_names() == {"lo", "x", "y"}
+    assert len(ticks) >= 10, f"the ticker ran {len(ticks)} times during 20 deletions"
+
+
+async def ticker(stop: asyncio.Event, ticks: list) -> None:
+    while not stop.is_set():
+        ticks.append(time.monotonic())
+        await asyncio.sleep(0)
 
 
 def test_a_late_answer_to_a_timed_out_call_is_not_taken_for_the_next(ns):
