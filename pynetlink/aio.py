@@ -116,13 +116,13 @@ class AsyncSocket:
         return loop
 
     def close(self) -> None:
-        """Fail every call in flight (EBADF), stop reading, close the socket."""
-        loop, self._loop = self._loop, None
+        """Stop reading, close the socket, fail every call in flight
+        (EBADF); calls waiting to send fail as on a closed Handle."""
+        loop = self._loop
         if loop is not None and not loop.is_closed() and self.sock.fd >= 0:
             loop.remove_reader(self.sock.fd)
-            for call in set(self._calls.values()):
-                self._end(call, error=call.lost(_errno.EBADF, "the netlink handle was closed"))
         self.sock.close()
+        self._fail_all(_errno.EBADF, "the netlink handle was closed")
 
     def _readable(self) -> None:
         """The reader callback: take what is queued, without waiting."""
@@ -475,6 +475,11 @@ class AsyncHandle(Operations[Awaitable[None]]):
 
     def fileno(self) -> int:
         return self._handle.fileno()
+
+    def __del__(self) -> None:
+        sock = getattr(self, "_sock", None)
+        if sock is not None and not self._handle.closed:
+            sock.close()                    # its fd must leave the loop's selector with it
 
     async def __aenter__(self) -> "AsyncHandle":
         return self

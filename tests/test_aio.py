@@ -307,3 +307,29 @@ def test_wait_readable_returns_when_the_fd_has_data():
     finally:
         os.close(r)
         os.close(w)
+
+
+def test_closing_fails_the_calls_in_flight_and_waiting(ns):
+    """Closed with calls sent and calls waiting to be sent: each fails
+    with EBADF, none hangs, and the loop's reader is gone with the fd."""
+    async def main():
+        h = AsyncHandle(ns.path)
+        tasks = [asyncio.ensure_future(h.create_bridge(f"br{i}")) for i in range(100)]
+        await sent(h)
+        h.close()
+        return await asyncio.gather(*tasks, return_exceptions=True), h
+    outcomes, h = run(main())
+    failed = [o for o in outcomes if isinstance(o, pn.NetlinkError)]
+    assert failed and all(o.errno == errno.EBADF for o in failed)
+    assert all(o is None or isinstance(o, pn.NetlinkError) for o in outcomes)
+    assert h.closed and not h.socket._calls
+
+
+def test_a_handle_dropped_unclosed_leaves_the_loop_usable(ns):
+    async def main():
+        h = AsyncHandle(ns.path)
+        await h.create_bridge("br0")
+        del h                               # its fd closed, and unregistered from the loop
+        async with AsyncHandle(ns.path) as again:
+            return await again.link_exists("br0")
+    assert run(main())
