@@ -333,3 +333,19 @@ def test_a_handle_dropped_unclosed_leaves_the_loop_usable(ns):
         async with AsyncHandle(ns.path) as again:
             return await again.link_exists("br0")
     assert run(main())
+
+
+def test_replies_the_kernel_dropped_are_reported_and_the_handle_stays_usable(ns):
+    """A receive buffer too small for a window of link replies overflows
+    (ENOBUFS): the calls whose answers were dropped fail with ExchangeError,
+    the others get theirs, and the next call works."""
+    async def main():
+        async with AsyncHandle(ns.path, rcvbuf=pn.handle.MIN_RCVBUF) as h:
+            outcomes = await asyncio.gather(*[h.get_link("lo") for _ in range(64)],
+                                            return_exceptions=True)
+            return outcomes, await h.get_link("lo"), h.socket
+    outcomes, lo, sock = run(main())
+    lost = [o for o in outcomes if isinstance(o, BaseException)]
+    assert lost and all(isinstance(o, pn.ExchangeError) and o.errno == errno.ENOBUFS for o in lost)
+    assert all(o.name == "lo" for o in outcomes if not isinstance(o, BaseException))
+    assert lo.name == "lo" and not sock._calls and sock._inflight == 0
