@@ -349,3 +349,22 @@ def test_replies_the_kernel_dropped_are_reported_and_the_handle_stays_usable(ns)
     assert lost and all(isinstance(o, pn.ExchangeError) and o.errno == errno.ENOBUFS for o in lost)
     assert all(o.name == "lo" for o in outcomes if not isinstance(o, BaseException))
     assert lo.name == "lo" and not sock._calls and sock._inflight == 0
+
+
+def test_a_cancelled_transaction_undoes_what_it_may_have_applied(ns):
+    """Cancelled once its requests are sent, before their answers are read:
+    each is unknown, so each is undone, before the cancellation goes on."""
+    async def main():
+        async with AsyncHandle(ns.path) as h:
+            b = h.batch("rollback")
+            for i in range(10):
+                b.create_bridge(f"br{i}")
+            task = asyncio.ensure_future(b.run())
+            await sent(h)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            return b.results
+    results = run(main())
+    assert [r.status for r in results] == [pn.batch.ROLLED_BACK] * 10
+    assert ns.link_names() == {"lo"}
