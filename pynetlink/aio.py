@@ -14,13 +14,17 @@ definitions ``Handle`` runs (``pynetlink.ops``, driven as steps: see
 What the loop waits for.  rtnetlink does a request's work inside the
 ``sendmsg`` that carries it, holding the RTNL lock: the send returns once
 the kernel has handled it, and the answer is then already queued.  So the
-event loop never waits for an answer, but each send takes as long as the
-kernel's work on it: some microseconds for an address or a route, more for
-a link (deleting one waits for an RCU grace period, some milliseconds),
-and as long as another process holds RTNL when the kernel is busy.  A send
-carries at most ``WINDOW`` requests.  This is the price of no thread per
-call; a program that must never stall for a busy kernel runs its handle in
-a thread of its own.
+loop never waits for an answer, but it does wait for each send: some
+microseconds for an address or a route, about half a millisecond for a
+veth pair, 10 to 60 ms to delete one (an RCU grace period), and — the
+case to know — as long as another process holds RTNL (a namespace being
+torn down, a big ``ip -batch``): one dump request was measured waiting
+4.9 s for it on a busy machine.  Sends go out from one callback
+(``_pump``) that sends for at most ``PUMP_SECONDS`` and then lets the
+loop run, so the loop stalls for that and one send more, not for every call
+queued; dumps are read one datagram per reader callback.  This is the
+price of no thread per call; a program that must never stall for a busy
+kernel runs its handle in a thread of its own.
 
 Cancellation.  A call cancelled after its requests were sent may have been
 applied by the kernel: cancelling stops the wait, not the kernel.  Its late
