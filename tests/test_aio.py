@@ -1,11 +1,13 @@
 """``pynetlink.aio.AsyncHandle``: operations, reads and batches awaited on
 one event loop, judged with ``ip -j``.  No thread is started; the loop keeps
 running while the kernel answers; cancelled calls leave the handle usable;
-errors are Handle's."""
+errors are Handle's.  The tests without a scratch namespace (the sans-IO
+pieces, waiting for an fd) are unit tests."""
 from __future__ import annotations
 
 import asyncio
 import errno
+import struct
 import threading
 import time
 
@@ -15,6 +17,8 @@ import pynetlink as pn
 from conftest import sh
 from pynetlink.aio import AsyncHandle
 from test_faults import getlink_without_ack
+
+pytestmark = pytest.mark.unit
 
 CONTAINERS = 100
 GROUP = 7                   # the link group of the host ends: one request tears them down
@@ -368,3 +372,56 @@ def test_a_cancelled_transaction_undoes_what_it_may_have_applied(ns):
     results = run(main())
     assert [r.status for r in results] == [pn.batch.ROLLED_BACK] * 10
     assert ns.link_names() == {"lo"}
+
+
+# -- the sans-IO pieces, fed datagrams made here ---------------------------------------
+
+PORT = 4242
+NLMSG_ERROR, NLMSG_DONE, NLM_F_CAPPED = 2, 3, 0x100
+
+
+def ack(seq: int, error: int = 0, port: int = PORT) -> bytes:
+    """An NLMSG_ERROR (capped: the request's header only) answering ``seq``."""
+    quoted = struct.pack("=IHHII", 16, 16, 0, seq, port)
+    return struct.pack("=IHHIIi", 36, NLMSG_ERROR, NLM_F_CAPPED, seq, port, error) + quoted
+
+
+def fed(parts, data: bytes) -> bool:
+    datagrams = pn._core.Datagrams()
+    datagrams.rbuf[0:len(data)] = data
+    assert datagrams.sequence(len(data)) == struct.unpack_from("=I", data, 8)[0]
+    return parts.feed(datagrams, len(data))
+
+
+def requests(n: int) -> list:
+    return [pn.ops.lookup("get_link", (), "lo") for _ in range(n)]
+
+
+def test_replies_take_the_answers_to_their_own_sequence_numbers_only():
+    replies = pn._core.Replies(requests(2), 10, 2, PORT)
+    assert not fed(replies, ack(9)) and not fed(replies, ack(10, port=PORT + 1))
+    assert not fed(replies, ack(11, -errno.ENODEV))
+    assert replies.replies() == [None, (errno.ENODEV, "", None)]
+    assert fed(replies, ack(10))
+    assert replies.replies() == [(0, "", None), (errno.ENODEV, "", None)]
+
+
+def test_a_reply_longer_than_the_buffer_fails_its_request_only():
+    replies = pn._core.Replies(requests(2), 10, 2, PORT)
+    datagrams = pn._core.Datagrams()
+    datagrams.rbuf[0:36] = ack(11)
+    assert not replies.feed(datagrams, datagrams.rcap + 1)
+    assert replies.replies() == [None, (errno.EMSGSIZE, "", None)]
+
+
+def test_dump_parts_end_with_the_kernels_done_or_its_refusal():
+    request = pn._core.Request("list_links", (), None, pn._core.addr_dump_encoder(0), reads=True)
+    kind = pn._core._DUMP_KINDS[pn._core.RTM_GETADDR]
+    done = pn._core.DumpParts(7, PORT, kind, pn._core.RECV_BUFFER)
+    assert not fed(done, ack(8)) and fed(done, struct.pack("=IHHIIi", 20, NLMSG_DONE, 0, 7, PORT, 0))
+    assert done.result(request) == ([], False)
+    refused = pn._core.DumpParts(7, PORT, kind, pn._core.RECV_BUFFER)
+    assert fed(refused, ack(7, -errno.EOPNOTSUPP))
+    with pytest.raises(pn.NetlinkError) as info:
+        refused.result(request)
+    assert info.value.errno == errno.EOPNOTSUPP and info.value.operation == "list_links"
