@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import threading
 from typing import (TYPE_CHECKING, Any, Generator, NamedTuple, Optional, Sequence, Tuple, TypeVar,
-                    Union)
+                    Union, cast)
 
 from . import netns as _netns
 from . import _validate as v
@@ -182,16 +182,26 @@ def run_steps(sock: Socket, steps: Steps[T]) -> T:
     """Drive ``steps`` to its end with ``sock``'s blocking calls: each
     yielded Exchange or Dump is run and its result sent in; an exception
     (ExchangeError, KeyboardInterrupt...) is thrown in where it yielded."""
-    more, step = resume(steps, (True, None))
-    while more:
-        outcome: Tuple[bool, Any]
-        try:
-            outcome = True, (sock.dump(step.request) if isinstance(step, Dump)
-                             else sock.exchange(step.requests, step.into))
-        except BaseException as e:      # thrown into the steps, which decide
-            outcome = False, e
-        more, step = resume(steps, outcome)
-    return step
+    try:
+        step = next(steps)
+        while True:
+            try:
+                result = (sock.exchange(step.requests, step.into) if isinstance(step, Exchange)
+                          else sock.dump(step.request))
+            except BaseException as e:  # thrown into the steps, which decide
+                step = steps.throw(e)
+            else:
+                step = steps.send(result)
+    except StopIteration as end:
+        return end.value
+
+
+class _Lookups(NamedTuple):
+    """An op's lookups, made once: ``indexes`` asks for each by name."""
+    requests: dict
+
+    def lookup(self, name: str) -> Request:
+        return self.requests[name]
 
 
 def op_steps(op: Op) -> Steps[None]:
@@ -201,8 +211,9 @@ def op_steps(op: Op) -> Steps[None]:
     try:
         found: dict = {}
         if op.needs:
-            replies = yield Exchange([op.lookup(name) for name in op.needs])
-            found = indexes(lambda _: replies, op, op.needs)
+            made = _Lookups({name: op.lookup(name) for name in op.needs})
+            replies = yield Exchange(list(made.requests.values()))
+            found = indexes(lambda asked: replies, cast(Op, made), op.needs)
         request = op.built(found)
         [reply] = yield Exchange((request,))
         error = failure(request, reply)
