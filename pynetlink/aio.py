@@ -122,11 +122,14 @@ class AsyncSocket:
     def close(self) -> None:
         """Stop reading, close the socket, fail every call in flight
         (EBADF); calls waiting to send fail as on a closed Handle."""
-        loop = self._loop
-        if loop is not None and not loop.is_closed() and self.sock.fd >= 0:
+        loop, live = self._loop, self._loop is not None and not self._loop.is_closed()
+        if live and self.sock.fd >= 0:
+            assert loop is not None
             loop.remove_reader(self.sock.fd)
         self.sock.close()
-        self._fail_all(_errno.EBADF, "the netlink handle was closed")
+        if live:
+            self._fail_all(_errno.EBADF, "the netlink handle was closed")
+        self._calls = {}                # a closed loop's calls: nobody waits for them
 
     def _readable(self) -> None:
         """The reader callback: take what is queued, without waiting."""
