@@ -298,7 +298,7 @@ class AsyncSocket:
         most, never for every window queued."""
         assert self._loop is not None
         until = self._loop.time() + PUMP_SECONDS
-        while self._sends and self._loop.time() < until:
+        while self._sends:
             requests, reserved, sent = self._sends.popleft()
             if sent.done():
                 continue                                # its caller was cancelled
@@ -308,12 +308,16 @@ class AsyncSocket:
             except BaseException as e:
                 self._release(reserved)
                 sent.set_exception(e)
-                break
+                if not isinstance(e, Exception):
+                    raise                               # KeyboardInterrupt...: the loop's to handle
+                continue
             self._release(reserved - count)
             window = requests[:count]
             sent.set_result(self._start(_Call(range(first, first + count),
                                               Replies(window, first, count, self.sock.portid),
                                               window, self._loop)))
+            if self._loop.time() >= until:
+                break
         if self._sends:
             self._loop.call_soon(self._pump)
 
