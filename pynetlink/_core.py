@@ -880,3 +880,179 @@ RawInfoData = List[Tuple[int, Optional[int], bytes]]
 def _info_data(c) -> RawInfoData:
     return [(a.type, None if a.kind == ATTR_BYTES else a.value, ffi.buffer(a.bytes, a.len)[:])
             for a in c.info_data[0:c.info_data_n]]
+
+# -- asyncio: the sans-IO pieces of an exchange (issue 16, asyncio) --------------
+#
+# ``pynetlink.aio`` runs exchanges on an event loop with these: send a
+# window of requests without reading (``send_window``, ``send_dump``), then,
+# each time the socket polls readable, read what is queued without waiting
+# (``Datagrams.read``) and hand each datagram to the exchange its first
+# sequence number belongs to (``Replies.feed``, ``DumpParts.feed``: the C
+# decoders, pure functions over one datagram).  Nothing here waits.
+
+def _encode_window(sock: Socket, requests: Sequence[Request]) -> tuple[int, int]:
+    """Encode into this thread's send buffer the first of ``requests`` that
+    fit one send (at most WINDOW), numbered from ``sock``'s next sequence
+    number: (first seq, how many)."""
+    buf, first, count = _buffers.buf, sock._next_seq(), 0
+    buf.len = 0
+    for request in requests[:WINDOW]:
+        err = request.encode(buf, first + count)
+        if err == -_errno.ENOSPC and count:
+            break                           # the buffer is full: the rest go in the next send
+        if err:
+            raise request.error(-err, detail="the C encoder refused the request")
+        count += 1
+    sock._seq = first + count
+    return first, count
+
+
+def _send_buffer(sock: Socket, request: Request) -> None:
+    err = lib.pn_send(sock.fd, _buffers.buf)
+    if err:
+        raise request.error(-err)
+
+
+def send_window(sock: Socket, requests: Sequence[Request]) -> tuple[int, int]:
+    """Send the first of ``requests`` that fit one datagram (at most
+    WINDOW) on ``sock``, numbered from its next sequence number, and read
+    nothing: (first seq, how many were sent).  rtnetlink handles the
+    requests inside the send (holding RTNL), so it returns once they are
+    handled and their replies are queued on the socket.  NetlinkError, as
+    the first request, if one cannot be encoded or the send fails (then
+    nothing was sent)."""
+    first, count = _encode_window(sock, requests)
+    _send_buffer(sock, requests[0])
+    return first, count
+
+
+def send_dump(sock: Socket, request: Request, rcap: int) -> "DumpParts":
+    """Send the dump ``request`` (RTM_GETLINK, RTM_GETADDR or RTM_GETROUTE
+    with NLM_F_DUMP) on ``sock`` and return what collects its parts from
+    datagrams of up to ``rcap`` bytes.  The kernel fills the first
+    datagram inside the send, and each next one as the socket is read."""
+    first, _ = _encode_window(sock, (request,))
+    kind = _dump_kind(_buffers.buf)
+    _send_buffer(sock, request)
+    return DumpParts(first, sock.portid, kind, rcap)
+
+
+class Datagrams:
+    """Reads the datagrams queued on a socket, one at a time and without
+    waiting, into a buffer of its own (``rbuf``, ``rcap`` bytes)."""
+
+    def __init__(self) -> None:
+        self.rbuf, self.rcap = _scratch("unsigned char[]", RECV_BUFFER), RECV_BUFFER
+        self._from_kernel = ffi.new("uint32_t *")
+        self._needed = 0                    # the length of the last datagram that was cut
+
+    def read(self, fd: int) -> int:
+        """The length of the next datagram the kernel queued (its first
+        ``rcap`` bytes in ``rbuf``; a longer one was cut, and the buffer is
+        grown for the next), 0 if none is queued.  Datagrams from other
+        processes are dropped.  NetlinkError: ENOBUFS (the receive buffer
+        overflowed: the kernel dropped messages since the last read),
+        EBADF, ..."""
+        if self._needed:
+            size = min(MAX_RECV_BUFFER, max(self._needed, 2 * self.rcap))
+            self.rbuf, self.rcap, self._needed = _scratch("unsigned char[]", size), size, 0
+        for _ in range(MONITOR_READS):
+            n = lib.pn_recv(fd, self.rbuf, self.rcap, self._from_kernel)
+            if n == -_errno.EAGAIN:
+                return 0
+            if n < 0:
+                raise error_for(-n, "receive")
+            if self._from_kernel[0]:
+                if n > self.rcap:
+                    self._needed = n
+                return n
+        return 0
+
+    def sequence(self, length: int) -> Optional[int]:
+        """The sequence number of the first message of the datagram just
+        read (every message of a datagram the kernel sends answers one
+        request), or None if it is shorter than a header."""
+        if min(length, self.rcap) < NLMSG_HDRLEN:
+            return None
+        return int.from_bytes(ffi.buffer(self.rbuf, 12)[8:12], sys.byteorder)
+
+
+class Replies:
+    """The replies to ``count`` requests sent from ``portid`` with sequence
+    numbers from ``first``, filled in one datagram at a time."""
+
+    def __init__(self, requests: Sequence[Request], first: int, count: int, portid: int):
+        self.requests, self.first, self.count, self.portid = requests, first, count, portid
+        self.results = ffi.new("struct pn_result[]", count)
+        for i in range(count):
+            self.results[i].seq, self.results[i].error = first + i, lib.PN_PENDING
+        self.left = count
+
+    def feed(self, datagrams: Datagrams, length: int) -> bool:
+        """Take what the datagram just read answers; True once every
+        request is answered.  A reply longer than the receive buffer fails
+        its request (EMSGSIZE); NetlinkError (EBADMSG) for bytes that are
+        not netlink messages."""
+        if length > datagrams.rcap:
+            seq = datagrams.sequence(length)
+            i = -1 if seq is None else seq - self.first
+            if 0 <= i < self.count and self.results[i].error == lib.PN_PENDING:
+                self.results[i].error, self.results[i].truncated = -_errno.EMSGSIZE, length
+                self.left -= 1
+            return not self.left
+        got = lib.pn_parse_replies(datagrams.rbuf, length, self.portid, self.first, self.count,
+                                   self.results)
+        if got < 0:
+            raise error_for(-got, "receive")
+        self.left -= got
+        return not self.left
+
+    def replies(self) -> list:
+        """One Reply per request, None for each not answered yet."""
+        return [None if r.error == lib.PN_PENDING else _reply(r, q.index_only)
+                for r, q in zip(self.results, self.requests)]
+
+
+class DumpParts:
+    """The parts of the dump ``seq`` sent from ``portid``, collected one
+    datagram (of up to ``rcap`` bytes) at a time; ``kind`` as _DUMP_KINDS."""
+
+    def __init__(self, seq: int, portid: int, kind: tuple, rcap: int):
+        self.seq, self.portid = seq, portid
+        part, self._array, self._convert = kind
+        self.dump = ffi.new("struct pn_dump *")
+        self.dump.type = part
+        self._room(rcap)
+        self.items: list = []
+
+    def _room(self, rcap: int) -> None:
+        """An array for the parts one datagram of ``rcap`` bytes can hold."""
+        self.dump.cap = rcap // lib.PN_DUMP_PART_MIN + 1
+        self._storage = _scratch(dict(_DUMP_ARRAYS)[self._array], self.dump.cap)
+        setattr(self.dump, self._array, self._storage)
+
+    def feed(self, datagrams: Datagrams, length: int) -> bool:
+        """Take the parts of the datagram just read; True once the dump has
+        ended (NLMSG_DONE, or the kernel's error).  NetlinkError: EMSGSIZE
+        (a datagram longer than the buffer: a part was lost), EBADMSG."""
+        if length > datagrams.rcap:
+            raise error_for(_errno.EMSGSIZE, "receive",
+                            detail=f"a {length}-byte part of the dump did not fit the buffer")
+        if datagrams.rcap // lib.PN_DUMP_PART_MIN + 1 > self.dump.cap:
+            self._room(datagrams.rcap)      # the buffer has grown since the dump began
+        got = lib.pn_parse_dump(datagrams.rbuf, length, self.portid, self.seq, self.dump)
+        if got < 0:
+            raise error_for(-got, "receive")
+        entries = getattr(self.dump, self._array)
+        self.items.extend(self._convert(entries[i]) for i in range(self.dump.n))
+        self.dump.n = 0
+        return bool(self.dump.done)
+
+    def result(self, request: Request) -> tuple[list, bool]:
+        """(every item listed, whether the kernel says the dump was
+        interrupted by a change: redo it); the kernel's refusal of the dump
+        raised as ``request``."""
+        if self.dump.error:
+            text = ffi.string(self.dump.ext_msg).decode("utf-8", "replace")
+            raise request.error(-self.dump.error, text)
+        return self.items, bool(self.dump.interrupted)

@@ -49,6 +49,7 @@ from typing import Dict, List, Optional, Sequence
 from . import _restore, addresses, netns, ops, routes
 from ._core import AF_UNSPEC, Reply, Request
 from .errors import BatchError, ExchangeError, NetlinkError, error_for
+from .handle import Dump, Exchange, Steps, run_steps
 from .links import Link
 
 __all__ = ["Batch", "Result", "OK", "FAILED", "SKIPPED", "UNKNOWN", "ROLLED_BACK",
@@ -122,7 +123,11 @@ class Batch(ops.Operations["Batch"]):
         if exc_type is not None:
             self._close()
             return
-        results = self.run()
+        self._raise_failure(self.run())
+
+    @staticmethod
+    def _raise_failure(results: List[Result]) -> None:
+        """``BatchError`` for the first failure of ``results``, if any."""
         failure = next((r for r in results if r.status in (FAILED, UNKNOWN)), None)
         if failure is not None:
             raise error_for(failure.errno, failure.operation, failure.arguments,
@@ -171,18 +176,23 @@ class Batch(ops.Operations["Batch"]):
         an exception (KeyboardInterrupt...) stops it, ``results`` still
         says what became of each operation — and a transaction has undone
         what it applied — before the exception goes on."""
+        return run_steps(self._handle.socket, self._steps(_Run(self._handle, self._ops,
+                                                               self.on_error)))
+
+    def _steps(self, run: "_Run") -> Steps[List[Result]]:
+        """The run of this batch as steps (see ``pynetlink.handle``): the
+        synchronous ``run`` and ``pynetlink.aio`` drive the same ones."""
         if self._spent:
             raise RuntimeError("this batch has already run or was abandoned")
-        run = _Run(self._handle, self._ops, self.on_error)
         try:
             try:
-                run.go()
+                yield from run.go()
             except BaseException:
                 run.interrupted()
                 raise
             finally:
                 if run.failed and self.on_error == "rollback":
-                    run.roll_back()
+                    yield from run.roll_back()
         finally:
             self.results = run.results()
             self._close()
@@ -190,10 +200,12 @@ class Batch(ops.Operations["Batch"]):
 
 
 class _Run:
-    """One execution of a batch: the state that lives only while it runs."""
+    """One execution of a batch: the state that lives only while it runs.
+    Its methods that talk to the kernel are steps (see ``pynetlink.handle``),
+    but for ``undo``, which a synchronous run (``sync``) runs at once."""
 
-    def __init__(self, handle, queued: List[ops.Op], mode: str):
-        self.handle, self.ops, self.mode = handle, queued, mode
+    def __init__(self, handle, queued: List[ops.Op], mode: str, sync: bool = True):
+        self.handle, self.ops, self.mode, self.sync = handle, queued, mode, sync
         self.done: List[Optional[Result]] = [None] * len(queued)
         self.known: dict = {}               # name -> ifindex, valid at this point of the batch
         self.pending: list = []             # (kind, op index, request) not sent yet
@@ -209,36 +221,36 @@ class _Run:
     def stopped(self) -> bool:
         return bool(self.lost) or (self.failed and self.mode != "continue")
 
-    def go(self) -> None:
+    def go(self) -> Steps[None]:
         for i, op in enumerate(self.ops):
             if self.stopped():
                 break
             missing = [name for name in op.needs if name not in self.known]
-            if missing and not self.look_up(i, op, missing):
+            if missing and not (yield from self.look_up(i, op, missing)):
                 continue
             indexes = {name: self.known[name] for name in op.needs}
             self.built_with[i] = indexes
             if self.mode == "rollback" and op.changes:
                 self.pending.append(("read", i, op.read()))
-                if op.flushes and not self.record(i, op):
+                if op.flushes and not (yield from self.record(i, op)):
                     continue
             self.pending.append(("op", i, op.built(indexes)))
             if op.after:                    # only once it is applied: learn that first
-                self.flush()
+                yield from self.flush()
                 done = self.done[i]
                 if done is not None and done.status == OK:
                     self.pending.extend(("after", i, r) for r in op.finishing())
             for name in op.forgets:
                 self.known.pop(name, None)
             if self.mode == "stop" or len(self.pending) >= FLUSH_AT:
-                self.flush()
-        self.flush()
+                yield from self.flush()
+        yield from self.flush()
 
-    def look_up(self, i: int, op: ops.Op, names: list) -> bool:
+    def look_up(self, i: int, op: ops.Op, names: list) -> Steps[bool]:
         """Learn the indexes of ``names`` once what came before is applied:
         the RTM_GETLINKs ride in the same send as the queued requests, after
         them (the kernel handles one send in order)."""
-        found = self.flush([op.lookup(n) for n in names])
+        found = yield from self.flush([op.lookup(n) for n in names])
         if self.stopped():
             return False
         for name, reply in zip(names, found):
@@ -249,19 +261,19 @@ class _Run:
             self.known[name] = reply.link["index"]
         return True
 
-    def record(self, i: int, op: ops.Op) -> bool:
+    def record(self, i: int, op: ops.Op) -> Steps[bool]:
         """Before a change that may make the kernel drop the link's
         addresses and routes: apply what is queued (and read the link),
         then dump them.  False (op i failed, EOPNOTSUPP) if some could not
         be put back."""
-        self.flush()
+        yield from self.flush()
         if self.stopped():
             return False
         link = self.before.get(i)
         if link is None:                    # the read failed: so will the op, and say why
             return True
         try:
-            addrs, rts = self.dump_addresses_and_routes(op)
+            addrs, rts = yield from self.dump_addresses_and_routes(op)
         except NetlinkError as e:
             self.fail(i, e.errno or _errno.EIO, e.ext_ack, f"could not read the addresses and "
                       f"routes of {link.name} to restore them if the transaction rolls back")
@@ -275,11 +287,13 @@ class _Run:
         self.snapshots[i] = snap
         return True
 
-    def dump_addresses_and_routes(self, op: ops.Op) -> tuple:
+    def dump_addresses_and_routes(self, op: ops.Op) -> Steps[tuple]:
         """Every address and every route of the namespace (raw), as ``op``."""
-        return tuple(self.handle.socket.dump(Request(op.operation, op.arguments, op.changes,
-                                                     encode, reads=True))
-                     for encode in (addresses.dump(AF_UNSPEC), routes.dump(AF_UNSPEC)))
+        found = []
+        for encode in (addresses.dump(AF_UNSPEC), routes.dump(AF_UNSPEC)):
+            found.append((yield Dump(Request(op.operation, op.arguments, op.changes, encode,
+                                             reads=True))))
+        return tuple(found)
 
     def fail(self, i: int, errno: int, ext_ack: str, detail: str) -> None:
         op = self.ops[i]
@@ -287,7 +301,7 @@ class _Run:
                               detail)
         self.failed = True
 
-    def flush(self, lookups: Sequence[Request] = ()) -> list:
+    def flush(self, lookups: Sequence[Request] = ()) -> Steps[list]:
         """Send the queued requests (then ``lookups``); record each outcome
         and return the replies to the lookups."""
         if self.lost:                               # the exchange failed: send nothing more
@@ -298,7 +312,7 @@ class _Run:
         sent, self.pending = self.pending, []
         self.inflight, self.got = sent, []
         try:
-            self.handle.socket.exchange([r for _, _, r in sent] + list(lookups), into=self.got)
+            yield Exchange([r for _, _, r in sent] + list(lookups), into=self.got)
         except ExchangeError as e:
             self.got, self.lost = e.replies, e      # the batch stops here
         self.note(sent, self.got)
@@ -360,7 +374,7 @@ class _Run:
         assert done is not None
         self.done[i] = done._replace(status=status, errno=errno, ext_ack=ext_ack, detail=detail)
 
-    def roll_back(self) -> None:
+    def roll_back(self) -> Steps[None]:
         """Undo every operation applied (or perhaps applied), last first,
         pipelined; after a change that may have made the kernel drop
         addresses and routes, put them back and check, before undoing what
@@ -384,22 +398,31 @@ class _Run:
             snap = self.snapshots.get(i)
             if snap is not None:
                 undos.extend((i, op.request(e), (_errno.EEXIST,)) for e in _restore.restore(snap))
-                self.undo(undos)
+                yield from self.undo(undos) or ()
                 undos = []
-                self.check_restored(i, snap)
+                yield from self.check_restored(i, snap)
         if undos:
-            self.undo(undos)
+            yield from self.undo(undos) or ()
         for i in self.unfinished:           # undone: still the failure that stopped the batch
             done = self.done[i]
             if done is not None and done.status == ROLLED_BACK:
                 self.done[i] = self.unfinished[i]
 
-    def undo(self, undos: list) -> None:
+    def undo(self, undos: list) -> Optional[Steps[None]]:
         """Send the undos (op index, request, errnos meaning its goal holds);
-        an op is rolled back when each of its requests succeeded or held."""
+        an op is rolled back when each of its requests succeeded or held.
+        A synchronous run sends them now (and returns None); an
+        asynchronous one gets the steps that do."""
+        steps = self.undo_steps(undos)
+        if not self.sync:
+            return steps
+        run_steps(self.handle.socket, steps)
+        return None
+
+    def undo_steps(self, undos: list) -> Steps[None]:
         replies: List[Optional[Reply]]
         try:
-            replies = list(self.handle.socket.exchange([r for _, r, _ in undos]))
+            replies = list((yield Exchange([r for _, r, _ in undos])))
         except NetlinkError as e:                   # the undo exchange itself failed
             replies = e.replies if isinstance(e, ExchangeError) else [None] * len(undos)
             lost: Optional[NetlinkError] = e
@@ -422,7 +445,7 @@ class _Run:
             else:
                 self.mark(i, ROLLBACK_FAILED, *failed)
 
-    def check_restored(self, i: int, snap: _restore.Snapshot) -> None:
+    def check_restored(self, i: int, snap: _restore.Snapshot) -> Steps[None]:
         """Compare what the kernel has with what was recorded before op i,
         once it is undone and what the kernel dropped is put back."""
         done = self.done[i]
@@ -430,7 +453,7 @@ class _Run:
             return
         op = self.ops[i]
         try:
-            addrs, rts = self.dump_addresses_and_routes(op)
+            addrs, rts = yield from self.dump_addresses_and_routes(op)
         except NetlinkError as e:
             self.mark(i, ROLLBACK_FAILED, e.errno or _errno.EIO, e.ext_ack,
                       "could not read back the addresses and routes it had dropped")

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import TYPE_CHECKING, Optional
+from typing import (TYPE_CHECKING, Any, Generator, NamedTuple, Optional, Sequence, Tuple, TypeVar,
+                    Union, cast)
 
 from . import netns as _netns
 from . import _validate as v
 from ._combine import CombiningSocket
-from ._core import MIN_RCVBUF, RCVBUF, Socket
+from ._core import MIN_RCVBUF, RCVBUF, Request, Socket
 from .ops import Op, Operations, Reads, failure, indexes
 
 if TYPE_CHECKING:
@@ -121,36 +122,14 @@ class Handle(Operations[None], Reads):
         return self.socket
 
     def _execute(self, op: Op) -> None:
-        """Run one operation now: its ifindex lookups (one pipelined
-        exchange), then its request; the kernel's refusal is raised.  A
+        """Run one operation now (``op_steps`` on this handle's socket).  A
         closed Handle (or one made before fork()) refuses it as a whole."""
         try:
             self.socket.check_usable(op.operation, op.arguments, op.interface)
-            found = indexes(self.socket.exchange, op, op.needs) if op.needs else {}
-            request = op.built(found)
-            error = failure(request, self.socket.exchange((request,))[0])
-            if error is not None:
-                raise error
-            if op.after:
-                self._finish(op, found)
-        finally:
+        except BaseException:
             op.close()
-
-    def _finish(self, op: Op, found: dict) -> None:
-        """Send the messages that finish ``op``, now that its own request
-        has succeeded.  If one fails, a creation is undone (nothing
-        half-made stays; best effort, the finishing message's error is what
-        the caller gets); a change is left as far as it got, as a failed
-        change of several requests is."""
-        requests = op.finishing()
-        for request, reply in zip(requests, self.socket.exchange(requests)):
-            error = failure(request, reply) if op.finish_failure(reply) else None
-            if error is not None:
-                undo = op.undo(None, found) if op.undo and not op.changes else None
-                if undo is not None:
-                    self.socket.exchange([op.request(e)
-                                          for e in (undo if isinstance(undo, list) else [undo])])
-                raise error
+            raise
+        run_steps(self.socket, op_steps(op))
 
     def batch(self, on_error: str = "continue") -> "Batch":
         """Queue operations and run them pipelined: as few sends as possible,
@@ -160,6 +139,106 @@ class Handle(Operations[None], Reads):
         in reverse order).  See ``pynetlink.batch``."""
         from .batch import Batch
         return Batch(self, on_error)
+
+
+# -- steps: what an operation or a batch exchanges, apart from how ------------------
+#
+# An operation (``op_steps``) and a batch (``Batch``) are generators that
+# yield what they need from the kernel — ``Exchange(requests)`` (they are
+# sent the list of Replies) or ``Dump(request)`` (sent the raw items) —
+# and are thrown the exception when it fails.  ``run_steps`` drives them
+# with the blocking calls of a ``Socket`` (Handle, Batch); ``pynetlink.aio``
+# drives the same generators on an event loop.
+
+class Exchange(NamedTuple):
+    """Send ``requests``, get one Reply each (appended to ``into`` as they
+    are read, if given): ``Socket.exchange``."""
+    requests: Sequence[Request]
+    into: Optional[list] = None
+
+
+class Dump(NamedTuple):
+    """Run the dump ``request``, get its raw items: ``Socket.dump``."""
+    request: Request
+
+
+T = TypeVar("T")
+Steps = Generator[Union[Exchange, Dump], Any, T]
+
+
+def resume(steps: Steps[Any], outcome: Tuple[bool, Any]) -> Tuple[bool, Any]:
+    """Resume ``steps`` with ``outcome``, (True, the result of the step it
+    yielded) or (False, the exception it raised): (True, the next step),
+    or (False, what the steps return) once they end.  A driver calls it
+    first with (True, None)."""
+    ok, value = outcome
+    try:
+        return True, steps.send(value) if ok else steps.throw(value)
+    except StopIteration as end:
+        return False, end.value
+
+
+def run_steps(sock: Socket, steps: Steps[T]) -> T:
+    """Drive ``steps`` to its end with ``sock``'s blocking calls: each
+    yielded Exchange or Dump is run and its result sent in; an exception
+    (ExchangeError, KeyboardInterrupt...) is thrown in where it yielded."""
+    try:
+        step = next(steps)
+        while True:
+            try:
+                result = (sock.exchange(step.requests, step.into) if isinstance(step, Exchange)
+                          else sock.dump(step.request))
+            except BaseException as e:  # thrown into the steps, which decide
+                step = steps.throw(e)
+            else:
+                step = steps.send(result)
+    except StopIteration as end:
+        return end.value
+
+
+class _Lookups(NamedTuple):
+    """An op's lookups, made once: ``indexes`` asks for each by name."""
+    requests: dict
+
+    def lookup(self, name: str) -> Request:
+        return self.requests[name]
+
+
+def op_steps(op: Op) -> Steps[None]:
+    """One operation: its ifindex lookups (one pipelined exchange), then its
+    request, then the messages that finish it; the kernel's refusal is
+    raised.  Closes the op's fds when done."""
+    try:
+        found: dict = {}
+        if op.needs:
+            made = _Lookups({name: op.lookup(name) for name in op.needs})
+            replies = yield Exchange(list(made.requests.values()))
+            found = indexes(lambda asked: replies, cast(Op, made), op.needs)
+        request = op.built(found)
+        [reply] = yield Exchange((request,))
+        error = failure(request, reply)
+        if error is not None:
+            raise error
+        if op.after:
+            yield from finish_steps(op, found)
+    finally:
+        op.close()
+
+
+def finish_steps(op: Op, found: dict) -> Steps[None]:
+    """Send the messages that finish ``op``, now that its own request
+    has succeeded.  If one fails, a creation is undone (nothing
+    half-made stays; best effort, the finishing message's error is what
+    the caller gets); a change is left as far as it got, as a failed
+    change of several requests is."""
+    requests = op.finishing()
+    for request, reply in zip(requests, (yield Exchange(requests))):
+        error = failure(request, reply) if op.finish_failure(reply) else None
+        if error is not None:
+            undo = op.undo(None, found) if op.undo and not op.changes else None
+            if undo is not None:
+                yield Exchange([op.request(e) for e in (undo if isinstance(undo, list) else [undo])])
+            raise error
 
 
 _local = threading.local()
