@@ -881,6 +881,7 @@ def _info_data(c) -> RawInfoData:
     return [(a.type, None if a.kind == ATTR_BYTES else a.value, ffi.buffer(a.bytes, a.len)[:])
             for a in c.info_data[0:c.info_data_n]]
 
+
 # -- asyncio: the sans-IO pieces of an exchange (issue 16, asyncio) --------------
 #
 # ``pynetlink.aio`` runs exchanges on an event loop with these: send a
