@@ -49,7 +49,7 @@ from .routes import Route
 if TYPE_CHECKING:
     from .handle import Handle
 
-__all__ = ["Event", "Subscription", "EventsMixin", "KINDS", "events", "wait_for_link",
+__all__ = ["Event", "Subscription", "EventsMixin", "KINDS", "subscribe", "wait_for_link",
            "wait_for_address"]
 
 #: The kinds one can subscribe to, and the multicast groups of each.
@@ -451,8 +451,10 @@ def _default() -> "Handle":
     return default_handle()
 
 
-def events(*kinds: str, timeout: Optional[float] = None, rcvbuf: int = EVENTS_RCVBUF) -> Subscription:
-    """``Handle.events`` in the calling thread's current namespace."""
+def subscribe(*kinds: str, timeout: Optional[float] = None,
+              rcvbuf: int = EVENTS_RCVBUF) -> Subscription:
+    """``Handle.events`` in the calling thread's current namespace (the
+    module level's name for it: ``pynetlink.events`` is this module)."""
     return _default().events(*kinds, timeout=timeout, rcvbuf=rcvbuf)
 
 
