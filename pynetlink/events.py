@@ -137,7 +137,11 @@ class Subscription:
         self._lost: Optional[EventsLost] = None
         self._more = False
         if named:
-            self._refresh_names()       # after joining: a link made since is in one or the other
+            try:
+                self._refresh_names()   # after joining: a link made since is in one or the other
+            except BaseException:
+                self.close()
+                raise
 
     # -- life cycle ----------------------------------------------------------
 
