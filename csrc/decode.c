@@ -86,8 +86,8 @@ int pn_parse_link(const unsigned char *msg, uint32_t len, struct pn_link_info *o
     return pn_parse_link_as(msg, len, RTM_NEWLINK, out);
 }
 
-/* ... of message type `type` (RTM_NEWLINK or RTM_DELLINK: a notification). */
-int pn_parse_link_as(const unsigned char *msg, uint32_t len, uint16_t type,
+/* ... of message type `msg_type` (RTM_NEWLINK or RTM_DELLINK: a notification). */
+int pn_parse_link_as(const unsigned char *msg, uint32_t len, uint16_t msg_type,
                      struct pn_link_info *out)
 {
     struct pn_attr tb[IFLA_MAX + 1];
@@ -97,7 +97,7 @@ int pn_parse_link_as(const unsigned char *msg, uint32_t len, uint16_t type,
     memset(out, 0, sizeof(*out));
     out->hairpin = -1;
     out->addr_gen_mode = -1;
-    err = pn_msg_parse(msg, len, type, &ifi, sizeof(ifi), link_min, IFLA_MAX, tb);
+    err = pn_msg_parse(msg, len, msg_type, &ifi, sizeof(ifi), link_min, IFLA_MAX, tb);
     if (err)
         return err;
     out->index = ifi.ifi_index;
@@ -139,8 +139,8 @@ int pn_parse_addr(const unsigned char *msg, uint32_t len, struct pn_addr_info *o
     return pn_parse_addr_as(msg, len, RTM_NEWADDR, out);
 }
 
-/* ... of message type `type` (RTM_NEWADDR or RTM_DELADDR: a notification). */
-int pn_parse_addr_as(const unsigned char *msg, uint32_t len, uint16_t type,
+/* ... of message type `msg_type` (RTM_NEWADDR or RTM_DELADDR: a notification). */
+int pn_parse_addr_as(const unsigned char *msg, uint32_t len, uint16_t msg_type,
                      struct pn_addr_info *out)
 {
     struct pn_attr tb[IFA_MAX + 1];
@@ -148,7 +148,7 @@ int pn_parse_addr_as(const unsigned char *msg, uint32_t len, uint16_t type,
     int err;
 
     memset(out, 0, sizeof(*out));
-    err = pn_msg_parse(msg, len, type, &ifa, sizeof(ifa), addr_min, IFA_MAX, tb);
+    err = pn_msg_parse(msg, len, msg_type, &ifa, sizeof(ifa), addr_min, IFA_MAX, tb);
     if (err)
         return err;
     out->index = ifa.ifa_index;
@@ -207,8 +207,8 @@ int pn_parse_route(const unsigned char *msg, uint32_t len, struct pn_route_info 
     return pn_parse_route_as(msg, len, RTM_NEWROUTE, out);
 }
 
-/* ... of message type `type` (RTM_NEWROUTE or RTM_DELROUTE: a notification). */
-int pn_parse_route_as(const unsigned char *msg, uint32_t len, uint16_t type,
+/* ... of message type `msg_type` (RTM_NEWROUTE or RTM_DELROUTE: a notification). */
+int pn_parse_route_as(const unsigned char *msg, uint32_t len, uint16_t msg_type,
                       struct pn_route_info *out)
 {
     struct pn_attr tb[RTA_MAX + 1];
@@ -216,7 +216,7 @@ int pn_parse_route_as(const unsigned char *msg, uint32_t len, uint16_t type,
     int err;
 
     memset(out, 0, sizeof(*out));
-    err = pn_msg_parse(msg, len, type, &rtm, sizeof(rtm), route_min, RTA_MAX, tb);
+    err = pn_msg_parse(msg, len, msg_type, &rtm, sizeof(rtm), route_min, RTA_MAX, tb);
     if (err)
         return err;
     out->family = rtm.rtm_family;

@@ -292,13 +292,13 @@ int pn_link_events(const unsigned char *data, uint32_t len, struct pn_link_event
                    uint32_t cap);
 
 /* -- events (issue 16) -- */
-/* pn_parse_link/addr/route of a message of type `type`, which may also be
+/* pn_parse_link/addr/route of a message of type `msg_type`, which may also be
  * the RTM_DEL* of the kind (a notification says what was deleted). */
-int pn_parse_link_as(const unsigned char *msg, uint32_t len, uint16_t type,
+int pn_parse_link_as(const unsigned char *msg, uint32_t len, uint16_t msg_type,
                      struct pn_link_info *out);
-int pn_parse_addr_as(const unsigned char *msg, uint32_t len, uint16_t type,
+int pn_parse_addr_as(const unsigned char *msg, uint32_t len, uint16_t msg_type,
                      struct pn_addr_info *out);
-int pn_parse_route_as(const unsigned char *msg, uint32_t len, uint16_t type,
+int pn_parse_route_as(const unsigned char *msg, uint32_t len, uint16_t msg_type,
                       struct pn_route_info *out);
 
 /* A neighbour notification's family header (struct ndmsg), until the

@@ -835,6 +835,18 @@ def parse_events(data: bytes) -> list:
     return _raw_events(events, count)
 
 
+def _lives_here(fd: int) -> bool:
+    """Whether the bound netlink socket ``fd`` is in the calling thread's
+    namespace (listed in /proc/thread-self/net/netlink): what a caller
+    without CAP_NET_ADMIN, whom SIOCGSKNS refuses, can still know."""
+    inode = str(os.fstat(fd).st_ino)
+    try:
+        with open("/proc/thread-self/net/netlink") as f:
+            return any(line.split()[-1:] == [inode] for line in f)
+    except OSError:
+        return False
+
+
 class EventSocket:
     """An rtnetlink socket joined to multicast ``groups`` (RTNLGRP_*), in
     the namespace of the socket ``netns_of`` (an fd; -1: the calling
@@ -845,7 +857,9 @@ class EventSocket:
         ns = -1
         if netns_of >= 0:
             ns = lib.pn_socket_netns(netns_of)
-            if ns < 0:
+            if ns == -_errno.EPERM and _lives_here(netns_of):
+                ns = -1                     # unprivileged, in its own namespace: open it here
+            elif ns < 0:
                 raise error_for(-ns, "subscribe", detail="the handle's namespace cannot be named")
         try:
             self.fd, self.portid = _open_socket(ns, -1, rcvbuf)

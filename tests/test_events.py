@@ -130,6 +130,34 @@ def test_a_handle_in_another_namespace_sees_its_links_and_not_ours(ns, ns2, hand
     assert names == {"here", "here2"}
 
 
+UNPRIVILEGED = """
+import json, pynetlink as pn
+with pn.Handle() as h, h.events("link") as sub:
+    print("ready", flush=True)
+    event = sub.get(20)
+    print(json.dumps([event.action, event.kind, event.object.name]), flush=True)
+"""
+
+
+def test_a_process_without_privilege_subscribes_in_its_own_namespace(ns):
+    """SIOCGSKNS (naming the handle's namespace) needs CAP_NET_ADMIN: without
+    it, a handle of the thread's own namespace still gets its events."""
+    proc = subprocess.Popen(["ip", "netns", "exec", ns.name, "setpriv", "--reuid=65534",
+                             "--regid=65534", "--clear-groups", sys.executable, "-c", UNPRIVILEGED],
+                            stdout=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        sh("ip", "-n", ns.name, "link", "add", "u0", "type", "veth", "peer", "name", "u1")
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+    assert json.loads(out.splitlines()[0])[:2] == ["new", "link"]
+
+
 # -- decoding, judged with ip -j ---------------------------------------------------------
 
 def test_link_events_decode_what_ip_shows(ns, handle):
