@@ -345,6 +345,37 @@ def test_wait_for_address_not_to_exist_returns_none_once_deleted(ns, handle, vet
         child.wait(10)
 
 
+class Bursting(Subscription):
+    """A subscription with the smallest buffer, whose first ``get`` first
+    runs ``burst`` (changes that overflow it) with nothing read."""
+    burst = None
+
+    def __init__(self, handle, kinds, **options):
+        super().__init__(handle, kinds, rcvbuf=MIN_RCVBUF)
+
+    def get(self, timeout=None):
+        burst, Bursting.burst = Bursting.burst, None
+        if burst is not None:
+            burst()
+        return super().get(timeout)
+
+
+def test_a_wait_whose_events_overflow_reads_the_state_again(ns, handle, veth, monkeypatch):
+    import pynetlink.events as events_module
+
+    def burst():
+        with handle.batch("stop") as b:
+            for i in range(200):
+                b.set_interface_ip("va", f"{v6(i)}/128", nodad=True)
+    reads = []
+    list_addresses = handle.list_addresses
+    monkeypatch.setattr(handle, "list_addresses", lambda *a: reads.append(a) or list_addresses(*a))
+    monkeypatch.setattr(events_module, "Subscription", Bursting)
+    Bursting.burst = burst
+    address = handle.wait_for_address("va", f"{v6(199)}/128", timeout=10)
+    assert address.local == v6(199) and len(reads) >= 2
+
+
 def test_module_level_waits_act_in_the_calling_threads_namespace(ns):
     sh("ip", "-n", ns.name, "link", "add", "m0", "type", "veth", "peer", "name", "m1")
     with pn.netns.entered(ns.path):
