@@ -14,7 +14,8 @@
 
 #include "pn_internal.h"
 
-/* PN_EVENT_MSG_MIN (pn_internal.h) is the shortest message recorded. */
+/* PN_EVENT_MSG_MIN (pn.h) is the shortest message recorded. */
+_Static_assert(PN_EVENT_MSG_MIN == NLMSG_LENGTH(sizeof(struct ifaddrmsg)), "ifaddrmsg");
 _Static_assert(PN_EVENT_MSG_MIN <= NLMSG_LENGTH(sizeof(struct ifinfomsg)), "ifinfomsg");
 _Static_assert(PN_EVENT_MSG_MIN <= NLMSG_LENGTH(sizeof(struct rtmsg)), "rtmsg");
 _Static_assert(PN_EVENT_MSG_MIN <= NLMSG_LENGTH(sizeof(struct ndmsg)), "ndmsg");

