@@ -204,6 +204,17 @@ def test_route_events_decode_what_ip_shows_and_what_list_routes_gives(ns, handle
     assert event.object in handle.list_routes()
 
 
+def test_neighbour_events_name_their_link_until_the_neighbour_decoder_lands(ns, handle, veth):
+    with handle.events("neigh") as sub:
+        sh("ip", "-n", ns.name, "neigh", "add", "192.0.2.50", "lladdr", "02:00:00:00:00:01",
+           "dev", "va")
+        sh("ip", "-n", ns.name, "neigh", "del", "192.0.2.50", "dev", "va")
+        events = collect(sub, 3, seconds=2, kind="neighbour")   # the deletion: a change, then "del"
+    assert (events[0].action, events[-1].action) == ("new", "del")
+    assert {(e.object["ifname"], e.object["ifindex"]) for e in events} == \
+        {("va", ns.link("va")["ifindex"])}
+
+
 def test_deleting_a_link_is_a_del_event_naming_it(ns, handle, veth):
     with handle.events("link") as sub:
         handle.delete_link("va")
