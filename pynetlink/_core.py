@@ -789,6 +789,7 @@ class Monitor:
 
 RTM_NEWNEIGH = lib.RTM_NEWNEIGH
 RTM_DELNEIGH = lib.RTM_DELNEIGH
+AF_BRIDGE = lib.PN_AF_BRIDGE            # ifi_family of a link message about its bridge port
 # The multicast groups of notifications (`ip monitor link|address|route|neigh`)
 RTNLGRP_IPV4_IFADDR = lib.RTNLGRP_IPV4_IFADDR
 RTNLGRP_IPV6_IFADDR = lib.RTNLGRP_IPV6_IFADDR

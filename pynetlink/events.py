@@ -32,13 +32,12 @@ import errno as _errno
 import ipaddress
 import select
 import time
-from socket import AF_BRIDGE       # ifi_family of a link message about its bridge port
 from collections import deque, namedtuple
 from typing import (TYPE_CHECKING, Any, Callable, Deque, Dict, FrozenSet, Iterable, Iterator, List,
                     Optional, Union)
 
 from . import _validate as v
-from ._core import (EVENTS_RCVBUF, IFF_LOWER_UP, MIN_RCVBUF, RTM_DELADDR, RTM_DELLINK,
+from ._core import (AF_BRIDGE, EVENTS_RCVBUF, IFF_LOWER_UP, MIN_RCVBUF, RTM_DELADDR, RTM_DELLINK,
                     RTM_DELNEIGH, RTM_DELROUTE, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWNEIGH,
                     RTM_NEWROUTE, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_IFADDR,
                     RTNLGRP_IPV6_ROUTE, RTNLGRP_LINK, RTNLGRP_NEIGH, EventSocket)
