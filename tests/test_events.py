@@ -95,6 +95,21 @@ def test_the_addresses_a_batch_adds_are_announced_as_ip_shows_them(ns, handle, v
     assert [e.object for e in seen] == handle.list_addresses("va", 4)
 
 
+def test_the_links_a_batch_of_250_veth_pairs_makes_are_each_announced_in_order(ns, handle):
+    names = [f"h{i}" for i in range(250)]
+    with handle.events("link") as sub:
+        with handle.batch("stop") as b:
+            for name in names:
+                b.create_veth_pair(name, f"p{name}")
+        seen = collect(sub, 2 * len(names), kind="link")
+    first = [n for n in dict.fromkeys(e.object.name for e in seen if e.action == "new")
+             if n.startswith("h")]
+    assert first == names
+    assert {e.object.name for e in seen} == set(names) | {f"p{n}" for n in names}
+    indexes = {link["ifname"]: link["ifindex"] for link in ns.ip("link", "show")}
+    assert all(indexes[e.object.name] == e.object.index for e in seen)
+
+
 # -- overflow ------------------------------------------------------------------------
 
 def test_an_overflowing_subscription_raises_events_lost_then_goes_on(ns, handle, veth):
