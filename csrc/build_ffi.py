@@ -16,6 +16,7 @@ from cffi import FFI
 HERE = pathlib.Path(__file__).resolve().parent
 SOURCES = ["nlmsg.c", "rtnl.c", "attr.c", "decode.c", "reply.c", "netns.c", "sock.c", "proc.c"]
 SOURCES += ["kinds.c"]      # -- link kinds (issue 16) --
+SOURCES += ["events.c"]     # -- events (issue 16) --
 
 CFLAGS = ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-fvisibility=hidden"]
 LDFLAGS = []

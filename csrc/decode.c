@@ -86,6 +86,13 @@ static void link_af_spec(const struct pn_attr *spec, struct pn_link_info *out)
 /* Decode one RTM_NEWLINK message (header included) of `len` bytes. */
 int pn_parse_link(const unsigned char *msg, uint32_t len, struct pn_link_info *out)
 {
+    return pn_parse_link_as(msg, len, RTM_NEWLINK, out);
+}
+
+/* ... of message type `msg_type` (RTM_NEWLINK or RTM_DELLINK: a notification). */
+int pn_parse_link_as(const unsigned char *msg, uint32_t len, uint16_t msg_type,
+                     struct pn_link_info *out)
+{
     struct pn_attr tb[IFLA_MAX + 1];
     struct ifinfomsg ifi;
     int err;
@@ -93,7 +100,7 @@ int pn_parse_link(const unsigned char *msg, uint32_t len, struct pn_link_info *o
     memset(out, 0, sizeof(*out));
     out->hairpin = -1;
     out->addr_gen_mode = -1;
-    err = pn_msg_parse(msg, len, RTM_NEWLINK, &ifi, sizeof(ifi), link_min, IFLA_MAX, tb);
+    err = pn_msg_parse(msg, len, msg_type, &ifi, sizeof(ifi), link_min, IFLA_MAX, tb);
     if (err)
         return err;
     out->index = ifi.ifi_index;
@@ -132,12 +139,19 @@ static const uint16_t addr_min[IFA_MAX + 1] = {
  * `ip addr show` of one address. */
 int pn_parse_addr(const unsigned char *msg, uint32_t len, struct pn_addr_info *out)
 {
+    return pn_parse_addr_as(msg, len, RTM_NEWADDR, out);
+}
+
+/* ... of message type `msg_type` (RTM_NEWADDR or RTM_DELADDR: a notification). */
+int pn_parse_addr_as(const unsigned char *msg, uint32_t len, uint16_t msg_type,
+                     struct pn_addr_info *out)
+{
     struct pn_attr tb[IFA_MAX + 1];
     struct ifaddrmsg ifa;
     int err;
 
     memset(out, 0, sizeof(*out));
-    err = pn_msg_parse(msg, len, RTM_NEWADDR, &ifa, sizeof(ifa), addr_min, IFA_MAX, tb);
+    err = pn_msg_parse(msg, len, msg_type, &ifa, sizeof(ifa), addr_min, IFA_MAX, tb);
     if (err)
         return err;
     out->index = ifa.ifa_index;
@@ -193,12 +207,19 @@ static int route_attr_unkept(int type, const struct pn_attr *a)
  * says it was there (the next hops are then not in gateway/oif). */
 int pn_parse_route(const unsigned char *msg, uint32_t len, struct pn_route_info *out)
 {
+    return pn_parse_route_as(msg, len, RTM_NEWROUTE, out);
+}
+
+/* ... of message type `msg_type` (RTM_NEWROUTE or RTM_DELROUTE: a notification). */
+int pn_parse_route_as(const unsigned char *msg, uint32_t len, uint16_t msg_type,
+                      struct pn_route_info *out)
+{
     struct pn_attr tb[RTA_MAX + 1];
     struct rtmsg rtm;
     int err;
 
     memset(out, 0, sizeof(*out));
-    err = pn_msg_parse(msg, len, RTM_NEWROUTE, &rtm, sizeof(rtm), route_min, RTA_MAX, tb);
+    err = pn_msg_parse(msg, len, msg_type, &rtm, sizeof(rtm), route_min, RTA_MAX, tb);
     if (err)
         return err;
     out->family = rtm.rtm_family;

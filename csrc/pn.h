@@ -336,6 +336,69 @@ int pn_parse_dump(const unsigned char *data, uint32_t len, uint32_t portid, uint
 int pn_link_events(const unsigned char *data, uint32_t len, struct pn_link_event *out,
                    uint32_t cap);
 
+/* -- events (issue 16) -- */
+/* pn_parse_link/addr/route of a message of type `msg_type`, which may also be
+ * the RTM_DEL* of the kind (a notification says what was deleted). */
+int pn_parse_link_as(const unsigned char *msg, uint32_t len, uint16_t msg_type,
+                     struct pn_link_info *out);
+int pn_parse_addr_as(const unsigned char *msg, uint32_t len, uint16_t msg_type,
+                     struct pn_addr_info *out);
+int pn_parse_route_as(const unsigned char *msg, uint32_t len, uint16_t msg_type,
+                      struct pn_route_info *out);
+
+/* A neighbour notification's family header (struct ndmsg), until the
+ * neighbour decoder gives the whole entry. */
+struct pn_neigh_head {
+    int32_t index;          /* ndm_ifindex */
+    uint16_t state;         /* ndm_state: NUD_* */
+    uint8_t flags;          /* ndm_flags: NTF_* */
+    uint8_t type;           /* ndm_type */
+};
+
+/* One notification, decoded: which body is filled is said by type. */
+union pn_event_body {
+    struct pn_link_info link;       /* RTM_NEWLINK, RTM_DELLINK */
+    struct pn_addr_info addr;       /* RTM_NEWADDR, RTM_DELADDR */
+    struct pn_route_info route;     /* RTM_NEWROUTE, RTM_DELROUTE */
+    struct pn_neigh_head neigh;     /* RTM_NEWNEIGH, RTM_DELNEIGH */
+};
+
+struct pn_event {
+    uint16_t type;          /* nlmsg_type */
+    uint8_t family;         /* the family header's first byte: for a link,
+                               AF_BRIDGE is its bridge port, not the link */
+    uint8_t unused;
+    union pn_event_body body;
+};
+
+enum pn_event_limits {
+    PN_EVENT_MSG_MIN = 24,  /* the shortest notification recorded: a header and the
+                               shortest family header decoded, NLMSG_LENGTH(sizeof(struct
+                               ifaddrmsg)) (checked in events.c) */
+    PN_AF_BRIDGE = 7        /* AF_BRIDGE, a pn_event's family of a bridge port (checked in
+                               events.c; Python's socket module is not loaded for it) */
+};
+
+/* The link, address, route and neighbour notifications of one datagram, in
+ * order, decoded into out[0 .. cap) (other messages skipped); returns how
+ * many, -ENOSPC (more than cap: a datagram of n bytes holds at most
+ * n / PN_EVENT_MSG_MIN + 1) or -EBADMSG (a length that does not fit).
+ * out may be partly written on failure. */
+int pn_parse_events(const unsigned char *data, uint32_t len, struct pn_event *out,
+                    uint32_t cap);
+/* Read the queued notification datagrams of fd without waiting, decoding
+ * them into out[*n .. cap) (*n grows; datagrams from other than the kernel
+ * are skipped).  Returns 0 once none is queued, 1 when out has no room
+ * left for a whole datagram of bufcap bytes (more may be queued), or
+ * -errno: -ENOBUFS (the socket overflowed: the kernel dropped
+ * notifications after out[*n - 1]), -EMSGSIZE (a datagram longer than
+ * bufcap was cut: lost; *truncated says how long), -EBADMSG. */
+int pn_events_recv(int fd, unsigned char *buf, uint32_t bufcap, struct pn_event *out,
+                   uint32_t cap, uint32_t *n, uint32_t *truncated);
+/* An fd of the network namespace socket fd lives in (ioctl SIOCGSKNS):
+ * where a Handle's subscription opens its own socket; -errno. */
+int pn_socket_netns(int fd);
+
 /*
  * Network namespaces (netns.c).  Both act on the calling thread only.
  */

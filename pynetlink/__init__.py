@@ -34,6 +34,11 @@ _LAZY = {
     "get_strategy": (".strategies", "get_strategy"),
     "Network": (".types", "Network"), "NetworkState": (".types", "NetworkState"),
     "NetworkStats": (".types", "NetworkStats"),
+    # -- events (issue 16) --
+    "events": (".events", None), "Event": (".events", "Event"),
+    "Subscription": (".events", "Subscription"), "EventsLost": (".errors", "EventsLost"),
+    "subscribe": (".events", "subscribe"), "wait_for_link": (".events", "wait_for_link"),
+    "wait_for_address": (".events", "wait_for_address"),
 }
 
 # The module-level operations: bound methods of the default executor.
@@ -83,6 +88,10 @@ if TYPE_CHECKING:       # what the names above are, for type checkers
     from .strategies import (Loopback, NetNS, NetworkStrategy, NotValidStrategyType, Veth,
                              get_strategy)
     from .types import Network, NetworkState, NetworkStats
+    # -- events (issue 16) --
+    from . import events
+    from .errors import EventsLost
+    from .events import Event, Subscription, subscribe, wait_for_address, wait_for_link
 
     create_veth_pair = _default.create_veth_pair
     create_bridge = _default.create_bridge

@@ -1057,3 +1057,132 @@ class DumpParts:
             text = ffi.string(self.dump.ext_msg).decode("utf-8", "replace")
             raise request.error(-self.dump.error, text)
         return self.items, bool(self.dump.interrupted)
+
+# -- events (issue 16) ---------------------------------------------------------
+
+RTM_NEWNEIGH = lib.RTM_NEWNEIGH
+RTM_DELNEIGH = lib.RTM_DELNEIGH
+AF_BRIDGE = lib.PN_AF_BRIDGE            # ifi_family of a link message about its bridge port
+# The multicast groups of notifications (`ip monitor link|address|route|neigh`)
+RTNLGRP_IPV4_IFADDR = lib.RTNLGRP_IPV4_IFADDR
+RTNLGRP_IPV6_IFADDR = lib.RTNLGRP_IPV6_IFADDR
+RTNLGRP_IPV4_ROUTE = lib.RTNLGRP_IPV4_ROUTE
+RTNLGRP_IPV6_ROUTE = lib.RTNLGRP_IPV6_ROUTE
+RTNLGRP_NEIGH = lib.RTNLGRP_NEIGH
+
+EVENTS_BUFFER = 64 * 1024   # one notification datagram to start with (grown for a longer one)
+EVENTS_BATCH = 4096         # notifications decoded per cffi call, at least
+EVENTS_RCVBUF = 4 << 20     # an event socket's receive buffer: room for bursts of changes
+
+
+def _raw_neigh_head(c) -> dict:
+    return {"index": c.index, "state": c.state, "flags": c.flags, "type": c.type}
+
+
+# nlmsg_type -> (the union member of struct pn_event's body, its raw dict)
+_EVENT_BODIES = {RTM_NEWLINK: ("link", _raw_link), RTM_DELLINK: ("link", _raw_link),
+                 RTM_NEWADDR: ("addr", _raw_addr), RTM_DELADDR: ("addr", _raw_addr),
+                 RTM_NEWROUTE: ("route", _raw_route), RTM_DELROUTE: ("route", _raw_route),
+                 RTM_NEWNEIGH: ("neigh", _raw_neigh_head), RTM_DELNEIGH: ("neigh", _raw_neigh_head)}
+
+# A decoded notification: (nlmsg_type, family, raw dict of its body).
+RawEvent = tuple
+
+
+def _raw_events(events, count: int) -> list:
+    out = []
+    for e in events[0:count]:
+        member, convert = _EVENT_BODIES[e.type]
+        out.append((e.type, e.family, convert(getattr(e.body, member))))
+    return out
+
+
+def parse_events(data: bytes) -> list:
+    """The notifications of one received datagram as RawEvents, in order
+    (messages of other kinds skipped); NetlinkError (EBADMSG) for bytes
+    that are not netlink messages."""
+    events = _scratch("struct pn_event[]", len(data) // lib.PN_EVENT_MSG_MIN + 1)
+    count = lib.pn_parse_events(ffi.from_buffer(data), len(data), events, len(events))
+    if count < 0:
+        raise error_for(-count, "decode notifications")
+    return _raw_events(events, count)
+
+
+def _lives_here(fd: int) -> bool:
+    """Whether the bound netlink socket ``fd`` is in the calling thread's
+    namespace (listed in /proc/thread-self/net/netlink): what a caller
+    without CAP_NET_ADMIN, whom SIOCGSKNS refuses, can still know."""
+    inode = str(os.fstat(fd).st_ino)
+    try:
+        with open("/proc/thread-self/net/netlink") as f:
+            return any(line.split()[-1:] == [inode] for line in f)
+    except OSError:
+        return False
+
+
+class EventSocket:
+    """An rtnetlink socket joined to multicast ``groups`` (RTNLGRP_*), in
+    the namespace of the socket ``netns_of`` (an fd; -1: the calling
+    thread's), with a receive buffer of ``rcvbuf`` bytes (SO_RCVBUFFORCE,
+    else SO_RCVBUF up to the system's limit).  ``read()`` never waits."""
+
+    def __init__(self, groups: Sequence[int], netns_of: int = -1, rcvbuf: int = EVENTS_RCVBUF):
+        ns = -1
+        if netns_of >= 0:
+            ns = lib.pn_socket_netns(netns_of)
+            if ns == -_errno.EPERM and _lives_here(netns_of):
+                ns = -1                     # unprivileged, in its own namespace: open it here
+            elif ns < 0:
+                raise error_for(-ns, "subscribe", detail="the handle's namespace cannot be named")
+        try:
+            self.fd, self.portid = _open_socket(ns, -1, rcvbuf)
+        finally:
+            if ns >= 0:
+                os.close(ns)
+        for group in groups:
+            err = lib.pn_socket_join(self.fd, group)
+            if err:
+                self.close()
+                raise error_for(-err, "join multicast group", (group,))
+        self._n = ffi.new("uint32_t *")
+        self._truncated = ffi.new("uint32_t *")
+        self._buffers(EVENTS_BUFFER)
+
+    def _buffers(self, size: int) -> None:
+        self._bufcap = size
+        self._buf = _scratch("unsigned char[]", size)
+        self._cap = size // lib.PN_EVENT_MSG_MIN + 1 + EVENTS_BATCH
+        self._events = _scratch("struct pn_event[]", self._cap)
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            lib.pn_socket_close(self.fd)
+            self.fd = -1
+
+    def read(self) -> tuple:
+        """(RawEvents, more, lost): the notifications queued now, in order
+        (at most one batch: ``more`` says others may be queued); ``lost``
+        is "" or why the kernel's notifications after these were lost
+        (ENOBUFS: the receive buffer overflowed; a datagram too long for the
+        buffer, which is grown).  NetlinkError: EBADF once closed, EBADMSG."""
+        if self.fd < 0:
+            raise error_for(_errno.EBADF, "read events", detail="the subscription is closed")
+        self._n[0] = 0
+        rc = lib.pn_events_recv(self.fd, self._buf, self._bufcap, self._events, self._cap,
+                                self._n, self._truncated)
+        events = _raw_events(self._events, self._n[0])
+        if rc == -_errno.ENOBUFS:
+            return events, False, "the socket's receive buffer overflowed: the kernel dropped events"
+        if rc == -_errno.EMSGSIZE:
+            size = self._truncated[0]
+            if size > MAX_RECV_BUFFER:
+                raise error_for(_errno.EMSGSIZE, "read events",
+                                detail=f"a {size}-byte notification is too large")
+            self._buffers(max(size, 2 * self._bufcap))
+            return events, True, f"a {size}-byte notification did not fit the buffer"
+        if rc < 0:
+            raise error_for(-rc, "read events")
+        return events, rc == 1, ""

@@ -146,3 +146,23 @@ def error_for(errno: int, operation: str, arguments: tuple = (),
     library's own explanation."""
     return _class_for(cls, errno)(errno, operation, arguments, interface, ext_ack,
                                   detail=detail, **fields)
+
+
+# -- events (issue 16) --
+
+class EventsLost(NetlinkError):
+    """The kernel dropped notifications meant for an event subscription
+    (its socket's receive buffer overflowed: errno ENOBUFS): what changed
+    since is unknown, so resynchronise — read the current state again with
+    a dump (``list_links``, ``list_addresses``, ``list_routes``) — and go on
+    reading: the subscription stays usable.  ``events``: the events read
+    before the loss, in order (handle them first)."""
+
+    def __init__(self, errno: int, operation: str, arguments: tuple = (),
+                 interface: Optional[str] = None, ext_ack: str = "",
+                 events: Sequence[Any] = (), *, detail: str = ""):
+        super().__init__(errno, operation, arguments, interface, ext_ack, detail=detail)
+        self.events: List[Any] = list(events)
+
+
+__all__ += ["EventsLost"]

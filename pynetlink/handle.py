@@ -12,13 +12,14 @@ from . import netns as _netns
 from . import _validate as v
 from ._combine import CombiningSocket
 from ._core import MIN_RCVBUF, RCVBUF, Request, Socket
+from .events import EventsMixin
 from .ops import Op, Operations, Reads, failure, indexes
 
 if TYPE_CHECKING:
     from .batch import Batch
 
 
-class Handle(Operations[None], Reads):
+class Handle(Operations[None], Reads, EventsMixin):
     """An rtnetlink socket in one network namespace.
 
     ``netns`` is None (the calling thread's current namespace), a path

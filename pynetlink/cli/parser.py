@@ -301,6 +301,16 @@ def _lab_commands(top) -> None:
     p.add_argument("--repeat", type=_positive, default=1, metavar="R")
 
 
+# -- events (issue 16) --
+def _monitor_commands(top) -> None:
+    p = _command(top, "monitor", "print link/address/route/neighbour events as JSON lines",
+                 "pynetlink monitor link address --count 10 --timeout 5", "monitor:monitor")
+    p.add_argument("kinds", nargs="*", metavar="KIND",
+                   help="link, address (addr), route, neigh; all when none is given")
+    p.add_argument("--count", type=_positive, metavar="N", help="stop after N events")
+    p.add_argument("--timeout", type=float, metavar="S", help="stop after S seconds")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line; ``parse_args`` gives ``target`` and the
     command's arguments."""
@@ -320,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     _route_commands(top)
     _net_commands(top)
     _lab_commands(top)
+    _monitor_commands(top)      # events (issue 16)
     return parser
 
 
