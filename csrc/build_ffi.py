@@ -15,6 +15,7 @@ from cffi import FFI
 
 HERE = pathlib.Path(__file__).resolve().parent
 SOURCES = ["nlmsg.c", "rtnl.c", "attr.c", "decode.c", "reply.c", "netns.c", "sock.c", "proc.c"]
+SOURCES += ["neigh.c"]  # -- neighbours (issue 16) --
 
 CFLAGS = ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-fvisibility=hidden"]
 LDFLAGS = []
@@ -33,6 +34,7 @@ ffibuilder.set_source(
     #include "pn_internal.h"
     #include <linux/if_addr.h>
     #include <linux/ipv6_route.h>
+    #include <linux/neighbour.h>   /* -- neighbours (issue 16) -- */
     """,
     # Relative to the project root, where setuptools runs this script.
     sources=[os.path.relpath(HERE / s) for s in SOURCES],
