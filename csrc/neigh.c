@@ -44,16 +44,27 @@ static int put_u16(struct pn_buf *b, uint16_t type, uint16_t value)
     return pn_attr_put(b, type, &value, sizeof(value));
 }
 
-/* The attributes of one entry, in the order `bridge fdb add` sends them. */
-static int put_neigh_attrs(struct pn_buf *b, const struct pn_neigh_spec *n)
+/* NDA_DST and NDA_LLADDR in the order iproute2 sends them: `bridge fdb`
+ * (AF_BRIDGE) the MAC first, `ip neigh` the address first. */
+static int put_neigh_addrs(struct pn_buf *b, const struct pn_neigh_spec *n)
 {
-    uint32_t f = n->fields;
-    int err = 0;
+    int fdb = n->family == AF_BRIDGE, err = 0;
 
-    if (n->lladdr_len)
+    if (fdb && n->lladdr_len)
         err = pn_attr_put(b, NDA_LLADDR, n->lladdr, n->lladdr_len);
     if (!err && n->dst_len)
         err = pn_attr_put(b, NDA_DST, n->dst, n->dst_len);
+    if (!err && !fdb && n->lladdr_len)
+        err = pn_attr_put(b, NDA_LLADDR, n->lladdr, n->lladdr_len);
+    return err;
+}
+
+/* The attributes of one entry: its addresses, then the options present. */
+static int put_neigh_attrs(struct pn_buf *b, const struct pn_neigh_spec *n)
+{
+    uint32_t f = n->fields;
+    int err = put_neigh_addrs(b, n);
+
     if (!err && (f & PN_NEIGH_VLAN))
         err = put_u16(b, NDA_VLAN, n->vlan);
     if (!err && (f & PN_NEIGH_PORT))

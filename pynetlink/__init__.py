@@ -37,7 +37,7 @@ _LAZY = {
 }
 
 # The module-level operations: bound methods of the default executor.
-_OPERATIONS = (
+_OPERATIONS: "tuple[str, ...]" = (
     "create_veth_pair", "create_bridge", "interface_up", "interface_down", "set_mtu",
     "set_interface_master", "change_interface_name", "set_interface_in_namespace_pid",
     "set_interface_in_namespace_fd", "set_interface_ip", "set_default_gateway",
@@ -45,6 +45,11 @@ _OPERATIONS = (
     "add_route", "replace_route", "delete_route",
     "get_link", "get_links", "link_index", "link_exists", "list_links", "list_addresses", "list_routes",
 )
+
+# -- neighbours (issue 16) --
+_LAZY["Neighbour"] = (".neighbours", "Neighbour")
+_OPERATIONS += ("add_neighbour", "replace_neighbour", "delete_neighbour", "add_fdb", "append_fdb",
+                "replace_fdb", "delete_fdb", "list_neighbours", "list_fdb")
 
 __all__ = [*_LAZY, *_OPERATIONS]
 
@@ -107,3 +112,15 @@ if TYPE_CHECKING:       # what the names above are, for type checkers
     list_links = _default.list_links
     list_addresses = _default.list_addresses
     list_routes = _default.list_routes
+
+    # -- neighbours (issue 16) --
+    from .neighbours import Neighbour
+    add_neighbour = _default.add_neighbour
+    replace_neighbour = _default.replace_neighbour
+    delete_neighbour = _default.delete_neighbour
+    add_fdb = _default.add_fdb
+    append_fdb = _default.append_fdb
+    replace_fdb = _default.replace_fdb
+    delete_fdb = _default.delete_fdb
+    list_neighbours = _default.list_neighbours
+    list_fdb = _default.list_fdb
