@@ -456,33 +456,47 @@ _NEIGH_FIELDS = (("vlan", lib.PN_NEIGH_VLAN), ("port", lib.PN_NEIGH_PORT),
                  ("master", lib.PN_NEIGH_MASTER))
 
 
-def neigh_encoder(msg_type: int, nlflags: int, *, family: int, index: int, state: int = 0,
-                  flags: int = 0, dst: Optional[bytes] = None, lladdr: Optional[bytes] = None,
-                  **fields: Optional[int]) -> Encoder:
-    """RTM_NEWNEIGH/DELNEIGH of one neighbour (``family`` AF_INET/AF_INET6:
-    ``dst`` required) or forwarding entry (AF_BRIDGE: ``lladdr`` the MAC,
-    ``dst`` the remote VTEP or None); ``state`` NUD_* bits, ``flags`` NTF_*
-    bits; ``fields``: vlan, port (host order), vni, via (NDA_IFINDEX),
-    master (NDA_MASTER), each present one sent.  NLM_F_REPLACE or
-    NLM_F_APPEND in ``nlflags`` replace or append."""
-    spec = ffi.new("struct pn_neigh_spec *")
-    spec.family, spec.index, spec.state, spec.flags = family, index, state, flags
+def neigh_spec(*, family: int, index: int = 0, state: int = 0, flags: int = 0,
+               dst: Optional[bytes] = None, lladdr: Optional[bytes] = None,
+               **fields: Optional[int]):
+    """A ``struct pn_neigh_spec``: one cffi allocation initialized from a
+    dict.  ``fields``: vlan, port (host order), vni, via (NDA_IFINDEX),
+    master (NDA_MASTER), each present one sent."""
+    init: Dict[str, object] = {"family": family, "index": index, "state": state,
+                               "flags": flags}
     if dst is not None:
-        _put_ip(spec.dst, dst, "destination")
-        spec.dst_len = len(dst)
+        if not 0 < len(dst) <= 16:
+            raise ValueError(f"destination must be 1 to 16 bytes, not {len(dst)}")
+        init["dst"], init["dst_len"] = dst, len(dst)
     if lladdr is not None:
-        _put_ip(spec.lladdr, lladdr, "link-layer address")
-        spec.lladdr_len = len(lladdr)
+        if not 0 < len(lladdr) <= 32:
+            raise ValueError(f"link-layer address must be 1 to 32 bytes, not {len(lladdr)}")
+        init["lladdr"], init["lladdr_len"] = lladdr, len(lladdr)
     present = 0
     for key, bit in _NEIGH_FIELDS:
         value = fields.pop(key, None)
         if value is not None:
-            setattr(spec, key, value)
+            init[key] = value
             present |= bit
     if fields:
         raise TypeError(f"unknown neighbour fields: {', '.join(fields)}")
-    spec.fields = present
+    init["fields"] = present
+    return ffi.new("struct pn_neigh_spec *", init)
+
+
+def neigh_msg_encoder(msg_type: int, nlflags: int, spec) -> Encoder:
+    """RTM_NEWNEIGH/DELNEIGH of the ``struct pn_neigh_spec`` ``spec`` as it
+    is when the message is encoded."""
     return lambda buf, seq: lib.pn_neigh_msg(buf, msg_type, nlflags, seq, spec)
+
+
+def neigh_encoder(msg_type: int, nlflags: int, **spec) -> Encoder:
+    """RTM_NEWNEIGH/DELNEIGH of one neighbour (``family`` AF_INET/AF_INET6:
+    ``dst`` required) or forwarding entry (AF_BRIDGE: ``lladdr`` the MAC,
+    ``dst`` the remote VTEP or None) on link ``index``; ``state`` NUD_*
+    bits, ``flags`` NTF_* bits, the rest as ``neigh_spec`` takes them.
+    NLM_F_REPLACE or NLM_F_APPEND in ``nlflags`` replace or append."""
+    return neigh_msg_encoder(msg_type, nlflags, neigh_spec(**spec))
 
 
 def neigh_dump_encoder(family: int, index: int = 0, master: int = 0) -> Encoder:

@@ -19,6 +19,7 @@ Builders take validated values (``spec_neighbour``/``spec_fdb`` validate).
 """
 from __future__ import annotations
 
+import re
 from collections import namedtuple
 from typing import Mapping, Optional
 
@@ -27,7 +28,8 @@ from ._core import (AF_BRIDGE, AF_INET, AF_INET6, AF_UNSPEC, Encoder, NLM_F_APPE
                     NLM_F_EXCL, NLM_F_REPLACE, NTF_EXT_LEARNED, NTF_MASTER, NTF_OFFLOADED,
                     NTF_PROXY, NTF_ROUTER, NTF_SELF, NTF_STICKY, NTF_USE, NUD_DELAY, NUD_FAILED,
                     NUD_INCOMPLETE, NUD_NOARP, NUD_NONE, NUD_PERMANENT, NUD_PROBE, NUD_REACHABLE,
-                    NUD_STALE, RTM_DELNEIGH, RTM_NEWNEIGH, neigh_dump_encoder, neigh_encoder)
+                    NUD_STALE, RTM_DELNEIGH, RTM_NEWNEIGH, neigh_dump_encoder, neigh_msg_encoder,
+                    neigh_spec)
 
 CREATE = NLM_F_CREATE | NLM_F_EXCL
 REPLACE = NLM_F_CREATE | NLM_F_REPLACE
@@ -111,9 +113,12 @@ def _name(names: Mapping[int, str], index: object) -> Optional[str]:
 
 # -- validation ----------------------------------------------------------------
 
-# A validated entry: what to send (``fields`` of neigh_encoder, without the
-# index), for link ``dev``.
-Spec = namedtuple("Spec", "dev fields")
+# A validated entry on link ``dev``: ``fields`` of ``neigh_spec`` (without
+# the index), and ``c``, the ``struct pn_neigh_spec`` made of them once,
+# whose index is set when the message is built.
+Spec = namedtuple("Spec", "dev fields c")
+
+_LLADDR = re.compile(r"[0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2}){0,31}")
 
 
 def lladdr(value: object, what: str = "lladdr") -> bytes:
@@ -121,11 +126,13 @@ def lladdr(value: object, what: str = "lladdr") -> bytes:
     1 to 32 bytes, as bytes."""
     if not isinstance(value, str):
         raise TypeError(f"{what} must be str, not {type(value).__name__}")
-    parts = value.replace("-", ":").split(":")
-    if not 0 < len(parts) <= 32 or not all(
-            len(p) == 2 and all(c in "0123456789abcdefABCDEF" for c in p) for p in parts):
+    if not _LLADDR.fullmatch(value):
         raise ValueError(f"{what} {value!r} is not hex bytes like 02:42:c0:00:02:02")
-    return bytes(int(p, 16) for p in parts)
+    return bytes.fromhex(value.replace(":", "").replace("-", ""))
+
+
+def _spec(dev: object, fields: dict) -> Spec:
+    return Spec(dev, fields, neigh_spec(**fields))
 
 
 def _mac(value: object) -> bytes:
@@ -161,15 +168,15 @@ def spec_neighbour(dst: object, mac: object, dev: object, state: object = "perma
               "flags": NTF_ROUTER if _flag(router, "router") else 0}
     if mac is not None:
         fields["lladdr"] = lladdr(mac)
-    return Spec(dev, fields)
+    return _spec(dev, fields)
 
 
 def spec_neighbour_key(dst: object, dev: object) -> Spec:
     """``ip neigh del DST dev DEV``, checked."""
     v.ifname(dev, "dev")
     address = v.ip(dst, "neighbour address")
-    return Spec(dev, {"family": AF_INET if address.version == 4 else AF_INET6,
-                      "dst": address.packed})
+    return _spec(dev, {"family": AF_INET if address.version == 4 else AF_INET6,
+                       "dst": address.packed})
 
 
 def spec_fdb(mac: object, dev: object, *, dst: object = None, vni: object = None,
@@ -190,7 +197,7 @@ def spec_fdb(mac: object, dev: object, *, dst: object = None, vni: object = None
         fields["port"] = v.integer(port, "port", 1, 65535)
     if vlan is not None:
         fields["vlan"] = v.integer(vlan, "vlan", 1, 4094)
-    return Spec(dev, fields)
+    return _spec(dev, fields)
 
 
 def family_number(family: object) -> int:
@@ -207,15 +214,18 @@ def family_number(family: object) -> int:
 def add(spec: Spec, index: int, nlflags: int = CREATE) -> Encoder:
     """RTM_NEWNEIGH of ``spec`` on link ``index``: ``ip neigh add`` /
     ``bridge fdb add`` (REPLACE: ``replace``, APPEND: ``bridge fdb append``)."""
-    return neigh_encoder(RTM_NEWNEIGH, nlflags, index=index, **spec.fields)
+    spec.c.index = index
+    return neigh_msg_encoder(RTM_NEWNEIGH, nlflags, spec.c)
 
 
 def delete(spec: Spec, index: int) -> Encoder:
     """RTM_DELNEIGH of the entry ``spec`` names on link ``index`` (its
     state left out, as ``ip neigh del`` and ``bridge fdb del`` leave it)."""
-    fields = dict(spec.fields)
-    fields["state"] = 0
-    return neigh_encoder(RTM_DELNEIGH, 0, index=index, **fields)
+    if not spec.c.state:
+        spec.c.index = index
+        return neigh_msg_encoder(RTM_DELNEIGH, 0, spec.c)
+    return neigh_msg_encoder(RTM_DELNEIGH, 0, neigh_spec(**{**spec.fields, "state": 0,
+                                                            "index": index}))
 
 
 def dump(family: int, index: int = 0, master: int = 0) -> Encoder:
