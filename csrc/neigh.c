@@ -78,11 +78,21 @@ static int put_neigh_attrs(struct pn_buf *b, const struct pn_neigh_spec *n)
     return err;
 }
 
+/* The end of an encoder: the message at start closed, or (err) dropped. */
+static int finish(struct pn_buf *b, int start, int err)
+{
+    if (err) {
+        b->len = (uint32_t)start;
+        return err;
+    }
+    return pn_msg_end(b, (uint32_t)start);
+}
+
 int pn_neigh_msg(struct pn_buf *b, uint16_t type, uint16_t nlflags, uint32_t seq,
                  const struct pn_neigh_spec *n)
 {
     struct ndmsg ndm;
-    int start, err;
+    int start;
 
     if (!neigh_valid(n))
         return -EINVAL;
@@ -94,12 +104,7 @@ int pn_neigh_msg(struct pn_buf *b, uint16_t type, uint16_t nlflags, uint32_t seq
     start = pn_msg_start(b, type, nlflags | PN_REQ, seq, &ndm, sizeof(ndm));
     if (start < 0)
         return start;
-    err = put_neigh_attrs(b, n);
-    if (err) {
-        b->len = (uint32_t)start;
-        return err;
-    }
-    return pn_msg_end(b, (uint32_t)start);
+    return finish(b, start, put_neigh_attrs(b, n));
 }
 
 int pn_neigh_dump_msg(struct pn_buf *b, uint32_t seq, uint8_t family, int32_t index,
@@ -121,11 +126,7 @@ int pn_neigh_dump_msg(struct pn_buf *b, uint32_t seq, uint8_t family, int32_t in
         err = pn_attr_put_u32(b, NDA_IFINDEX, (uint32_t)index);
     if (!err && master)
         err = pn_attr_put_u32(b, NDA_MASTER, master);
-    if (err) {
-        b->len = (uint32_t)start;
-        return err;
-    }
-    return pn_msg_end(b, (uint32_t)start);
+    return finish(b, start, err);
 }
 
 static const uint16_t neigh_min[NDA_MAX + 1] = {

@@ -451,9 +451,8 @@ _DUMP_KINDS = {RTM_GETLINK: (RTM_NEWLINK, "links", _raw_link),
 
 # -- neighbours (issue 16) --
 
-_NEIGH_FIELDS = (("vlan", lib.PN_NEIGH_VLAN), ("port", lib.PN_NEIGH_PORT),
-                 ("vni", lib.PN_NEIGH_VNI), ("via", lib.PN_NEIGH_IFINDEX),
-                 ("master", lib.PN_NEIGH_MASTER))
+_NEIGH_FIELDS = {"vlan": lib.PN_NEIGH_VLAN, "port": lib.PN_NEIGH_PORT, "vni": lib.PN_NEIGH_VNI,
+                 "via": lib.PN_NEIGH_IFINDEX, "master": lib.PN_NEIGH_MASTER}
 
 
 def neigh_spec(*, family: int, index: int = 0, state: int = 0, flags: int = 0,
@@ -472,15 +471,11 @@ def neigh_spec(*, family: int, index: int = 0, state: int = 0, flags: int = 0,
         if not 0 < len(lladdr) <= 32:
             raise ValueError(f"link-layer address must be 1 to 32 bytes, not {len(lladdr)}")
         init["lladdr"], init["lladdr_len"] = lladdr, len(lladdr)
-    present = 0
-    for key, bit in _NEIGH_FIELDS:
-        value = fields.pop(key, None)
-        if value is not None:
-            init[key] = value
-            present |= bit
-    if fields:
-        raise TypeError(f"unknown neighbour fields: {', '.join(fields)}")
-    init["fields"] = present
+    unknown = fields.keys() - _NEIGH_FIELDS.keys()
+    if unknown:
+        raise TypeError(f"unknown neighbour fields: {', '.join(sorted(unknown))}")
+    given = {key: value for key, value in fields.items() if value is not None}
+    init.update(given, fields=sum(_NEIGH_FIELDS[key] for key in given))
     return ffi.new("struct pn_neigh_spec *", init)
 
 
