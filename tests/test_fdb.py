@@ -103,6 +103,12 @@ def test_add_fdb_master_goes_in_the_bridges_table(ns, handle, port):
     assert not entries_of(ns, "02:00:00:00:00:05", "dev", port)
 
 
+def test_replace_fdb_master_changes_the_bridge_entrys_state(ns, handle, port):
+    handle.add_fdb("02:00:00:00:00:05", port, master=True, state="static")
+    handle.replace_fdb("02:00:00:00:00:05", port, master=True, state="permanent")
+    assert [e["state"] for e in entries_of(ns, "02:00:00:00:00:05", "dev", port)] == ["permanent"]
+
+
 def test_delete_missing_fdb_entry_is_enoent(handle, vx):
     with pytest.raises(NetlinkError) as e:
         handle.delete_fdb("02:00:00:00:00:01", vx)
