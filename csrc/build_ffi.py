@@ -27,6 +27,7 @@ if os.environ.get("PYNETLINK_SANITIZE"):
 
 ffibuilder = FFI()
 ffibuilder.cdef((HERE / "pn.h").read_text() + (HERE / "pn_constants.cdef").read_text())
+ffibuilder.cdef((HERE / "pn_neigh_constants.cdef").read_text())  # -- neighbours (issue 16) --
 ffibuilder.set_source(
     "pynetlink._pynetlink_cffi",
     """

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import pathlib
+import re
 import socket
 import struct
 
@@ -34,6 +36,22 @@ MSG_FLAGS = st.sampled_from([0, C.NLM_F_CREATE | C.NLM_F_EXCL, C.NLM_F_CREATE | 
 OPTIONS = ("vlan", "port", "vni", "via", "master")
 OPTION_ATTRS = {"vlan": C.NDA_VLAN, "port": C.NDA_PORT, "vni": C.NDA_VNI, "via": C.NDA_IFINDEX,
                 "master": C.NDA_MASTER}
+
+
+# -- the constants ----------------------------------------------------------------
+
+def _neigh_constant_names():
+    """The constants of csrc/pn_neigh_constants.cdef (``#define NAME ...``)."""
+    cdef = pathlib.Path(__file__).resolve().parents[1] / "csrc" / "pn_neigh_constants.cdef"
+    names = re.findall(r"^#define\s+(\w+)\s+\.\.\.", cdef.read_text(), re.M)
+    assert names, "no constants found in pn_neigh_constants.cdef"
+    return names
+
+
+@pytest.mark.parametrize("name", _neigh_constant_names())
+def test_neighbour_constants_agree_with_the_headers(name):
+    expected = socket.AF_BRIDGE if name == "AF_BRIDGE" else C[name]
+    assert getattr(lib, name) == expected
 
 
 # -- the encoder ------------------------------------------------------------------
