@@ -471,11 +471,12 @@ def neigh_spec(*, family: int, index: int = 0, state: int = 0, flags: int = 0,
         if not 0 < len(lladdr) <= 32:
             raise ValueError(f"link-layer address must be 1 to 32 bytes, not {len(lladdr)}")
         init["lladdr"], init["lladdr_len"] = lladdr, len(lladdr)
-    unknown = fields.keys() - _NEIGH_FIELDS.keys()
-    if unknown:
-        raise TypeError(f"unknown neighbour fields: {', '.join(sorted(unknown))}")
-    given = {key: value for key, value in fields.items() if value is not None}
-    init.update(given, fields=sum(_NEIGH_FIELDS[key] for key in given))
+    if fields:                              # the options (most entries have none)
+        unknown = fields.keys() - _NEIGH_FIELDS.keys()
+        if unknown:
+            raise TypeError(f"unknown neighbour fields: {', '.join(sorted(unknown))}")
+        given = {key: value for key, value in fields.items() if value is not None}
+        init.update(given, fields=sum(_NEIGH_FIELDS[key] for key in given))
     return ffi.new("struct pn_neigh_spec *", init)
 
 
