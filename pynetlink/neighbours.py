@@ -98,11 +98,12 @@ class Neighbour(namedtuple("Neighbour", "family ifindex dev dst lladdr state fla
     @classmethod
     def from_raw(cls, raw: Mapping[str, object], names: Mapping[int, str]) -> "Neighbour":
         """From a RawNeigh (``pynetlink._core._raw_neigh``: a dump's part or
-        a notification's), the links named by ``names`` (ifindex -> name;
-        an index it lacks gives None)."""
+        a notification's, RTM_NEWNEIGH or RTM_DELNEIGH), the links named by
+        ``names`` (ifindex -> name; an index it lacks is named "ifN", as
+        ``ip`` names it)."""
         family = raw["family"]
         return cls(FAMILY_NAMES.get(family, str(family)), raw["index"],
-                   names.get(raw["index"]), raw["dst"], raw["lladdr"],    # type: ignore[call-overload]
+                   _name(names, raw["index"]), raw["dst"], raw["lladdr"],
                    raw["state"], raw["flags"], raw["vlan"], raw["vni"], raw["port"],
                    _name(names, raw["master"]), _name(names, raw["via"]))
 

@@ -298,6 +298,18 @@ def test_deletion_notification_decodes_with_its_type():
         (C.RTM_DELNEIGH, 3, "192.0.2.1", C.NUD_STALE)
 
 
+def test_notification_becomes_a_neighbour_record_with_its_links_named():
+    msg = nn.newneigh(0, 0, nn.ndmsg(nn.AF_BRIDGE, 3, C.NUD_PERMANENT | C.NUD_NOARP, C.NTF_SELF),
+                      [w.rtattr(C.NDA_LLADDR, bytes(6)), w.rtattr(C.NDA_DST, bytes([198, 51, 100, 1])),
+                       w.rtattr(C.NDA_VNI, struct.pack("=I", 42)),
+                       w.rtattr(C.NDA_MASTER, struct.pack("=I", 9))], C.RTM_DELNEIGH)
+    n = neighbours.Neighbour.from_raw(core.parse_neigh(msg), {3: "vx0"})
+    assert n == neighbours.Neighbour("bridge", 3, "vx0", "198.51.100.1", "00:00:00:00:00:00",
+                                     C.NUD_PERMANENT | C.NUD_NOARP, C.NTF_SELF, None, 42, None,
+                                     "if9", None)
+    assert (n.fdb_state, n.flag_names, n.states) == ("permanent", ["self"], ["NOARP", "PERMANENT"])
+
+
 def test_parse_neigh_refuses_bytes_that_are_no_neighbour_message():
     with pytest.raises(OSError) as e:
         core.parse_neigh(b"\x00" * 8)
