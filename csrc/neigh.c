@@ -108,15 +108,17 @@ int pn_neigh_msg(struct pn_buf *b, uint16_t type, uint16_t nlflags, uint32_t seq
 }
 
 int pn_neigh_dump_msg(struct pn_buf *b, uint32_t seq, uint8_t family, int32_t index,
-                      uint32_t master)
+                      uint32_t master, uint8_t flags)
 {
     struct ndmsg ndm;
     int start, err = 0;
 
-    if (index < 0 || (family != AF_BRIDGE && family != AF_UNSPEC && !ip_size(family)))
+    if (index < 0 || (family != AF_BRIDGE && family != AF_UNSPEC && !ip_size(family)) ||
+        (flags & ~NTF_PROXY) || (flags && family == AF_BRIDGE))
         return -EINVAL;
     memset(&ndm, 0, sizeof(ndm));
     ndm.ndm_family = family;
+    ndm.ndm_flags = flags;              /* NTF_PROXY: the proxy entries (pneigh_dump_table()) */
     if (family == AF_BRIDGE)
         ndm.ndm_ifindex = index;        /* rtnl_fdb_dump(): the port or device */
     start = pn_msg_start(b, RTM_GETNEIGH, NLM_F_DUMP | PN_REQ, seq, &ndm, sizeof(ndm));

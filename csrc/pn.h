@@ -424,9 +424,12 @@ int pn_neigh_msg(struct pn_buf *b, uint16_t type, uint16_t nlflags, uint32_t seq
  * neighbours (`ip neigh show`; index > 0 adds NDA_IFINDEX: that link's
  * only), AF_BRIDGE forwarding entries (`bridge fdb show`; index > 0 puts
  * it in ndm_ifindex: that port's or device's only).  master > 0 adds
- * NDA_MASTER: the entries of that bridge's ports only.  -EINVAL otherwise. */
+ * NDA_MASTER: the entries of that bridge's ports only.  flags NTF_PROXY (a
+ * neighbour family only) lists the proxy entries instead (`ip neigh show
+ * proxy`).  The kernel filters by index and master when the socket checks
+ * strictly; a caller filters again.  -EINVAL otherwise. */
 int pn_neigh_dump_msg(struct pn_buf *b, uint32_t seq, uint8_t family, int32_t index,
-                      uint32_t master);
+                      uint32_t master, uint8_t flags);
 /* Decode one RTM_NEWNEIGH or RTM_DELNEIGH (header included); 0 or
  * -EBADMSG (another type, lengths that do not fit).  *out zeroed first. */
 int pn_parse_neigh(const unsigned char *msg, uint32_t len, struct pn_neigh_info *out);

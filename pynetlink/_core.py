@@ -495,14 +495,17 @@ def neigh_encoder(msg_type: int, nlflags: int, **spec) -> Encoder:
     return neigh_msg_encoder(msg_type, nlflags, neigh_spec(**spec))
 
 
-def neigh_dump_encoder(family: int, index: int = 0, master: int = 0) -> Encoder:
+def neigh_dump_encoder(family: int, index: int = 0, master: int = 0,
+                       proxy: bool = False) -> Encoder:
     """RTM_GETNEIGH with NLM_F_DUMP: the neighbours of ``family`` (AF_UNSPEC:
-    both; ``ip neigh show``) or, for AF_BRIDGE, the forwarding entries
-    (``bridge fdb show``); of link ``index`` only and of the ports of bridge
-    ``master`` only when not 0; for ``Socket.dump``."""
+    both; ``ip neigh show``; ``proxy``: the proxy entries, ``ip neigh show
+    proxy``) or, for AF_BRIDGE, the forwarding entries (``bridge fdb
+    show``); of link ``index`` only and of the ports of bridge ``master``
+    only when not 0; for ``Socket.dump``."""
     if family not in (AF_UNSPEC, AF_INET, AF_INET6, AF_BRIDGE):
         raise ValueError(f"family must be AF_UNSPEC, AF_INET, AF_INET6 or AF_BRIDGE, not {family}")
-    return lambda buf, seq: lib.pn_neigh_dump_msg(buf, seq, family, index, master)
+    flags = NTF_PROXY if proxy else 0
+    return lambda buf, seq: lib.pn_neigh_dump_msg(buf, seq, family, index, master, flags)
 
 
 # A decoded struct pn_neigh_info: type (RTM_NEWNEIGH/RTM_DELNEIGH), family,

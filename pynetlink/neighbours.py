@@ -70,8 +70,9 @@ class Neighbour(namedtuple("Neighbour", "family ifindex dev dst lladdr state fla
 
     @property
     def states(self) -> list:
-        """The state as ``ip -j neigh`` lists it: ["REACHABLE"], ["PERMANENT"]..."""
-        return [name for name, bit in STATE_BITS if self.state & bit] or ["NONE"]
+        """The state as ``ip -j neigh`` lists it: ["REACHABLE"], ["PERMANENT"]...
+        ([]: none, as a proxy entry's)."""
+        return [name for name, bit in STATE_BITS if self.state & bit]
 
     @property
     def fdb_state(self) -> str:
@@ -90,6 +91,11 @@ class Neighbour(namedtuple("Neighbour", "family ifindex dev dst lladdr state fla
     def router(self) -> bool:
         """An IPv6 neighbour known to be a router (NTF_ROUTER)."""
         return bool(self.flags & NTF_ROUTER)
+
+    @property
+    def proxy(self) -> bool:
+        """A proxy entry (NTF_PROXY): the link answers ARP/NDP for ``dst``."""
+        return bool(self.flags & NTF_PROXY)
 
     @property
     def permanent(self) -> bool:
@@ -158,26 +164,28 @@ def _flag(value: object, what: str) -> bool:
 
 
 def spec_neighbour(dst: object, mac: object, dev: object, state: object = "permanent",
-                   router: object = False) -> Spec:
-    """``ip neigh add DST [lladdr MAC] dev DEV nud STATE [router]``, checked:
-    DST an IPv4 or IPv6 address, MAC None (as ``ip``: the kernel takes none
-    in states that need none, such as noarp)."""
-    v.ifname(dev, "dev")
-    address = v.ip(dst, "neighbour address")
-    fields = {"family": AF_INET if address.version == 4 else AF_INET6, "dst": address.packed,
-              "state": _state(state, NEIGH_STATES),
-              "flags": NTF_ROUTER if _flag(router, "router") else 0}
+                   router: object = False, proxy: object = False) -> Spec:
+    """``ip neigh add [proxy] DST [lladdr MAC] dev DEV nud STATE [router]``,
+    checked: DST an IPv4 or IPv6 address, MAC None (as ``ip``: the kernel
+    takes none in states that need none, such as noarp; a proxy entry has
+    none)."""
+    fields = spec_neighbour_key(dst, dev, proxy).fields
+    fields["state"] = _state(state, NEIGH_STATES)
+    if _flag(router, "router"):
+        fields["flags"] |= NTF_ROUTER
     if mac is not None:
+        if proxy:
+            raise ValueError("a proxy entry has no lladdr: the link's own answers for DST")
         fields["lladdr"] = lladdr(mac)
     return _spec(dev, fields)
 
 
-def spec_neighbour_key(dst: object, dev: object) -> Spec:
-    """``ip neigh del DST dev DEV``, checked."""
+def spec_neighbour_key(dst: object, dev: object, proxy: object = False) -> Spec:
+    """``ip neigh del [proxy] DST dev DEV``, checked."""
     v.ifname(dev, "dev")
     address = v.ip(dst, "neighbour address")
     return _spec(dev, {"family": AF_INET if address.version == 4 else AF_INET6,
-                       "dst": address.packed})
+                       "dst": address.packed, "flags": NTF_PROXY if _flag(proxy, "proxy") else 0})
 
 
 def spec_fdb(mac: object, dev: object, *, dst: object = None, vni: object = None,
@@ -229,15 +237,15 @@ def delete(spec: Spec, index: int) -> Encoder:
                                                             "index": index}))
 
 
-def dump(family: int, index: int = 0, master: int = 0) -> Encoder:
-    """RTM_GETNEIGH with NLM_F_DUMP: ``ip neigh show`` (AF_UNSPEC, AF_INET,
-    AF_INET6) or ``bridge fdb show`` (AF_BRIDGE)."""
-    return neigh_dump_encoder(family, index, master)
+def dump(family: int, index: int = 0, master: int = 0, proxy: bool = False) -> Encoder:
+    """RTM_GETNEIGH with NLM_F_DUMP: ``ip neigh show [proxy]`` (AF_UNSPEC,
+    AF_INET, AF_INET6) or ``bridge fdb show`` (AF_BRIDGE)."""
+    return neigh_dump_encoder(family, index, master, proxy)
 
 
 def shown(raw: Mapping[str, object], noarp: bool) -> bool:
     """Whether ``ip neigh show`` lists a neighbour: not one whose only state
     is NOARP (the kernel's multicast and broadcast entries) unless
-    ``noarp`` (``nud all``)."""
+    ``noarp`` (``nud all``); a proxy entry (state none) always."""
     return noarp or raw["state"] != NUD_NOARP
 

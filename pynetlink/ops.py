@@ -445,14 +445,17 @@ class Operations(Generic[R]):
     # -- neighbours and forwarding entries (issue 16) ---------------------------------
 
     def add_neighbour(self, dst: Union[str, v.IPAddress], lladdr: Optional[str], dev: str, *,
-                      state: str = "permanent", router: bool = False) -> R:
+                      state: str = "permanent", router: bool = False, proxy: bool = False) -> R:
         """Add the neighbour entry DST -> LLADDR on link DEV (ARP for IPv4,
         NDP for IPv6), in ``state`` ("permanent", "reachable", "stale",
         "noarp", "delay", "probe", "failed", "incomplete", "none");
-        ``router``: an IPv6 neighbour that is a router.  EEXIST if DEV has
+        ``router``: an IPv6 neighbour that is a router.  ``proxy`` (LLADDR
+        None) adds a proxy entry instead: DEV answers ARP/NDP for DST with
+        its own address (with proxy_arp/proxy_ndp on).  EEXIST if DEV has
         one for DST.  Undone (in a transaction) by deleting it.
-        Equivalent to: ``ip neigh add DST lladdr LLADDR dev DEV nud STATE [router]``."""
-        spec = neighbours.spec_neighbour(dst, lladdr, dev, state, router)
+        Equivalent to: ``ip neigh add [proxy] DST [lladdr LLADDR] dev DEV
+        [nud STATE] [router]``."""
+        spec = neighbours.spec_neighbour(dst, lladdr, dev, state, router, proxy)
         return self._neigh("add_neighbour", (dst, lladdr, dev), spec, neighbours.CREATE)
 
     def replace_neighbour(self, dst: Union[str, v.IPAddress], lladdr: Optional[str], dev: str, *,
@@ -465,11 +468,13 @@ class Operations(Generic[R]):
         return self._neigh("replace_neighbour", (dst, lladdr, dev), spec, neighbours.REPLACE,
                            irreversible="the entry it replaces is not recorded")
 
-    def delete_neighbour(self, dst: Union[str, v.IPAddress], dev: str) -> R:
-        """Delete DEV's neighbour entry for DST; ENOENT if there is none.
-        (Not allowed in a transaction: its address and state are not recorded.)
-        Equivalent to: ``ip neigh del DST dev DEV``."""
-        spec = neighbours.spec_neighbour_key(dst, dev)
+    def delete_neighbour(self, dst: Union[str, v.IPAddress], dev: str, *,
+                         proxy: bool = False) -> R:
+        """Delete DEV's neighbour entry for DST (``proxy``: its proxy entry);
+        ENOENT if there is none.  (Not allowed in a transaction: its address
+        and state are not recorded.)
+        Equivalent to: ``ip neigh del [proxy] DST dev DEV``."""
+        spec = neighbours.spec_neighbour_key(dst, dev, proxy)
         return self._neigh("delete_neighbour", (dst, dev), spec, None,
                            irreversible="the deleted entry is not recorded")
 
@@ -691,20 +696,22 @@ class Reads:
     # -- neighbours and forwarding entries (issue 16) ---------------------------------
 
     def list_neighbours(self, dev: Optional[str] = None, family: Optional[int] = None, *,
-                        noarp: bool = False) -> List[Neighbour]:
+                        noarp: bool = False, proxy: bool = False) -> List[Neighbour]:
         """The neighbour entries (ARP, NDP) of the namespace, or of link DEV
         (ENODEV if there is none), of both families or of ``family`` (4 or
         6): one neighbour dump and one link dump (for the names).  Entries
         whose only state is NOARP (the kernel's multicast and broadcast
         entries) are left out, as ``ip neigh show`` leaves them, unless
-        ``noarp``; proxy entries are not listed.
-        Equivalent to: ``ip -j [-4|-6] neigh show [dev DEV] [nud all]``."""
+        ``noarp``.  ``proxy``: the proxy entries, and only them.
+        Equivalent to: ``ip -j [-4|-6] neigh show [proxy] [dev DEV] [nud all]``."""
         af = neighbours.family_number(family)
         arguments = tuple(a for a in (dev, family) if a is not None)
         index = 0 if dev is None else self._index_for("list_neighbours", arguments,
                                                       _checked(dev, "dev"))
-        request = Request("list_neighbours", arguments, dev, neighbours.dump(af, index),
-                          reads=True)
+        if not isinstance(proxy, bool):
+            raise TypeError(f"proxy must be a bool, not {type(proxy).__name__}")
+        request = Request("list_neighbours", arguments, dev,
+                          neighbours.dump(af, index, proxy=proxy), reads=True)
         names = self._link_names("list_neighbours", arguments)
         return [Neighbour.from_raw(raw, names) for raw in self._socket().dump(request)
                 if (not index or raw["index"] == index) and neighbours.shown(raw, noarp)]

@@ -123,6 +123,14 @@ def test_ip_neigh_add_bytes_are_iproute2s():
     assert ours == w.nlmsg(C.RTM_NEWNEIGH, REQ | C.NLM_F_CREATE | C.NLM_F_EXCL, 7, 0, body)
 
 
+def test_ip_neigh_add_proxy_bytes_are_iproute2s():
+    """`ip neigh add proxy 192.0.2.7 dev IDX3` as iproute2 6.1 sends it."""
+    spec = neighbours.spec_neighbour("192.0.2.7", None, "d0", proxy=True)
+    ours = encode(lambda b: neighbours.add(spec, 3)(b, 7))
+    body = b"\x02\x00\x00\x00\x03\x00\x00\x00\x80\x00\x08\x00\x08\x00\x01\x00\xc0\x00\x02\x07"
+    assert ours == w.nlmsg(C.RTM_NEWNEIGH, REQ | C.NLM_F_CREATE | C.NLM_F_EXCL, 7, 0, body)
+
+
 def test_bridge_fdb_add_bytes_are_iproute2s():
     """`bridge fdb add 02:00:00:00:00:01 dev IDX2 dst 198.51.100.2` as
     iproute2 6.1 sends it (captured with strace), but for the sequence number."""
@@ -175,13 +183,14 @@ def test_entry_that_does_not_fit_is_enospc_and_nothing_written():
 
 @FAST
 @given(family=st.sampled_from([socket.AF_UNSPEC, socket.AF_INET, socket.AF_INET6, nn.AF_BRIDGE]),
-       index=st.integers(0, 2**31 - 1), master=U32, seq=U32)
-def test_dump_request_is_a_whole_ndmsg_with_the_filters(family, index, master, seq):
-    raw = encode(lambda b: lib.pn_neigh_dump_msg(b, seq, family, index, master))
+       index=st.integers(0, 2**31 - 1), master=U32, seq=U32, proxy=st.booleans())
+def test_dump_request_is_a_whole_ndmsg_with_the_filters(family, index, master, seq, proxy):
+    bridge = family == nn.AF_BRIDGE
+    flags = C.NTF_PROXY if proxy and not bridge else 0
+    raw = encode(lambda b: lib.pn_neigh_dump_msg(b, seq, family, index, master, flags))
     h, fixed, attrs = nn.decode(raw)
     assert (h.type, h.flags, h.seq) == (C.RTM_GETNEIGH, REQ | C.NLM_F_DUMP, seq)
-    bridge = family == nn.AF_BRIDGE
-    assert fixed == nn.Ndmsg(family, 0, 0, index if bridge else 0, 0, 0, 0)
+    assert fixed == nn.Ndmsg(family, 0, 0, index if bridge else 0, 0, flags, 0)
     expected = {}
     if index and not bridge:
         expected[C.NDA_IFINDEX] = struct.pack("=I", index)
@@ -190,10 +199,14 @@ def test_dump_request_is_a_whole_ndmsg_with_the_filters(family, index, master, s
     assert {a.type: a.payload for a in attrs} == expected and len(attrs) == len(expected)
 
 
-@pytest.mark.parametrize("family,index", [(socket.AF_PACKET, 0), (socket.AF_INET, -1)])
-def test_dump_request_of_no_neighbour_family_is_einval(family, index):
+@pytest.mark.parametrize("family,index,flags", [
+    (socket.AF_PACKET, 0, 0), (socket.AF_INET, -1, 0),
+    (socket.AF_INET, 0, C.NTF_ROUTER),          # strict checking allows NTF_PROXY alone
+    (nn.AF_BRIDGE, 0, C.NTF_PROXY),             # no proxy forwarding entries
+])
+def test_dump_request_the_kernel_could_not_mean_is_einval(family, index, flags):
     b = Buf(128)
-    assert lib.pn_neigh_dump_msg(b.ptr, 1, family, index, 0) == -errno.EINVAL
+    assert lib.pn_neigh_dump_msg(b.ptr, 1, family, index, 0, flags) == -errno.EINVAL
     assert b.len == 0
 
 

@@ -120,6 +120,22 @@ def test_list_neighbours_of_one_link_and_family(ns, handle, link):
     assert [n.dst for n in handle.list_neighbours("vb")] == ["192.0.2.11"]
 
 
+def test_proxy_entries_are_added_listed_and_deleted(ns, handle, link):
+    handle.add_neighbour("192.0.2.5", None, link, proxy=True)
+    handle.add_neighbour("2001:db8::5", None, link, proxy=True)
+    handle.add_neighbour("192.0.2.6", "02:00:00:00:00:06", link)
+    assert sorted((n.dst, n.dev, n.proxy) for n in handle.list_neighbours(proxy=True)) == \
+        sorted((e["dst"], e["dev"], "proxy" in e) for e in ns.ip("neigh", "show", "proxy"))
+    assert [n.dst for n in handle.list_neighbours(link)] == ["192.0.2.6"]
+    handle.delete_neighbour("192.0.2.5", link, proxy=True)
+    assert [e["dst"] for e in ns.ip("neigh", "show", "proxy")] == ["2001:db8::5"]
+
+
+def test_proxy_entry_with_an_lladdr_is_refused():
+    with pytest.raises(ValueError, match="proxy"):
+        ops.make.add_neighbour("192.0.2.5", "02:00:00:00:00:05", "va", proxy=True)
+
+
 def test_thousands_of_neighbours_in_one_batch(ns, handle, link):
     with handle.batch() as b:
         for i in range(2000):
@@ -182,6 +198,14 @@ def test_cli_neigh_add_show_del(ns, link):
     assert shown == ns.ip("neigh", "show")
     assert cli("--netns", ns.path, "neigh", "del", "192.0.2.9", link).returncode == 0
     assert not ns.ip("neigh", "show", "dev", link)
+
+
+def test_cli_neigh_proxy_show_is_ip_neigh_show_proxy(ns, link):
+    done = cli("--netns", ns.path, "neigh", "add", "192.0.2.5", link, "--proxy")
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(cli("--netns", ns.path, "neigh", "show", "--proxy", "--json").stdout)
+    assert shown == ns.ip("neigh", "show", "proxy") == [{"dst": "192.0.2.5", "dev": link,
+                                                         "proxy": None}]
 
 
 def test_cli_neigh_del_of_missing_entry_fails_with_enoent(ns, link):

@@ -2,8 +2,8 @@
 (``bridge fdb``): neighbour and forwarding entries.
 
 ``show --json`` writes what ``ip -j neigh show`` and ``bridge -j fdb show``
-write: per neighbour ``dst``, ``dev``, ``lladdr``, ``router`` (null, when
-set) and ``state`` (a list of ip's names); per forwarding entry ``mac``,
+write: per neighbour ``dst``, ``dev``, ``lladdr``, ``router`` and ``proxy``
+(null, when set) and ``state`` (a list of ip's names); per forwarding entry ``mac``,
 ``ifname``, ``vlan``, ``dst``, ``port``, ``vni``, ``flags`` (bridge's names),
 ``master`` and ``state`` ("permanent", "static", or "" for dynamic), each
 only when the kernel reported it.
@@ -26,7 +26,10 @@ def neighbour_record(n: Neighbour) -> Dict[str, object]:
         record["lladdr"] = n.lladdr
     if n.router:
         record["router"] = None
-    record["state"] = n.states
+    if n.proxy:
+        record["proxy"] = None
+    if n.state:
+        record["state"] = n.states
     return record
 
 
@@ -45,9 +48,10 @@ def fdb_record(n: Neighbour) -> Dict[str, object]:
 
 def _neighbour(args: argparse.Namespace, method: str) -> None:
     with handle(args) as h:
-        getattr(h, method)(args.dst, args.lladdr, args.dev, state=args.nud, router=args.router)
+        getattr(h, method)(args.dst, args.lladdr, args.dev, state=args.nud, router=args.router,
+                           proxy=args.proxy)
     emit(args, operation(method, dst=args.dst, lladdr=args.lladdr, dev=args.dev, state=args.nud,
-                         router=args.router or None), lambda: "")
+                         router=args.router or None, proxy=args.proxy or None), lambda: "")
 
 
 def add(args: argparse.Namespace) -> None:
@@ -61,19 +65,20 @@ def replace(args: argparse.Namespace) -> None:
 
 
 def delete(args: argparse.Namespace) -> None:
-    """``ip neigh del DST dev DEV``."""
+    """``ip neigh del [proxy] DST dev DEV``."""
     with handle(args) as h:
-        h.delete_neighbour(args.dst, args.dev)
-    emit(args, operation("delete_neighbour", dst=args.dst, dev=args.dev), lambda: "")
+        h.delete_neighbour(args.dst, args.dev, proxy=args.proxy)
+    emit(args, operation("delete_neighbour", dst=args.dst, dev=args.dev, proxy=args.proxy or None),
+         lambda: "")
 
 
 def show(args: argparse.Namespace) -> None:
-    """``ip [-4|-6] neigh show [dev DEV] [nud all]``: one row per entry, or
-    JSON as ``ip -j neigh show`` writes it."""
+    """``ip [-4|-6] neigh show [proxy] [dev DEV] [nud all]``: one row per
+    entry, or JSON as ``ip -j neigh show`` writes it."""
     with handle(args) as h:
-        found = h.list_neighbours(args.dev, args.family, noarp=args.all)
-    rows = [(n.dst, n.dev, n.lladdr, ",".join(n.states), "router" if n.router else None)
-            for n in found]
+        found = h.list_neighbours(args.dev, args.family, noarp=args.all, proxy=args.proxy)
+    rows = [(n.dst, n.dev, n.lladdr, ",".join(n.states) or None,
+             ",".join(f for f in ("router", "proxy") if getattr(n, f)) or None) for n in found]
     emit(args, [neighbour_record(n) for n in found],
          lambda: table(("dst", "dev", "lladdr", "state", "flags"), rows))
 

@@ -229,14 +229,18 @@ def _neigh_commands(top) -> None:
         p.add_argument("--lladdr", metavar="MAC")
         p.add_argument("--nud", choices=NUD_STATES, default="permanent", help="the state")
         p.add_argument("--router", action="store_true", help="the neighbour is a router (IPv6)")
+        p.add_argument("--proxy", action="store_true",
+                       help="a proxy entry: DEV answers for DST (no --lladdr)")
     p = _command(n, "del", "delete DEV's neighbour entry for DST",
                  "pynetlink neigh del 192.0.2.9 eth0", "neigh:delete")
     p.add_argument("dst")
     p.add_argument("dev")
+    p.add_argument("--proxy", action="store_true", help="its proxy entry")
     p = _command(n, "show", "show the neighbour entries of one link, or of all",
                  "pynetlink neigh show eth0 -4 --netns /run/netns/ns1", "neigh:show")
     p.add_argument("dev", nargs="?")
     p.add_argument("--all", action="store_true", help="NOARP entries too (ip's `nud all`)")
+    p.add_argument("--proxy", action="store_true", help="the proxy entries instead")
     _family(p)
     f = _group(top, "fdb", "forwarding entries (bridge/vxlan FDB): add, append, replace, del, show",
                "pynetlink fdb append 00:00:00:00:00:00 vx0 --dst 198.51.100.2")
