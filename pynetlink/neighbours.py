@@ -169,7 +169,7 @@ def spec_neighbour(dst: object, mac: object, dev: object, state: object = "perma
     checked: DST an IPv4 or IPv6 address, MAC None (as ``ip``: the kernel
     takes none in states that need none, such as noarp; a proxy entry has
     none)."""
-    fields = spec_neighbour_key(dst, dev, proxy).fields
+    fields = _key_fields(dst, dev, proxy)
     fields["state"] = _state(state, NEIGH_STATES)
     if _flag(router, "router"):
         fields["flags"] |= NTF_ROUTER
@@ -182,10 +182,15 @@ def spec_neighbour(dst: object, mac: object, dev: object, state: object = "perma
 
 def spec_neighbour_key(dst: object, dev: object, proxy: object = False) -> Spec:
     """``ip neigh del [proxy] DST dev DEV``, checked."""
+    return _spec(dev, _key_fields(dst, dev, proxy))
+
+
+def _key_fields(dst: object, dev: object, proxy: object) -> dict:
+    """What names a neighbour entry: its link, family, address, NTF_PROXY."""
     v.ifname(dev, "dev")
     address = v.ip(dst, "neighbour address")
-    return _spec(dev, {"family": AF_INET if address.version == 4 else AF_INET6,
-                       "dst": address.packed, "flags": NTF_PROXY if _flag(proxy, "proxy") else 0})
+    return {"family": AF_INET if address.version == 4 else AF_INET6, "dst": address.packed,
+            "flags": NTF_PROXY if _flag(proxy, "proxy") else 0}
 
 
 def spec_fdb(mac: object, dev: object, *, dst: object = None, vni: object = None,
