@@ -17,6 +17,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 SOURCES = ["nlmsg.c", "rtnl.c", "attr.c", "decode.c", "reply.c", "netns.c", "sock.c", "proc.c"]
 SOURCES += ["kinds.c"]      # -- link kinds (issue 16) --
 SOURCES += ["events.c"]     # -- events (issue 16) --
+SOURCES += ["neigh.c"]      # -- neighbours (issue 16) --
 
 CFLAGS = ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-fvisibility=hidden"]
 LDFLAGS = []
@@ -29,6 +30,7 @@ if os.environ.get("PYNETLINK_SANITIZE"):
 ffibuilder = FFI()
 ffibuilder.cdef((HERE / "pn.h").read_text() + (HERE / "pn_constants.cdef").read_text())
 ffibuilder.cdef((HERE / "pn_kinds.cdef").read_text())    # -- link kinds (issue 16) --
+ffibuilder.cdef((HERE / "pn_neigh_constants.cdef").read_text())  # -- neighbours (issue 16) --
 ffibuilder.set_source(
     "pynetlink._pynetlink_cffi",
     """
@@ -38,6 +40,7 @@ ffibuilder.set_source(
     #include <linux/ipv6_route.h>
     /* -- link kinds (issue 16) -- */
     #include <linux/if_ether.h>
+    #include <linux/neighbour.h>   /* -- neighbours (issue 16) -- */
     """,
     # Relative to the project root, where setuptools runs this script.
     sources=[os.path.relpath(HERE / s) for s in SOURCES],

@@ -204,6 +204,8 @@ struct pn_dump {
     char ext_msg[256];      /* the kernel's extended-ack text with that error, "" if none */
     uint32_t interrupted;   /* 1 if a part had NLM_F_DUMP_INTR: redo the dump */
     uint32_t truncated;     /* length of a part of this dump that did not fit */
+    /* -- neighbours (issue 16) -- */
+    struct pn_neigh_info *neighs;   /* RTM_NEWNEIGH parts (neighbours, FDB entries) */
 };
 
 /* One link notification (RTNLGRP_LINK): what `ip monitor link` prints of
@@ -455,3 +457,87 @@ int pn_dump_recv(int fd, uint32_t portid, uint32_t seq, int timeout_ms,
 int pn_transact(int fd, uint32_t portid, const struct pn_buf *b, uint32_t first_seq,
                 uint32_t count, uint32_t window, int timeout_ms,
                 struct pn_result *results, unsigned char *rbuf, uint32_t rcap);
+
+/* -- neighbours (issue 16) -- */
+
+/* Which optional attributes of a pn_neigh_spec are sent (bit set). */
+enum pn_neigh_field {
+    PN_NEIGH_VLAN    = 1,   /* NDA_VLAN (u16) from .vlan */
+    PN_NEIGH_PORT    = 2,   /* NDA_PORT (be16 on the wire) from .port */
+    PN_NEIGH_VNI     = 4,   /* NDA_VNI (u32) from .vni */
+    PN_NEIGH_IFINDEX = 8,   /* NDA_IFINDEX (u32) from .via: a vxlan remote's outgoing link */
+    PN_NEIGH_MASTER  = 16   /* NDA_MASTER (u32) from .master */
+};
+
+/* One neighbour (ARP/NDP, family AF_INET/AF_INET6) or forwarding entry
+ * (FDB, family AF_BRIDGE) as RTM_NEWNEIGH/DELNEIGH sees it: `ip neigh`,
+ * `bridge fdb`. */
+struct pn_neigh_spec {
+    uint32_t fields;        /* enum pn_neigh_field bits */
+    uint8_t family;         /* ndm_family: AF_INET, AF_INET6 or AF_BRIDGE */
+    uint8_t flags;          /* ndm_flags: NTF_ROUTER, NTF_SELF, NTF_MASTER... */
+    uint16_t state;         /* ndm_state: NUD_PERMANENT, NUD_REACHABLE... */
+    int32_t index;          /* ndm_ifindex, required (> 0) */
+    uint8_t dst_len;        /* NDA_DST: 0 absent, 4 (IPv4) or 16 (IPv6); a
+                               neighbour's length is its family's */
+    uint8_t lladdr_len;     /* NDA_LLADDR: 0 absent, else 1 .. 32 bytes */
+    uint16_t vlan;
+    uint16_t port;          /* host order */
+    uint32_t vni;
+    uint32_t via;
+    uint32_t master;
+    unsigned char dst[16];
+    unsigned char lladdr[32];
+};
+
+/* What an RTM_NEWNEIGH or RTM_DELNEIGH says of one entry (`ip neigh show`,
+ * `bridge fdb show`, `ip monitor neigh`).  An address attribute's _len is
+ * 0 when it is absent (or longer than the field); has_X says whether the
+ * attribute X was there. */
+struct pn_neigh_info {
+    uint16_t type;          /* RTM_NEWNEIGH or RTM_DELNEIGH */
+    uint8_t family;         /* ndm_family */
+    uint8_t flags;          /* ndm_flags (NTF_*) */
+    uint16_t state;         /* ndm_state (NUD_*) */
+    uint8_t ndm_type;       /* ndm_type (RTN_UNICAST...) */
+    uint8_t dst_len, lladdr_len;
+    uint8_t has_vlan, has_port, has_vni, has_via, has_master, has_cacheinfo, has_probes;
+    uint8_t has_src_vni, has_flags_ext, has_nh_id, unused;
+    int32_t index;          /* ndm_ifindex */
+    uint16_t vlan;          /* NDA_VLAN */
+    uint16_t port;          /* NDA_PORT, host order */
+    uint32_t vni;           /* NDA_VNI */
+    uint32_t src_vni;       /* NDA_SRC_VNI */
+    uint32_t via;           /* NDA_IFINDEX */
+    uint32_t master;        /* NDA_MASTER */
+    uint32_t probes;        /* NDA_PROBES */
+    uint32_t flags_ext;     /* NDA_FLAGS_EXT (NTF_EXT_MANAGED...) */
+    uint32_t nh_id;         /* NDA_NH_ID */
+    uint32_t confirmed, used, updated;  /* NDA_CACHEINFO: ms ago (clock ticks as jiffies_to_clock_t) */
+    unsigned char dst[16];
+    unsigned char lladdr[32];
+};
+
+/* RTM_NEWNEIGH/DELNEIGH of one entry: `ip neigh add|replace|del ADDR
+ * [lladdr MAC] dev IDX [nud STATE] [router]`, `bridge fdb add|append|
+ * replace|del MAC dev IDX [dst IP] [vni VNI] [port P] [vlan V] [self|master]`
+ * (NLM_F_REPLACE / NLM_F_APPEND in nlflags).  -EINVAL for a family other
+ * than AF_INET/AF_INET6/AF_BRIDGE, an index <= 0, a neighbour without a
+ * destination of its family's length, an FDB entry without a 6-byte MAC,
+ * or lengths past the fields. */
+int pn_neigh_msg(struct pn_buf *b, uint16_t type, uint16_t nlflags, uint32_t seq,
+                 const struct pn_neigh_spec *neigh);
+/* RTM_GETNEIGH with NLM_F_DUMP, the ndmsg whole and zero but for the family
+ * (what strict checking wants): family AF_UNSPEC/AF_INET/AF_INET6 lists
+ * neighbours (`ip neigh show`; index > 0 adds NDA_IFINDEX: that link's
+ * only), AF_BRIDGE forwarding entries (`bridge fdb show`; index > 0 puts
+ * it in ndm_ifindex: that port's or device's only).  master > 0 adds
+ * NDA_MASTER: the entries of that bridge's ports only.  flags NTF_PROXY (a
+ * neighbour family only) lists the proxy entries instead (`ip neigh show
+ * proxy`).  The kernel filters by index and master when the socket checks
+ * strictly; a caller filters again.  -EINVAL otherwise. */
+int pn_neigh_dump_msg(struct pn_buf *b, uint32_t seq, uint8_t family, int32_t index,
+                      uint32_t master, uint8_t flags);
+/* Decode one RTM_NEWNEIGH or RTM_DELNEIGH (header included); 0 or
+ * -EBADMSG (another type, lengths that do not fit).  *out zeroed first. */
+int pn_parse_neigh(const unsigned char *msg, uint32_t len, struct pn_neigh_info *out);

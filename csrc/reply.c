@@ -134,6 +134,8 @@ static int dump_kind_ok(const struct pn_dump *dump)
         return dump->addrs != NULL;
     case RTM_NEWROUTE:
         return dump->routes != NULL;
+    case RTM_NEWNEIGH:                  /* -- neighbours (issue 16) -- */
+        return dump->neighs != NULL;
     }
     return 0;
 }
@@ -151,6 +153,9 @@ static int dump_part(const unsigned char *msg, uint32_t len, struct pn_dump *dum
         break;
     case RTM_NEWROUTE:
         err = pn_parse_route(msg, len, &dump->routes[dump->n]);
+        break;
+    case RTM_NEWNEIGH:                  /* -- neighbours (issue 16) -- */
+        err = pn_parse_neigh(msg, len, &dump->neighs[dump->n]);
         break;
     default:
         err = pn_parse_link(msg, len, &dump->links[dump->n]);
@@ -189,7 +194,7 @@ static int dump_msg(const unsigned char *msg, const struct nlmsghdr *h, void *ct
 
 /*
  * Collect the parts of one datagram of the dump `seq` that are of the
- * dump's kind (dump->type) into its array (links, addrs or routes).
+ * dump's kind (dump->type) into its array (links, addrs, routes or neighs).
  * Returns the number of entries added, -ENOSPC if the array is full
  * (nothing of this datagram is kept then), -EBADMSG, or -EINVAL for a
  * dump whose kind is unknown or whose array is NULL.  The end of the dump

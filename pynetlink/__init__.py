@@ -42,7 +42,7 @@ _LAZY = {
 }
 
 # The module-level operations: bound methods of the default executor.
-_OPERATIONS = (
+_OPERATIONS: "tuple[str, ...]" = (
     "create_veth_pair", "create_bridge", "interface_up", "interface_down", "set_mtu",
     "set_interface_master", "change_interface_name", "set_interface_in_namespace_pid",
     "set_interface_in_namespace_fd", "set_interface_ip", "set_default_gateway",
@@ -53,6 +53,11 @@ _OPERATIONS = (
 # -- link kinds (issue 16) --
 _OPERATIONS += ("create_macvlan", "create_ipvlan", "create_vlan",  # type: ignore[assignment]
                 "create_vxlan", "create_dummy", "set_bridge")
+
+# -- neighbours (issue 16) --
+_LAZY["Neighbour"] = (".neighbours", "Neighbour")
+_OPERATIONS += ("add_neighbour", "replace_neighbour", "delete_neighbour", "add_fdb", "append_fdb",
+                "replace_fdb", "delete_fdb", "list_neighbours", "list_fdb")
 
 __all__ = [*_LAZY, *_OPERATIONS]
 
@@ -126,3 +131,14 @@ if TYPE_CHECKING:       # what the names above are, for type checkers
     create_vxlan = _default.create_vxlan
     create_dummy = _default.create_dummy
     set_bridge = _default.set_bridge
+    # -- neighbours (issue 16) --
+    from .neighbours import Neighbour
+    add_neighbour = _default.add_neighbour
+    replace_neighbour = _default.replace_neighbour
+    delete_neighbour = _default.delete_neighbour
+    add_fdb = _default.add_fdb
+    append_fdb = _default.append_fdb
+    replace_fdb = _default.replace_fdb
+    delete_fdb = _default.delete_fdb
+    list_neighbours = _default.list_neighbours
+    list_fdb = _default.list_fdb

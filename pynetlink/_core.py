@@ -114,6 +114,31 @@ IFA_F_NOPREFIXROUTE = lib.IFA_F_NOPREFIXROUTE
 IFA_F_MCAUTOJOIN = lib.IFA_F_MCAUTOJOIN
 IFA_F_STABLE_PRIVACY = lib.IFA_F_STABLE_PRIVACY
 
+# -- neighbours (issue 16) --
+RTM_NEWNEIGH = lib.RTM_NEWNEIGH
+RTM_DELNEIGH = lib.RTM_DELNEIGH
+RTM_GETNEIGH = lib.RTM_GETNEIGH
+RTNLGRP_NEIGH = lib.RTNLGRP_NEIGH       # neighbour notifications (`ip monitor neigh`)
+AF_BRIDGE = lib.AF_BRIDGE               # the family of forwarding (FDB) entries
+NUD_INCOMPLETE = lib.NUD_INCOMPLETE
+NUD_REACHABLE = lib.NUD_REACHABLE
+NUD_STALE = lib.NUD_STALE
+NUD_DELAY = lib.NUD_DELAY
+NUD_PROBE = lib.NUD_PROBE
+NUD_FAILED = lib.NUD_FAILED
+NUD_NOARP = lib.NUD_NOARP
+NUD_PERMANENT = lib.NUD_PERMANENT
+NUD_NONE = lib.NUD_NONE
+NTF_USE = lib.NTF_USE
+NTF_SELF = lib.NTF_SELF
+NTF_MASTER = lib.NTF_MASTER
+NTF_PROXY = lib.NTF_PROXY
+NTF_EXT_LEARNED = lib.NTF_EXT_LEARNED
+NTF_OFFLOADED = lib.NTF_OFFLOADED
+NTF_STICKY = lib.NTF_STICKY
+NTF_ROUTER = lib.NTF_ROUTER
+NTF_EXT_MANAGED = lib.NTF_EXT_MANAGED
+
 
 SEND_BUFFER = 64 * 1024     # bytes of requests per exchange window
 RECV_BUFFER = 64 * 1024     # receive buffer to start with: grown for a reply that does not fit
@@ -134,8 +159,9 @@ _scratch = ffi.new_allocator(should_clear_after_alloc=False)
 
 
 # The arrays of a struct pn_dump, one per kind of dump.
-_DUMP_ARRAYS = (("links", "struct pn_link_info[]"), ("addrs", "struct pn_addr_info[]"),
+_DUMP_ARRAYS: "tuple[tuple[str, str], ...]" = (("links", "struct pn_link_info[]"), ("addrs", "struct pn_addr_info[]"),
                 ("routes", "struct pn_route_info[]"))
+_DUMP_ARRAYS += (("neighs", "struct pn_neigh_info[]"),)   # -- neighbours (issue 16) --
 
 
 class _Buffers(threading.local):
@@ -423,6 +449,102 @@ def _raw_route(c) -> RawRoute:
 _DUMP_KINDS = {RTM_GETLINK: (RTM_NEWLINK, "links", _raw_link),
                RTM_GETADDR: (RTM_NEWADDR, "addrs", _raw_addr),
                RTM_GETROUTE: (RTM_NEWROUTE, "routes", _raw_route)}
+
+# -- neighbours (issue 16) --
+
+_NEIGH_FIELDS = {"vlan": lib.PN_NEIGH_VLAN, "port": lib.PN_NEIGH_PORT, "vni": lib.PN_NEIGH_VNI,
+                 "via": lib.PN_NEIGH_IFINDEX, "master": lib.PN_NEIGH_MASTER}
+
+
+def neigh_spec(*, family: int, index: int = 0, state: int = 0, flags: int = 0,
+               dst: Optional[bytes] = None, lladdr: Optional[bytes] = None,
+               **fields: Optional[int]):
+    """A ``struct pn_neigh_spec``: one cffi allocation initialized from a
+    dict.  ``fields``: vlan, port (host order), vni, via (NDA_IFINDEX),
+    master (NDA_MASTER), each present one sent."""
+    init: Dict[str, object] = {"family": family, "index": index, "state": state,
+                               "flags": flags}
+    if dst is not None:
+        if not 0 < len(dst) <= 16:
+            raise ValueError(f"destination must be 1 to 16 bytes, not {len(dst)}")
+        init["dst"], init["dst_len"] = dst, len(dst)
+    if lladdr is not None:
+        if not 0 < len(lladdr) <= 32:
+            raise ValueError(f"link-layer address must be 1 to 32 bytes, not {len(lladdr)}")
+        init["lladdr"], init["lladdr_len"] = lladdr, len(lladdr)
+    if fields:                              # the options (most entries have none)
+        unknown = fields.keys() - _NEIGH_FIELDS.keys()
+        if unknown:
+            raise TypeError(f"unknown neighbour fields: {', '.join(sorted(unknown))}")
+        given = {key: value for key, value in fields.items() if value is not None}
+        init.update(given, fields=sum(_NEIGH_FIELDS[key] for key in given))
+    return ffi.new("struct pn_neigh_spec *", init)
+
+
+def neigh_msg_encoder(msg_type: int, nlflags: int, spec) -> Encoder:
+    """RTM_NEWNEIGH/DELNEIGH of the ``struct pn_neigh_spec`` ``spec`` as it
+    is when the message is encoded."""
+    return lambda buf, seq: lib.pn_neigh_msg(buf, msg_type, nlflags, seq, spec)
+
+
+def neigh_encoder(msg_type: int, nlflags: int, **spec) -> Encoder:
+    """RTM_NEWNEIGH/DELNEIGH of one neighbour (``family`` AF_INET/AF_INET6:
+    ``dst`` required) or forwarding entry (AF_BRIDGE: ``lladdr`` the MAC,
+    ``dst`` the remote VTEP or None) on link ``index``; ``state`` NUD_*
+    bits, ``flags`` NTF_* bits, the rest as ``neigh_spec`` takes them.
+    NLM_F_REPLACE or NLM_F_APPEND in ``nlflags`` replace or append."""
+    return neigh_msg_encoder(msg_type, nlflags, neigh_spec(**spec))
+
+
+def neigh_dump_encoder(family: int, index: int = 0, master: int = 0,
+                       proxy: bool = False) -> Encoder:
+    """RTM_GETNEIGH with NLM_F_DUMP: the neighbours of ``family`` (AF_UNSPEC:
+    both; ``ip neigh show``; ``proxy``: the proxy entries, ``ip neigh show
+    proxy``) or, for AF_BRIDGE, the forwarding entries (``bridge fdb
+    show``); of link ``index`` only and of the ports of bridge ``master``
+    only when not 0; for ``Socket.dump``."""
+    if family not in (AF_UNSPEC, AF_INET, AF_INET6, AF_BRIDGE):
+        raise ValueError(f"family must be AF_UNSPEC, AF_INET, AF_INET6 or AF_BRIDGE, not {family}")
+    flags = NTF_PROXY if proxy else 0
+    return lambda buf, seq: lib.pn_neigh_dump_msg(buf, seq, family, index, master, flags)
+
+
+# A decoded struct pn_neigh_info: type (RTM_NEWNEIGH/RTM_DELNEIGH), family,
+# index, state (NUD_*), flags (NTF_*), ndm_type, dst and lladdr (str or
+# None), vlan, port, vni, src_vni, via (NDA_IFINDEX), master, probes,
+# flags_ext, nh_id (None when absent), cacheinfo ((confirmed, used,
+# updated) clock ticks ago, or None).
+RawNeigh = Dict[str, object]
+
+_NEIGH_OPTIONAL = ("vlan", "port", "vni", "src_vni", "via", "master", "probes", "flags_ext",
+                   "nh_id")
+
+
+def _raw_neigh(c) -> RawNeigh:
+    """A ``struct pn_neigh_info`` (from pn_parse_neigh: a dump's part, or a
+    notification's RTM_NEWNEIGH/RTM_DELNEIGH) as a RawNeigh."""
+    raw: RawNeigh = {"type": c.type, "family": c.family, "index": c.index, "state": c.state,
+                     "flags": c.flags, "ndm_type": c.ndm_type, "dst": _ip(c.dst, c.dst_len),
+                     "lladdr": ffi.buffer(c.lladdr, c.lladdr_len)[:].hex(":") if c.lladdr_len
+                     else None,
+                     "cacheinfo": (c.confirmed, c.used, c.updated) if c.has_cacheinfo else None}
+    for key in _NEIGH_OPTIONAL:
+        raw[key] = getattr(c, key) if getattr(c, "has_" + key) else None
+    return raw
+
+
+def parse_neigh(data: bytes) -> RawNeigh:
+    """One RTM_NEWNEIGH or RTM_DELNEIGH message (header included) decoded;
+    NetlinkError (EBADMSG) for anything else."""
+    out = ffi.new("struct pn_neigh_info *")
+    err = lib.pn_parse_neigh(ffi.from_buffer(data), len(data), out)
+    if err:
+        raise error_for(-err, "decode neighbour")
+    return _raw_neigh(out)
+
+
+_DUMP_KINDS[RTM_GETNEIGH] = (RTM_NEWNEIGH, "neighs", _raw_neigh)
+
 
 _ACK = Reply(0, "", None)
 

@@ -25,11 +25,13 @@ from typing import Any, Callable, Generic, List, Mapping, Optional, Sequence, Ty
 
 from . import _validate as v
 from . import addresses, kinds, links, netns, routes
+from . import neighbours  # -- neighbours (issue 16) --
 from ._core import Encoder, Reply, Request, Socket
 from .addresses import Address
 from .errors import NetlinkError
 from .links import Link
 from .routes import Route
+from .neighbours import Neighbour  # -- neighbours (issue 16) --
 
 Indexes = Mapping[str, int]
 R = TypeVar("R")
@@ -39,6 +41,7 @@ R = TypeVar("R")
 LINK_GONE = (_errno.ENODEV,)
 ADDRESS_GONE = (_errno.EADDRNOTAVAIL, _errno.ENODEV)
 ROUTE_GONE = (_errno.ESRCH, _errno.ENODEV)
+NEIGH_GONE = (_errno.ENOENT, _errno.ENODEV)      # -- neighbours (issue 16) --
 
 
 class Op:
@@ -609,6 +612,120 @@ class Operations(Generic[R]):
         return self._execute(Op("set_bridge", (name,), name, _fixed(encode), changes=name,
                                 undo=undo))
 
+    # -- neighbours and forwarding entries (issue 16) ---------------------------------
+
+    def add_neighbour(self, dst: Union[str, v.IPAddress], lladdr: Optional[str], dev: str, *,
+                      state: str = "permanent", router: bool = False, proxy: bool = False) -> R:
+        """Add the neighbour entry DST -> LLADDR on link DEV (ARP for IPv4,
+        NDP for IPv6), in ``state`` ("permanent", "reachable", "stale",
+        "noarp", "delay", "probe", "failed", "incomplete", "none");
+        ``router``: an IPv6 neighbour that is a router.  ``proxy`` (LLADDR
+        None) adds a proxy entry instead: DEV answers ARP/NDP for DST with
+        its own address (with proxy_arp/proxy_ndp on).  EEXIST if DEV has
+        one for DST.  Undone (in a transaction) by deleting it.
+        Equivalent to: ``ip neigh add [proxy] DST [lladdr LLADDR] dev DEV
+        [nud STATE] [router]``."""
+        spec = neighbours.spec_neighbour(dst, lladdr, dev, state, router, proxy)
+        return self._neigh("add_neighbour", (dst, lladdr, dev), spec, neighbours.CREATE)
+
+    def replace_neighbour(self, dst: Union[str, v.IPAddress], lladdr: Optional[str], dev: str, *,
+                          state: str = "permanent", router: bool = False) -> R:
+        """Add the neighbour entry ``add_neighbour`` would add, or put it in
+        place of DEV's entry for DST.  (Not allowed in a transaction: the
+        entry it replaces is not recorded.)
+        Equivalent to: ``ip neigh replace DST lladdr LLADDR dev DEV nud STATE [router]``."""
+        spec = neighbours.spec_neighbour(dst, lladdr, dev, state, router)
+        return self._neigh("replace_neighbour", (dst, lladdr, dev), spec, neighbours.REPLACE,
+                           irreversible="the entry it replaces is not recorded")
+
+    def delete_neighbour(self, dst: Union[str, v.IPAddress], dev: str, *,
+                         proxy: bool = False) -> R:
+        """Delete DEV's neighbour entry for DST (``proxy``: its proxy entry);
+        ENOENT if there is none.  (Not allowed in a transaction: its address
+        and state are not recorded.)
+        Equivalent to: ``ip neigh del [proxy] DST dev DEV``."""
+        spec = neighbours.spec_neighbour_key(dst, dev, proxy)
+        return self._neigh("delete_neighbour", (dst, dev), spec, None,
+                           irreversible="the deleted entry is not recorded")
+
+    def add_fdb(self, mac: str, dev: str, *, dst: Union[str, v.IPAddress, None] = None,
+                vni: Optional[int] = None, port: Optional[int] = None, vlan: Optional[int] = None,
+                master: bool = False, state: str = "permanent") -> R:
+        """Add a forwarding entry: frames to MAC go out of DEV — with
+        ``master``, in the table of the bridge DEV is a port of (``vlan``:
+        of that VLAN); else in DEV's own table (``self``), where a vxlan
+        device sends them to the remote VTEP ``dst`` (IPv4 or IPv6; ``vni``,
+        UDP ``port``: the device's own when not given).  ``state``:
+        "permanent", "static" or "dynamic" (ages out).  EEXIST if there is
+        one.  Undone (in a transaction) by deleting it.  Thousands of them
+        go fastest queued in one ``Batch`` (one ACK each, 64 per send).
+        Equivalent to: ``bridge fdb add MAC dev DEV [dst IP] [vni VNI] [port
+        PORT] [vlan VID] [self|master] [permanent|static|dynamic]``."""
+        spec = neighbours.spec_fdb(mac, dev, dst=dst, vni=vni, port=port, vlan=vlan,
+                                   master=master, state=state)
+        return self._neigh("add_fdb", (mac, dev), spec, neighbours.CREATE)
+
+    def append_fdb(self, mac: str, dev: str, *, dst: Union[str, v.IPAddress],
+                   vni: Optional[int] = None, port: Optional[int] = None,
+                   state: str = "permanent") -> R:
+        """Add one more remote VTEP ``dst`` to a vxlan device's entry for MAC
+        (made if missing): frames to MAC go to every remote of the entry.
+        With the all-zeros MAC, this is how an overlay lists the VTEPs that
+        flooded (broadcast, unknown, multicast) traffic goes to.  EEXIST if
+        the entry has this remote.  Undone (in a transaction) by deleting
+        that remote alone.
+        Equivalent to: ``bridge fdb append MAC dev DEV dst IP [vni VNI] [port PORT]``."""
+        if dst is None:
+            raise ValueError("append_fdb needs the remote's dst")
+        spec = neighbours.spec_fdb(mac, dev, dst=dst, vni=vni, port=port, state=state)
+        return self._neigh("append_fdb", (mac, dev, dst), spec, neighbours.APPEND)
+
+    def replace_fdb(self, mac: str, dev: str, *, dst: Union[str, v.IPAddress, None] = None,
+                    vni: Optional[int] = None, port: Optional[int] = None,
+                    vlan: Optional[int] = None, master: bool = False,
+                    state: str = "permanent") -> R:
+        """Add the entry ``add_fdb`` would add, or change the entry for MAC
+        to it: on a vxlan device, its (first) remote becomes ``dst`` — what
+        an overlay does when a container moves to another host.  (Not
+        allowed in a transaction: the entry it replaces is not recorded.)
+        Equivalent to: ``bridge fdb replace MAC dev DEV [dst IP] [vni VNI]
+        [port PORT] [vlan VID] [self|master] [permanent|static|dynamic]``."""
+        spec = neighbours.spec_fdb(mac, dev, dst=dst, vni=vni, port=port, vlan=vlan,
+                                   master=master, state=state)
+        return self._neigh("replace_fdb", (mac, dev), spec, neighbours.REPLACE,
+                           irreversible="the entry it replaces is not recorded")
+
+    def delete_fdb(self, mac: str, dev: str, *, dst: Union[str, v.IPAddress, None] = None,
+                   vni: Optional[int] = None, port: Optional[int] = None,
+                   vlan: Optional[int] = None, master: bool = False) -> R:
+        """Delete the forwarding entry for MAC of DEV's table (``master``:
+        of its bridge's, in ``vlan``); on a vxlan device with ``dst`` (and
+        ``vni``, ``port`` if it was added with them), only that remote of
+        the entry.  ENOENT if there is none.  (Not allowed in a transaction:
+        its remotes and state are not recorded.)
+        Equivalent to: ``bridge fdb del MAC dev DEV [dst IP] [vni VNI] [port
+        PORT] [vlan VID] [self|master]``."""
+        spec = neighbours.spec_fdb(mac, dev, dst=dst, vni=vni, port=port, vlan=vlan,
+                                   master=master, state=None)
+        return self._neigh("delete_fdb", (mac, dev), spec, None,
+                           irreversible="the deleted entry is not recorded")
+
+    def _neigh(self, operation: str, arguments: tuple, spec: neighbours.Spec,
+               nlflags: Optional[int], irreversible: str = "") -> R:
+        """An RTM_NEWNEIGH (``nlflags``) or, with None, RTM_DELNEIGH of
+        ``spec`` on its link; an addition that is not irreversible is undone
+        by the deletion of what it added."""
+        dev = spec.dev
+        if nlflags is None:
+            def build(idx: Indexes) -> Encoder:
+                return neighbours.delete(spec, idx[dev])
+        else:
+            def build(idx: Indexes) -> Encoder:
+                return neighbours.add(spec, idx[dev], nlflags)
+        undo = None if irreversible else lambda old, idx: neighbours.delete(spec, idx[dev])
+        return self._execute(Op(operation, arguments, dev, build, needs=(dev,), undo=undo,
+                                gone=NEIGH_GONE, irreversible=irreversible))
+
 
 def _back_to_master(name: str, old: Link, undo: List[Encoder]) -> List[Encoder]:
     """The undo of a change of master: ``undo`` (or the old master set
@@ -745,3 +862,53 @@ class Reads:
         a failure reported as ``operation`` with its ``arguments``."""
         request = Request(operation, arguments, None, links.dump(), reads=True)
         return {raw["index"]: raw["name"] for raw in self._socket().dump(request)}
+
+    # -- neighbours and forwarding entries (issue 16) ---------------------------------
+
+    def list_neighbours(self, dev: Optional[str] = None, family: Optional[int] = None, *,
+                        noarp: bool = False, proxy: bool = False) -> List[Neighbour]:
+        """The neighbour entries (ARP, NDP) of the namespace, or of link DEV
+        (ENODEV if there is none), of both families or of ``family`` (4 or
+        6): one neighbour dump and one link dump (for the names).  Entries
+        whose only state is NOARP (the kernel's multicast and broadcast
+        entries) are left out, as ``ip neigh show`` leaves them, unless
+        ``noarp``.  ``proxy``: the proxy entries, and only them.
+        Equivalent to: ``ip -j [-4|-6] neigh show [proxy] [dev DEV] [nud all]``."""
+        af = neighbours.family_number(family)
+        arguments = tuple(a for a in (dev, family) if a is not None)
+        index = 0 if dev is None else self._index_for("list_neighbours", arguments,
+                                                      _checked(dev, "dev"))
+        if not isinstance(proxy, bool):
+            raise TypeError(f"proxy must be a bool, not {type(proxy).__name__}")
+        request = Request("list_neighbours", arguments, dev,
+                          neighbours.dump(af, index, proxy=proxy), reads=True)
+        names = self._link_names("list_neighbours", arguments)
+        return [Neighbour.from_raw(raw, names) for raw in self._socket().dump(request)
+                if (not index or raw["index"] == index) and neighbours.shown(raw, noarp)]
+
+    def list_fdb(self, dev: Optional[str] = None, *, master: Optional[str] = None
+                 ) -> List[Neighbour]:
+        """The forwarding entries of the namespace: of every link's own table
+        (``self``: a vxlan device's remotes, each link's unicast and
+        multicast addresses) and every bridge's (``master``); of link DEV
+        only, and of bridge ``master`` and its ports only, when given
+        (ENODEV if there is no such link): one FDB dump and one link dump
+        (for the names and the bridge ports).
+        Equivalent to: ``bridge -j fdb show [dev DEV] [br MASTER]``."""
+        arguments = tuple(a for a in (dev, master) if a is not None)
+        index = 0 if dev is None else self._index_for("list_fdb", arguments, _checked(dev, "dev"))
+        bridge = 0 if master is None else self._index_for("list_fdb", arguments,
+                                                          _checked(master, "master"))
+        request = Request("list_fdb", arguments, dev,
+                          neighbours.dump(neighbours.AF_BRIDGE, index, bridge), reads=True)
+        found = self._socket().dump(request)
+        every = self._socket().dump(Request("list_fdb", arguments, None, links.dump(), reads=True))
+        names = {raw["index"]: raw["name"] for raw in every}
+        ports = {raw["index"] for raw in every if raw["master"] == bridge} | {bridge}
+        return [Neighbour.from_raw(raw, names) for raw in found
+                if (not index or raw["index"] == index) and (not bridge or raw["index"] in ports)]
+
+
+def _checked(name: str, what: str) -> str:
+    v.ifname(name, what)
+    return name

@@ -46,7 +46,7 @@ def leaf_parsers(parser: argparse.ArgumentParser, path: tuple = ()):
 def test_every_command_takes_json():
     from pynetlink.cli.parser import build_parser
     commands = dict(leaf_parsers(build_parser()))
-    assert len(commands) == 31     # 24, the link kinds' 6 and monitor (issue 16)
+    assert len(commands) == 40     # 24; issue 16: the link kinds' 6, monitor, neigh 4 and fdb 5
     lacking = [" ".join(words) for words, p in commands.items()
                if "--json" not in {o for a in p._actions for o in a.option_strings}]
     assert lacking == []

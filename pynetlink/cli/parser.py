@@ -311,6 +311,64 @@ def _monitor_commands(top) -> None:
     p.add_argument("--timeout", type=float, metavar="S", help="stop after S seconds")
 
 
+# -- neighbours (issue 16) --
+NUD_STATES = ("permanent", "noarp", "reachable", "stale", "delay", "probe", "failed", "incomplete",
+              "none")
+FDB_STATES = ("permanent", "static", "dynamic")
+
+
+def _neigh_commands(top) -> None:
+    n = _group(top, "neigh", "neighbour entries (ARP/NDP): add, replace, del, show",
+               "pynetlink neigh add 192.0.2.9 eth0 --lladdr 02:00:00:00:00:09")
+    for name, function, help in (("add", "add", "add a neighbour entry DST -> LLADDR on DEV"),
+                                 ("replace", "replace", "add an entry, or replace DEV's for DST")):
+        p = _command(n, name, help, f"pynetlink neigh {name} 192.0.2.9 eth0 --lladdr "
+                     "02:00:00:00:00:09 --nud reachable", f"neigh:{function}")
+        p.add_argument("dst")
+        p.add_argument("dev")
+        p.add_argument("--lladdr", metavar="MAC")
+        p.add_argument("--nud", choices=NUD_STATES, default="permanent", help="the state")
+        p.add_argument("--router", action="store_true", help="the neighbour is a router (IPv6)")
+        p.add_argument("--proxy", action="store_true",
+                       help="a proxy entry: DEV answers for DST (no --lladdr)")
+    p = _command(n, "del", "delete DEV's neighbour entry for DST",
+                 "pynetlink neigh del 192.0.2.9 eth0", "neigh:delete")
+    p.add_argument("dst")
+    p.add_argument("dev")
+    p.add_argument("--proxy", action="store_true", help="its proxy entry")
+    p = _command(n, "show", "show the neighbour entries of one link, or of all",
+                 "pynetlink neigh show eth0 -4 --netns /run/netns/ns1", "neigh:show")
+    p.add_argument("dev", nargs="?")
+    p.add_argument("--all", action="store_true", help="NOARP entries too (ip's `nud all`)")
+    p.add_argument("--proxy", action="store_true", help="the proxy entries instead")
+    _family(p)
+    f = _group(top, "fdb", "forwarding entries (bridge/vxlan FDB): add, append, replace, del, show",
+               "pynetlink fdb append 00:00:00:00:00:00 vx0 --dst 198.51.100.2")
+    for name, function, help in (
+            ("add", "fdb_add", "add a forwarding entry MAC -> DEV (a vxlan's: -> --dst)"),
+            ("append", "fdb_append", "add one more remote --dst to a vxlan device's entry"),
+            ("replace", "fdb_replace", "add an entry, or replace the one for MAC"),
+            ("del", "fdb_delete", "delete the entry for MAC (with --dst: that remote only)")):
+        p = _command(f, name, help, f"pynetlink fdb {name} 02:00:00:00:00:01 vx0 --dst "
+                     "198.51.100.2 --vni 42", f"neigh:{function}")
+        p.add_argument("mac")
+        p.add_argument("dev")
+        p.add_argument("--dst", metavar="IP", required=name == "append",
+                       help="the remote VTEP (a vxlan device's entry)")
+        p.add_argument("--vni", type=int)
+        p.add_argument("--port", type=int, help="the remote's UDP port")
+        if name != "append":
+            p.add_argument("--vlan", type=int)
+            p.add_argument("--master", action="store_true",
+                           help="the table of the bridge DEV is a port of (default: DEV's own)")
+        if name in ("add", "replace", "append"):
+            p.add_argument("--state", choices=FDB_STATES, default="permanent")
+    p = _command(f, "show", "show the forwarding entries of one link or bridge, or of all",
+                 "pynetlink fdb show vx0 --json", "neigh:fdb_show")
+    p.add_argument("dev", nargs="?")
+    p.add_argument("--br", metavar="BRIDGE", help="only this bridge's and its ports' entries")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line; ``parse_args`` gives ``target`` and the
     command's arguments."""
@@ -331,6 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     _net_commands(top)
     _lab_commands(top)
     _monitor_commands(top)      # events (issue 16)
+    _neigh_commands(top)        # neighbours (issue 16)
     return parser
 
 
