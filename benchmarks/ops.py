@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Per-operation latency: pynetlink vs iproute2 (``ip``) vs pyroute2, in one run.
+"""Per-operation latency: pynetlink vs iproute2 (``ip``, ``bridge``) vs pyroute2, in one run;
+then events decoded per second, pynetlink vs pyroute2 (``benchmarks/events.py``).
 
 Each contender works in a scratch network namespace of its own that this
 script creates and always removes, never in the machine's own namespace:
@@ -185,12 +186,12 @@ class PynetlinkContender:
         self.h.delete_link(KIND_CYCLE)
 
     def neigh_pair(self):
-        self.h.add_neighbour(LINK, NEIGH_IP, NEIGH_MAC)
-        self.h.delete_neighbour(LINK, NEIGH_IP)
+        self.h.add_neighbour(NEIGH_IP, NEIGH_MAC, LINK)
+        self.h.delete_neighbour(NEIGH_IP, LINK)
 
     def fdb_pair(self):
-        self.h.add_fdb(VXLAN, FDB_MAC, dst=FDB_DST)
-        self.h.delete_fdb(VXLAN, FDB_MAC, dst=FDB_DST)
+        self.h.add_fdb(FDB_MAC, VXLAN, dst=FDB_DST)
+        self.h.delete_fdb(FDB_MAC, VXLAN, dst=FDB_DST)
 
 
 class IpContender:
@@ -674,6 +675,12 @@ def main(argv=None) -> int:
         setup_clock = Clock(10.0 if not args.quick else 3.0)
         setup = measure_setup(labels, contenders[2].fd if pyroute2 is not None else -1,
                               contenders[0].fd, setup_count, setup_clock)
+    event_figures = None
+    if pyroute2 is not None:                # events/s decoded: only pyroute2 has a peer API
+        import events as event_bench        # benchmarks/events.py, beside this script
+        t0 = time.monotonic()
+        event_figures = event_bench.measure(200 if args.quick else 1000, 2 if args.quick else 5)
+        print(f"  events decoded per second: {time.monotonic() - t0:.1f}s", flush=True)
     elapsed = time.monotonic() - started
 
     left = ours_left()
@@ -688,12 +695,18 @@ def main(argv=None) -> int:
     print("\nopening a handle bound to the namespace (one-off, not in the table above):")
     for label, s in setup.items():
         print(f"  {label:48s} {fmt_us(s['median_us']):>8} µs median (p90 {fmt_us(s['p90_us'])}), n={s['n']}")
+    if event_figures is not None:
+        print(f"\nevents decoded per second (address notifications, {event_figures['events']} per "
+              f"round, median of {event_figures['rounds']} rounds; benchmarks/events.py):")
+        print(f"  pynetlink {event_figures['pynetlink']:>12,.0f} /s   pyroute2 "
+              f"{event_figures['pyroute2']:>12,.0f} /s   pynetlink / pyroute2 "
+              f"{event_figures['ratio']:.1f}x")
     print(f"\nwall time {elapsed:.1f}s; namespaces of this run left: {left or 'none'}")
 
     if args.json:
         meta["wall_seconds"] = round(elapsed, 2)
         write_report(args.json, {"meta": meta, "results": results, "handle_open": setup,
-                                 "leftover_namespaces": left})
+                                 "events": event_figures, "leftover_namespaces": left})
     return 1 if left else 0
 
 
