@@ -5,8 +5,9 @@ changes (``ip monitor``), as decoded records, and waits built on them.
 rtnetlink socket in the handle's namespace, joined to the multicast groups
 of those kinds, and from then on the kernel queues on it a message for
 every change there.  The subscription gives them back as ``Event`` records
-whose ``object`` is the ``Link``, ``Address`` or ``Route`` exactly as
-``get_link``/``list_addresses``/``list_routes`` give them::
+whose ``object`` is the ``Link``, ``Address``, ``Route`` or ``Neighbour``
+exactly as ``get_link``/``list_addresses``/``list_routes``/
+``list_neighbours``/``list_fdb`` give them::
 
     with pynetlink.Handle(netns="/run/netns/c1") as h, h.events("link", timeout=5) as sub:
         for event in sub:                   # ends 5 s after it began
@@ -44,6 +45,7 @@ from ._core import (AF_BRIDGE, EVENTS_RCVBUF, IFF_LOWER_UP, MIN_RCVBUF, RTM_DELA
 from .addresses import Address
 from .errors import EventsLost, NetlinkError, error_for
 from .links import Link
+from .neighbours import Neighbour
 from .routes import Route
 
 if TYPE_CHECKING:
@@ -58,6 +60,7 @@ KINDS: Dict[str, tuple] = {
     "address": (RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR),
     "route": (RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE),
     "neighbour": (RTNLGRP_NEIGH,),
+    "fdb": (RTNLGRP_NEIGH,),        # the same group: the entries of family AF_BRIDGE
 }
 _ALIASES = {"addr": "address", "neigh": "neighbour", "neighbor": "neighbour"}
 
@@ -68,7 +71,7 @@ _TYPES = {RTM_NEWLINK: ("link", "new"), RTM_DELLINK: ("link", "del"),
           RTM_NEWNEIGH: ("neighbour", "new"), RTM_DELNEIGH: ("neighbour", "del")}
 
 # Kinds whose records name a link by index: the subscription keeps the names.
-_NAMED = frozenset({"address", "route", "neighbour"})
+_NAMED = frozenset({"address", "route", "neighbour", "fdb"})
 
 WAIT_TIMEOUT = 10.0         # seconds a wait lasts unless told otherwise
 DRAIN_READS = 1024          # batches one drain() reads at most
@@ -76,14 +79,17 @@ DRAIN_READS = 1024          # batches one drain() reads at most
 
 class Event(namedtuple("Event", "action kind object")):
     """One change the kernel announced: ``action`` "new" (made or changed)
-    or "del" (deleted); ``kind`` "link", "address", "route", "neighbour",
-    or "bridge_port" (a link message about a link's bridge port, sent with
+    or "del" (deleted); ``kind`` "link", "address", "route", "neighbour"
+    (an ARP/NDP entry, family "inet"/"inet6"), "fdb" (a forwarding entry,
+    family "bridge": the kernel sends both on one group, RTNLGRP_NEIGH;
+    each kind is delivered only to a subscription that asked for it), or
+    "bridge_port" (a link message about a link's bridge port, sent with
     the link's: "del" means it left the bridge, the link stays); ``object``
-    the ``Link``, ``Address``, ``Route`` as the reads give them (an
-    Address's ``ifname`` and a Route's ``dev`` are the link's name as the
-    subscription knows it when the event is read, "" or None if unknown) —
-    for a neighbour, for now, a dict of its ``ifindex``, ``ifname``,
-    ``state`` (NUD_*), ``flags`` (NTF_*) and ``type``."""
+    the ``Link``, ``Address``, ``Route``, ``Neighbour`` as the reads give
+    them (an Address's ``ifname``, a Route's ``dev``, a Neighbour's
+    ``dev``, ``master`` and ``via`` are the links' names as the
+    subscription knows them when the event is read: "" or None if
+    unknown for an Address or Route, "ifN" for a Neighbour, as ``ip``)."""
     __slots__ = ()
 
 
@@ -270,6 +276,8 @@ class Subscription:
         messages kept for the names only)."""
         msg_type, family, body = raw
         kind, action = _TYPES[msg_type]
+        if kind == "neighbour" and family == AF_BRIDGE:
+            kind = "fdb"
         names = self._names
         if kind == "link":
             if family == AF_BRIDGE:
@@ -285,9 +293,7 @@ class Subscription:
         if kind == "route":
             return Event(action, kind, Route.from_raw(body, names.get(body["oif"]) if body["oif"]
                                                       else None))
-        return Event(action, kind, {"ifindex": body["index"], "ifname": names.get(body["index"], ""),
-                                    "state": body["state"], "flags": body["flags"],
-                                    "type": body["type"]})
+        return Event(action, kind, Neighbour.from_raw(body, names))
 
 
 def _deadline(timeout: Optional[float]) -> Optional[float]:
@@ -328,10 +334,11 @@ class EventsMixin:
     def events(self, *kinds: str, timeout: Optional[float] = None,
                rcvbuf: int = EVENTS_RCVBUF) -> Subscription:
         """Subscribe to the changes of ``kinds`` ("link", "address",
-        "route", "neighbour"; "addr", "neigh" too) in this handle's
+        "route", "neighbour", "fdb"; "addr", "neigh" too) in this handle's
         namespace: a ``Subscription`` (see ``pynetlink.events``), iterable
         for ``timeout`` seconds, with a ``rcvbuf``-byte receive buffer.
-        Equivalent to: ``ip monitor link address route neigh``."""
+        Equivalent to: ``ip monitor link address route neigh`` (and
+        ``bridge monitor fdb``)."""
         return Subscription(self._as_handle(), kinds, timeout=timeout, rcvbuf=rcvbuf)
 
     def wait_for_link(self, name: str, *, carrier: Optional[bool] = None,
