@@ -35,7 +35,7 @@ import select
 import time
 from collections import deque, namedtuple
 from typing import (TYPE_CHECKING, Any, Callable, Deque, Dict, FrozenSet, Iterable, Iterator, List,
-                    Optional, Union)
+                    NamedTuple, Optional, Union)
 
 from . import _validate as v
 from ._core import (AF_BRIDGE, EVENTS_RCVBUF, IFF_LOWER_UP, MIN_RCVBUF, RTM_DELADDR, RTM_DELLINK,
@@ -51,8 +51,8 @@ from .routes import Route
 if TYPE_CHECKING:
     from .handle import Handle
 
-__all__ = ["Event", "Subscription", "EventsMixin", "KINDS", "subscribe", "wait_for_link",
-           "wait_for_address"]
+__all__ = ["Event", "Subscription", "EventsMixin", "KINDS", "Condition", "link_condition",
+           "address_condition", "subscribe", "wait_for_link", "wait_for_address"]
 
 #: The kinds one can subscribe to, and the multicast groups of each.
 KINDS: Dict[str, tuple] = {
@@ -302,23 +302,115 @@ def _deadline(timeout: Optional[float]) -> Optional[float]:
 
 # -- waits ---------------------------------------------------------------------
 
-def _wait(sub: Subscription, read_state: Callable[[], Any], follow: Callable[[Any, Event], Any],
-          holds: Callable[[Any], bool], timeout: float, what: str) -> Any:
-    """Read the state, then follow ``sub``'s events (``follow(state,
-    event)`` is the state after it) until ``holds(state)``; the state then.
-    An EventsLost reads the state again; TimeoutError after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    state = read_state()
-    while not holds(state):
+class Condition(NamedTuple):
+    """What a wait waits for, for the sync waits here and the awaited ones
+    of ``pynetlink.aio``: the state is ``pick(result)`` of the read
+    ``read(*args)`` of a Handle (None when it says ENODEV), then
+    ``follow(state, event)`` after each event of ``kind``; the wait ends
+    once ``holds(state)`` (which may raise), TimeoutError after ``timeout``."""
+    kind: str
+    read: str
+    args: tuple
+    pick: Callable[[Any], Any]
+    follow: Callable[[Any, Event], Any]
+    holds: Callable[[Any], bool]
+    timeout: float
+    what: str
+
+    def state(self, result: Any) -> Any:
+        return self.pick(result)
+
+    def absent(self, error: NetlinkError) -> bool:
+        """Whether the read's error means "no such link": the state None."""
+        return error.errno == _errno.ENODEV
+
+    def until(self, state: Any, events: Iterable[Event]) -> tuple:
+        """(state after ``events``, whether it held after one of them)."""
+        for event in events:
+            state = self.follow(state, event)
+            if self.holds(state):
+                return state, True
+        return state, False
+
+    def timed_out(self) -> TimeoutError:
+        return TimeoutError(_errno.ETIMEDOUT, f"{self.what}: not within {self.timeout:g} s")
+
+
+def link_condition(name: str, carrier: Optional[bool] = None, up: Optional[bool] = None,
+                   exists: bool = True, timeout: float = WAIT_TIMEOUT) -> Condition:
+    """``wait_for_link``'s condition, its arguments validated."""
+    v.ifname(name)
+    _flag(carrier, "carrier")
+    _flag(up, "up")
+    _exists(exists)
+    seconds = _timeout(timeout)
+
+    def holds(link: Optional[Link]) -> bool:
+        if link is None:
+            return not exists
+        return exists and (carrier is None or bool(link.flags & IFF_LOWER_UP) == carrier) \
+            and (up is None or link.up == up)
+
+    return Condition("link", "get_link", (name,), lambda link: link,
+                     lambda state, event: _follow_link(name, state, event), holds, seconds,
+                     f"wait_for_link({name!r})")
+
+
+def address_condition(name: str, cidr: Union[str, v.IPInterface], tentative: Optional[bool] = False,
+                      exists: bool = True, timeout: float = WAIT_TIMEOUT) -> Condition:
+    """``wait_for_address``'s condition, its arguments validated."""
+    v.ifname(name)
+    iface = v.cidr(cidr)
+    _flag(tentative, "tentative")
+    _exists(exists)
+    seconds = _timeout(timeout)
+
+    def holds(address: Optional[Address]) -> bool:
+        if address is None:
+            return not exists
+        if exists and tentative is False and address.dadfailed:
+            raise error_for(_errno.EADDRNOTAVAIL, "wait_for_address", (name, cidr), name,
+                            detail="duplicate address detection failed: another host has it")
+        return exists and (tentative is None or address.tentative == tentative)
+
+    def follow(state: Optional[Address], event: Event) -> Optional[Address]:
+        if event.kind != "address" or event.object.ifname != name or \
+                not _same(event.object, iface):
+            return state
+        return event.object if event.action == "new" else None
+
+    return Condition("address", "list_addresses", (name, iface.version),
+                     lambda found: next((a for a in found if _same(a, iface)), None), follow, holds,
+                     seconds, f"wait_for_address({name!r}, {str(cidr)!r})")
+
+
+def _wait(handle: "Handle", cond: Condition) -> Any:
+    """Subscribe, read the state, then follow the events until
+    ``cond.holds(state)``; the state then.  An EventsLost reads the state
+    again; TimeoutError after ``cond.timeout``."""
+    def read_state() -> Any:
         try:
-            event = sub.get(max(0.0, deadline - time.monotonic()))
-        except EventsLost:
-            state = read_state()            # the resync: what is there now
-            continue
-        except TimeoutError:
-            raise TimeoutError(_errno.ETIMEDOUT, f"{what}: not within {timeout:g} s") from None
-        state = follow(state, event)
-    return state
+            return cond.state(getattr(handle, cond.read)(*cond.args))
+        except NetlinkError as e:
+            if cond.absent(e):
+                return None
+            raise
+
+    deadline = time.monotonic() + cond.timeout
+    with Subscription(handle, (cond.kind,)) as sub:
+        state = read_state()
+        held = cond.holds(state)
+        while not held:
+            try:
+                event = sub.get(max(0.0, deadline - time.monotonic()))
+            except EventsLost:
+                state = read_state()            # the resync: what is there now
+                held = cond.holds(state)
+                continue
+            except TimeoutError:
+                raise cond.timed_out() from None
+            state, held = cond.until(state, (event,))
+        return state
 
 
 def _flag(value: Optional[bool], what: str) -> Optional[bool]:
@@ -350,30 +442,7 @@ class EventsMixin:
         ``exists=False``, until there is no link NAME (None).  TimeoutError
         after ``timeout`` seconds.  Equivalent to: ``ip monitor link``
         until ``ip link show NAME`` shows LOWER_UP (or fails)."""
-        v.ifname(name)
-        _flag(carrier, "carrier")
-        _flag(up, "up")
-        _exists(exists)
-        seconds = _timeout(timeout)
-        handle = self._as_handle()
-
-        def read_state() -> Optional[Link]:
-            try:
-                return handle.get_link(name)
-            except NetlinkError as e:
-                if e.errno == _errno.ENODEV:
-                    return None
-                raise
-
-        def holds(link: Optional[Link]) -> bool:
-            if link is None:
-                return not exists
-            return exists and (carrier is None or bool(link.flags & IFF_LOWER_UP) == carrier) \
-                and (up is None or link.up == up)
-
-        with Subscription(handle, ("link",)) as sub:
-            return _wait(sub, read_state, lambda state, event: _follow_link(name, state, event),
-                         holds, seconds, f"wait_for_link({name!r})")
+        return _wait(self._as_handle(), link_condition(name, carrier, up, exists, timeout))
 
     def wait_for_address(self, name: str, cidr: Union[str, v.IPInterface], *,
                          tentative: Optional[bool] = False, exists: bool = True,
@@ -386,39 +455,7 @@ class EventsMixin:
         TimeoutError after ``timeout`` seconds.  Equivalent to: ``ip monitor
         address`` until ``ip addr show dev NAME`` lists CIDR without
         "tentative"."""
-        v.ifname(name)
-        iface = v.cidr(cidr)
-        _flag(tentative, "tentative")
-        _exists(exists)
-        seconds = _timeout(timeout)
-        handle = self._as_handle()
-
-        def read_state() -> Optional[Address]:
-            try:
-                found = handle.list_addresses(name, iface.version)
-            except NetlinkError as e:
-                if e.errno == _errno.ENODEV:
-                    return None             # no such link (yet): no address either
-                raise
-            return next((a for a in found if _same(a, iface)), None)
-
-        def holds(address: Optional[Address]) -> bool:
-            if address is None:
-                return not exists
-            if exists and tentative is False and address.dadfailed:
-                raise error_for(_errno.EADDRNOTAVAIL, "wait_for_address", (name, cidr), name,
-                                detail="duplicate address detection failed: another host has it")
-            return exists and (tentative is None or address.tentative == tentative)
-
-        def follow(state: Optional[Address], event: Event) -> Optional[Address]:
-            if event.kind != "address" or event.object.ifname != name or \
-                    not _same(event.object, iface):
-                return state
-            return event.object if event.action == "new" else None
-
-        with Subscription(handle, ("address",)) as sub:
-            return _wait(sub, read_state, follow, holds, seconds,
-                         f"wait_for_address({name!r}, {str(cidr)!r})")
+        return _wait(self._as_handle(), address_condition(name, cidr, tentative, exists, timeout))
 
     def _as_handle(self) -> "Handle":
         """The Handle these methods act through (a Handle is its own)."""
