@@ -61,24 +61,30 @@ def test_the_loop_runs_on_while_an_iteration_waits_and_it_ends_at_its_timeout(ns
     assert ticks >= 20                      # ~50 at 10 ms: the loop was never held
 
 
-def test_cancelling_an_iteration_closes_its_subscription(ns, veth):
+def assert_no_fd_left(ns, act) -> None:
+    """``await act(h)`` on an AsyncHandle of ``ns`` leaves the fds open as they were."""
     async def main():
         async with AsyncHandle(ns.path) as h:
             before = settled_fds()
-
-            async def consume():
-                async for _ in h.events("link", "address"):
-                    pass
-            task = asyncio.ensure_future(consume())
-            await asyncio.sleep(0.1)
-            await h.interface_up("va")      # events reach the consumer while it runs
-            await asyncio.sleep(0.1)
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
+            await act(h)
             return before, settled_fds()
     before, after = run(main())
     assert after == before
+
+
+def test_cancelling_an_iteration_closes_its_subscription(ns, veth):
+    async def act(h):
+        async def consume():
+            async for _ in h.events("link", "address"):
+                pass
+        task = asyncio.ensure_future(consume())
+        await asyncio.sleep(0.1)
+        await h.interface_up("va")          # events reach the consumer while it runs
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert_no_fd_left(ns, act)
 
 
 def test_an_overflow_reaches_the_consumer_as_events_lost_after_the_events_before_it(ns, veth):
@@ -138,23 +144,15 @@ def test_an_awaited_wait_for_address_returns_the_address_added_meanwhile(ns, vet
     ((), {}, ValueError), (("bogus",), {}, ValueError), ((3,), {}, TypeError),
     (("link",), {"timeout": -1}, ValueError), (("link",), {"rcvbuf": 1}, ValueError)])
 def test_bad_arguments_are_refused_before_any_socket_is_made(ns, kinds, options, error):
-    async def main():
-        async with AsyncHandle(ns.path) as h:
-            before = settled_fds()
-            with pytest.raises(error):
-                h.events(*kinds, **options)
-            return before, settled_fds()
-    before, after = run(main())
-    assert after == before
+    async def act(h):
+        with pytest.raises(error):
+            h.events(*kinds, **options)
+    assert_no_fd_left(ns, act)
 
 
-def test_an_ended_iteration_leaves_no_fd_behind(ns, veth):
-    async def main():
-        async with AsyncHandle(ns.path) as h:
-            before = settled_fds()
-            for _ in range(10):
-                assert [e async for e in h.events("neigh", "fdb", timeout=0)] == []
-                await h.wait_for_link("va", timeout=1)
-            return before, settled_fds()
-    before, after = run(main())
-    assert after == before
+def test_ended_iterations_and_waits_leave_no_fd_behind(ns, veth):
+    async def act(h):
+        for _ in range(10):
+            assert [e async for e in h.events("neigh", "fdb", timeout=0)] == []
+            await h.wait_for_link("va", timeout=1)
+    assert_no_fd_left(ns, act)
