@@ -74,8 +74,10 @@ def assert_no_fd_left(ns, act) -> None:
 
 def test_cancelling_an_iteration_closes_its_subscription(ns, veth):
     async def act(h):
+        stream = h.events("link", "address")    # kept: not the collector's to close
+
         async def consume():
-            async for _ in h.events("link", "address"):
+            async for _ in stream:
                 pass
         task = asyncio.ensure_future(consume())
         await asyncio.sleep(0.1)
