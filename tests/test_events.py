@@ -531,3 +531,17 @@ def test_monitor_command_prints_one_json_object_per_event(ns):
     assert record["action"] == "new" and record["kind"] == "link"
     assert record["ifname"] in ns.link_names()
 
+
+
+def test_monitor_records_neighbours_and_fdb_entries_as_ip_and_bridge_write_them(ns, handle, veth):
+    from pynetlink.cli.monitor import record
+    with handle.events("neigh", "fdb", timeout=0.5) as sub:
+        handle.add_neighbour("192.0.2.60", "02:00:00:00:00:0a", "va")
+        handle.add_fdb("02:00:00:00:00:0b", "va")
+        events = {e.kind: e for e in sub}   # the last of each kind
+    [shown_neigh] = ns.ip("neigh", "show", "dev", "va")
+    [shown_fdb] = [e for e in json.loads(sh("bridge", "-n", ns.name, "-j", "fdb", "show").stdout)
+                   if e["mac"] == "02:00:00:00:00:0b"]
+    assert record(events["neighbour"]) == {"action": "new", "kind": "neighbour", "dev": "va",
+                                           **shown_neigh}
+    assert record(events["fdb"]) == {"action": "new", "kind": "fdb", **shown_fdb}
