@@ -32,6 +32,13 @@ replies are matched by sequence number and dropped; the handle stays
 usable.  A cancelled transaction (``on_error="rollback"``) undoes what it
 applied, and may have applied, before the cancellation goes on, as a
 ``KeyboardInterrupt`` does in ``Handle.batch``.
+
+Events.  ``async for event in h.events("link", timeout=5)`` reads a
+``Subscription`` (``pynetlink.events``) whose socket the loop watches
+(``wait_readable``); the subscription keeps link names through a sync
+``Handle`` of its own in the same namespace, so its dumps never meet this
+handle's replies.  ``await h.wait_for_link(...)``/``wait_for_address(...)``
+wait as the sync ones do, on the same conditions.
 """
 from __future__ import annotations
 
