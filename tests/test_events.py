@@ -241,7 +241,8 @@ def test_neighbour_events_are_the_entries_ip_neigh_shows(ns, handle, veth):
         [deleted] = [e for e in collect(sub, 8, seconds=0.5, kind="neighbour") if e.action == "del"]
     assert not ns.ip("neigh", "show", "dev", "va")
     # the kernel fails the entry, then removes it: the last word has no lladdr (no valid state)
-    assert neighbour_record(deleted.object) == {"dst": "192.0.2.50", "dev": "va", "state": ["FAILED"]}
+    assert neighbour_record(deleted.object) == {"dst": "192.0.2.50", "dev": "va",
+                                                "state": ["FAILED"]}
     n = added.object
     assert (n.family, n.ifindex, n.dev) == ("inet", ns.link("va")["ifindex"], "va")
 
