@@ -30,22 +30,6 @@ struct events_walk {
     uint32_t cap, n;
 };
 
-/* The family header of a neighbour notification (the neighbour decoder,
- * once there, takes its place). */
-static int neigh_head(const unsigned char *msg, const struct nlmsghdr *h, struct pn_neigh_head *out)
-{
-    struct ndmsg nd;
-
-    if (h->nlmsg_len < NLMSG_LENGTH(sizeof(nd)))
-        return -EBADMSG;
-    memcpy(&nd, msg + NLMSG_HDRLEN, sizeof(nd));
-    out->index = nd.ndm_ifindex;
-    out->state = nd.ndm_state;
-    out->flags = nd.ndm_flags;
-    out->type = nd.ndm_type;
-    return 0;
-}
-
 /* Decode one message of a kind events carry into body; 1 for a message of
  * another kind (skipped), 0, or -EBADMSG. */
 static int event_body(const unsigned char *msg, const struct nlmsghdr *h, union pn_event_body *body)
@@ -58,8 +42,7 @@ static int event_body(const unsigned char *msg, const struct nlmsghdr *h, union 
     case RTM_NEWROUTE: case RTM_DELROUTE:
         return pn_parse_route_as(msg, h->nlmsg_len, h->nlmsg_type, &body->route);
     case RTM_NEWNEIGH: case RTM_DELNEIGH:
-        memset(&body->neigh, 0, sizeof(body->neigh));
-        return neigh_head(msg, h, &body->neigh);
+        return pn_parse_neigh(msg, h->nlmsg_len, &body->neigh);
     }
     return 1;
 }

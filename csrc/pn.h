@@ -348,13 +348,32 @@ int pn_parse_addr_as(const unsigned char *msg, uint32_t len, uint16_t msg_type,
 int pn_parse_route_as(const unsigned char *msg, uint32_t len, uint16_t msg_type,
                       struct pn_route_info *out);
 
-/* A neighbour notification's family header (struct ndmsg), until the
- * neighbour decoder gives the whole entry. */
-struct pn_neigh_head {
+/* What an RTM_NEWNEIGH or RTM_DELNEIGH says of one entry (`ip neigh show`,
+ * `bridge fdb show`, `ip monitor neigh`).  An address attribute's _len is
+ * 0 when it is absent (or longer than the field); has_X says whether the
+ * attribute X was there. */
+struct pn_neigh_info {
+    uint16_t type;          /* RTM_NEWNEIGH or RTM_DELNEIGH */
+    uint8_t family;         /* ndm_family */
+    uint8_t flags;          /* ndm_flags (NTF_*) */
+    uint16_t state;         /* ndm_state (NUD_*) */
+    uint8_t ndm_type;       /* ndm_type (RTN_UNICAST...) */
+    uint8_t dst_len, lladdr_len;
+    uint8_t has_vlan, has_port, has_vni, has_via, has_master, has_cacheinfo, has_probes;
+    uint8_t has_src_vni, has_flags_ext, has_nh_id, unused;
     int32_t index;          /* ndm_ifindex */
-    uint16_t state;         /* ndm_state: NUD_* */
-    uint8_t flags;          /* ndm_flags: NTF_* */
-    uint8_t type;           /* ndm_type */
+    uint16_t vlan;          /* NDA_VLAN */
+    uint16_t port;          /* NDA_PORT, host order */
+    uint32_t vni;           /* NDA_VNI */
+    uint32_t src_vni;       /* NDA_SRC_VNI */
+    uint32_t via;           /* NDA_IFINDEX */
+    uint32_t master;        /* NDA_MASTER */
+    uint32_t probes;        /* NDA_PROBES */
+    uint32_t flags_ext;     /* NDA_FLAGS_EXT (NTF_EXT_MANAGED...) */
+    uint32_t nh_id;         /* NDA_NH_ID */
+    uint32_t confirmed, used, updated;  /* NDA_CACHEINFO: ms ago (clock ticks as jiffies_to_clock_t) */
+    unsigned char dst[16];
+    unsigned char lladdr[32];
 };
 
 /* One notification, decoded: which body is filled is said by type. */
@@ -362,7 +381,7 @@ union pn_event_body {
     struct pn_link_info link;       /* RTM_NEWLINK, RTM_DELLINK */
     struct pn_addr_info addr;       /* RTM_NEWADDR, RTM_DELADDR */
     struct pn_route_info route;     /* RTM_NEWROUTE, RTM_DELROUTE */
-    struct pn_neigh_head neigh;     /* RTM_NEWNEIGH, RTM_DELNEIGH */
+    struct pn_neigh_info neigh;     /* RTM_NEWNEIGH, RTM_DELNEIGH */
 };
 
 struct pn_event {
@@ -490,33 +509,6 @@ struct pn_neigh_spec {
     unsigned char lladdr[32];
 };
 
-/* What an RTM_NEWNEIGH or RTM_DELNEIGH says of one entry (`ip neigh show`,
- * `bridge fdb show`, `ip monitor neigh`).  An address attribute's _len is
- * 0 when it is absent (or longer than the field); has_X says whether the
- * attribute X was there. */
-struct pn_neigh_info {
-    uint16_t type;          /* RTM_NEWNEIGH or RTM_DELNEIGH */
-    uint8_t family;         /* ndm_family */
-    uint8_t flags;          /* ndm_flags (NTF_*) */
-    uint16_t state;         /* ndm_state (NUD_*) */
-    uint8_t ndm_type;       /* ndm_type (RTN_UNICAST...) */
-    uint8_t dst_len, lladdr_len;
-    uint8_t has_vlan, has_port, has_vni, has_via, has_master, has_cacheinfo, has_probes;
-    uint8_t has_src_vni, has_flags_ext, has_nh_id, unused;
-    int32_t index;          /* ndm_ifindex */
-    uint16_t vlan;          /* NDA_VLAN */
-    uint16_t port;          /* NDA_PORT, host order */
-    uint32_t vni;           /* NDA_VNI */
-    uint32_t src_vni;       /* NDA_SRC_VNI */
-    uint32_t via;           /* NDA_IFINDEX */
-    uint32_t master;        /* NDA_MASTER */
-    uint32_t probes;        /* NDA_PROBES */
-    uint32_t flags_ext;     /* NDA_FLAGS_EXT (NTF_EXT_MANAGED...) */
-    uint32_t nh_id;         /* NDA_NH_ID */
-    uint32_t confirmed, used, updated;  /* NDA_CACHEINFO: ms ago (clock ticks as jiffies_to_clock_t) */
-    unsigned char dst[16];
-    unsigned char lladdr[32];
-};
 
 /* RTM_NEWNEIGH/DELNEIGH of one entry: `ip neigh add|replace|del ADDR
  * [lladdr MAC] dev IDX [nud STATE] [router]`, `bridge fdb add|append|
@@ -538,6 +530,7 @@ int pn_neigh_msg(struct pn_buf *b, uint16_t type, uint16_t nlflags, uint32_t seq
  * strictly; a caller filters again.  -EINVAL otherwise. */
 int pn_neigh_dump_msg(struct pn_buf *b, uint32_t seq, uint8_t family, int32_t index,
                       uint32_t master, uint8_t flags);
-/* Decode one RTM_NEWNEIGH or RTM_DELNEIGH (header included); 0 or
+/* Decode one RTM_NEWNEIGH or RTM_DELNEIGH (header included) into a
+ * struct pn_neigh_info (declared with the events above); 0 or
  * -EBADMSG (another type, lengths that do not fit).  *out zeroed first. */
 int pn_parse_neigh(const unsigned char *msg, uint32_t len, struct pn_neigh_info *out);

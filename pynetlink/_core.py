@@ -1197,15 +1197,11 @@ EVENTS_BATCH = 4096         # notifications decoded per cffi call, at least
 EVENTS_RCVBUF = 4 << 20     # an event socket's receive buffer: room for bursts of changes
 
 
-def _raw_neigh_head(c) -> dict:
-    return {"index": c.index, "state": c.state, "flags": c.flags, "type": c.type}
-
-
 # nlmsg_type -> (the union member of struct pn_event's body, its raw dict)
 _EVENT_BODIES = {RTM_NEWLINK: ("link", _raw_link), RTM_DELLINK: ("link", _raw_link),
                  RTM_NEWADDR: ("addr", _raw_addr), RTM_DELADDR: ("addr", _raw_addr),
                  RTM_NEWROUTE: ("route", _raw_route), RTM_DELROUTE: ("route", _raw_route),
-                 RTM_NEWNEIGH: ("neigh", _raw_neigh_head), RTM_DELNEIGH: ("neigh", _raw_neigh_head)}
+                 RTM_NEWNEIGH: ("neigh", _raw_neigh), RTM_DELNEIGH: ("neigh", _raw_neigh)}
 
 # A decoded notification: (nlmsg_type, family, raw dict of its body).
 RawEvent = tuple

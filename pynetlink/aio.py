@@ -32,6 +32,13 @@ replies are matched by sequence number and dropped; the handle stays
 usable.  A cancelled transaction (``on_error="rollback"``) undoes what it
 applied, and may have applied, before the cancellation goes on, as a
 ``KeyboardInterrupt`` does in ``Handle.batch``.
+
+Events.  ``async for event in h.events("link", timeout=5)`` reads a
+``Subscription`` (``pynetlink.events``) whose socket the loop watches
+(``wait_readable``); the subscription keeps link names through a sync
+``Handle`` of its own in the same namespace, so its dumps never meet this
+handle's replies.  ``await h.wait_for_link(...)``/``wait_for_address(...)``
+wait as the sync ones do, on the same conditions.
 """
 from __future__ import annotations
 
@@ -39,15 +46,20 @@ import asyncio
 import errno as _errno
 import os
 from collections import deque
-from typing import (TYPE_CHECKING, Any, Awaitable, Callable, Deque, Dict, List, Optional,
-                    Sequence, Tuple, Union, cast)
+from typing import (TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Deque, Dict, List,
+                    Optional, Sequence, Tuple, Union, cast)
 
+from . import _validate as v
 from . import netns as _netns
-from ._core import (DUMP_RETRIES, RCVBUF, WINDOW, Datagrams, DumpParts, Replies, Reply, Request,
-                    Socket, _exchange_error, send_dump, send_window)
+from ._core import (DUMP_RETRIES, EVENTS_RCVBUF, MIN_RCVBUF, RCVBUF, WINDOW, Datagrams, DumpParts,
+                    Replies, Reply, Request, Socket, _exchange_error, send_dump, send_window)
+from .addresses import Address
 from .batch import Batch, Result, _Run
-from .errors import ExchangeError, NetlinkError, error_for
+from .errors import EventsLost, ExchangeError, NetlinkError, error_for
+from .events import (WAIT_TIMEOUT, Condition, Event, Subscription, _seconds, address_condition,
+                     kinds_of, link_condition)
 from .handle import Dump, Exchange, Handle, Steps, T, op_steps, resume
+from .links import Link
 from .ops import Op, Operations, Reads
 
 __all__ = ["AsyncHandle", "AsyncBatch"]
@@ -450,6 +462,11 @@ def _one(step: Union[Exchange, Dump]) -> Steps[Any]:
     return (yield step)
 
 
+def _remaining(deadline: Optional[float]) -> Optional[float]:
+    """Seconds until ``deadline`` (the running loop's time), None for none."""
+    return None if deadline is None else deadline - asyncio.get_running_loop().time()
+
+
 class AsyncHandle(Operations[Awaitable[None]]):
     """A ``Handle`` whose calls are awaited: ``await h.create_veth_pair(...)``,
     ``await h.list_links()``, ``async with h.batch("rollback") as b: ...``.
@@ -469,6 +486,7 @@ class AsyncHandle(Operations[Awaitable[None]]):
                  rcvbuf: int = RCVBUF):
         self._handle = Handle(netns, timeout=timeout, rcvbuf=rcvbuf)
         self._sock = AsyncSocket(self._handle.socket)
+        self._netns, self._timeout = netns, timeout     # for the handles of subscriptions
 
     def close(self) -> None:
         """Close the socket (idempotent); calls in flight fail with EBADF,
@@ -527,6 +545,107 @@ class AsyncHandle(Operations[Awaitable[None]]):
     async def wait_readable(self, fd: int) -> None:
         """Return once ``fd`` polls readable, on the running loop."""
         await self._sock.wait_readable(fd)
+
+    # -- events (issue 16) ---------------------------------------------------
+
+    def events(self, *kinds: str, timeout: Optional[float] = None,
+               rcvbuf: int = EVENTS_RCVBUF) -> AsyncIterator[Event]:
+        """Subscribe now to the changes of ``kinds`` (as ``Handle.events``)
+        and return an async iterator of them: ``async for event in
+        h.events("link", timeout=5)``.  It ends ``timeout`` seconds after
+        its first step (None: never); an ``EventsLost`` ends it too, after
+        the events read before the loss: subscribe again, then
+        resynchronise with a dump.  The subscription (its own socket, and
+        a sync ``Handle`` of this handle's namespace target, which must
+        still be valid, for the link names) is closed when the iteration
+        ends, is cancelled, or is ``aclose()``d — after a ``break``, when
+        the loop finalises the iterator (``aclose()`` it to close at once).
+        Equivalent to: ``ip monitor link address route neigh``."""
+        kinds_of(kinds)                     # bad arguments: refused before any socket is made
+        seconds = _seconds(timeout)
+        v.integer(rcvbuf, "rcvbuf", MIN_RCVBUF, 1 << 30)
+        handle = self._sync_handle()
+        try:
+            sub = Subscription(handle, kinds, rcvbuf=rcvbuf)
+        except BaseException:
+            handle.close()
+            raise
+        return self._follow(handle, sub, seconds)
+
+    def _sync_handle(self) -> Handle:
+        """A Handle of this handle's namespace target for a subscription:
+        its link-name dumps must not reach this handle's socket, whose
+        replies the loop's reader takes."""
+        return Handle(self._netns, timeout=self._timeout)
+
+    async def _follow(self, handle: Handle, sub: Subscription,
+                      timeout: Optional[float]) -> AsyncIterator[Event]:
+        """The events of ``sub`` for ``timeout`` seconds; closes it and
+        ``handle`` however it ends."""
+        try:
+            deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
+            while True:
+                try:
+                    events = sub.read()
+                except EventsLost as lost:
+                    for event in lost.events:
+                        yield event
+                    lost.events = []
+                    raise
+                for event in events:
+                    yield event
+                remaining = _remaining(deadline)
+                if remaining is not None and remaining <= 0:
+                    return
+                try:
+                    await asyncio.wait_for(self.wait_readable(sub.fileno()), remaining)
+                except asyncio.TimeoutError:
+                    pass                    # one read more, as Subscription's iteration makes
+        finally:
+            sub.close()
+            handle.close()
+
+    async def wait_for_link(self, name: str, *, carrier: Optional[bool] = None,
+                            up: Optional[bool] = None, exists: bool = True,
+                            timeout: float = WAIT_TIMEOUT) -> Optional[Link]:
+        """Awaited ``Handle.wait_for_link`` (same conditions, same errors)."""
+        return await self._wait(link_condition(name, carrier, up, exists, timeout))
+
+    async def wait_for_address(self, name: str, cidr: Union[str, v.IPInterface], *,
+                               tentative: Optional[bool] = False, exists: bool = True,
+                               timeout: float = WAIT_TIMEOUT) -> Optional[Address]:
+        """Awaited ``Handle.wait_for_address`` (same conditions, same errors)."""
+        return await self._wait(address_condition(name, cidr, tentative, exists, timeout))
+
+    async def _wait(self, cond: Condition) -> Any:
+        """``pynetlink.events._wait`` awaited: subscribe, read the state
+        through this handle, follow the events until the condition holds."""
+        async def read_state() -> Any:
+            try:
+                return cond.state(await getattr(self, cond.read)(*cond.args))
+            except NetlinkError as e:
+                if cond.absent(e):
+                    return None
+                raise
+
+        deadline = asyncio.get_running_loop().time() + cond.timeout
+        with self._sync_handle() as handle, \
+                Subscription(handle, (cond.kind,)) as sub:
+            state = await read_state()
+            held = cond.holds(state)
+            while not held:
+                remaining = _remaining(deadline)
+                try:
+                    await asyncio.wait_for(self.wait_readable(sub.fileno()),
+                                           max(0.0, remaining or 0.0))
+                except asyncio.TimeoutError:
+                    raise cond.timed_out() from None
+                try:
+                    state, held = cond.until(state, sub.read())
+                except EventsLost:
+                    state = await read_state()      # the resync: what is there now
+                    held = cond.holds(state)
+            return state
 
     if TYPE_CHECKING:
         def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:

@@ -5,8 +5,9 @@ changes (``ip monitor``), as decoded records, and waits built on them.
 rtnetlink socket in the handle's namespace, joined to the multicast groups
 of those kinds, and from then on the kernel queues on it a message for
 every change there.  The subscription gives them back as ``Event`` records
-whose ``object`` is the ``Link``, ``Address`` or ``Route`` exactly as
-``get_link``/``list_addresses``/``list_routes`` give them::
+whose ``object`` is the ``Link``, ``Address``, ``Route`` or ``Neighbour``
+exactly as ``get_link``/``list_addresses``/``list_routes``/
+``list_neighbours``/``list_fdb`` give them::
 
     with pynetlink.Handle(netns="/run/netns/c1") as h, h.events("link", timeout=5) as sub:
         for event in sub:                   # ends 5 s after it began
@@ -34,7 +35,7 @@ import select
 import time
 from collections import deque, namedtuple
 from typing import (TYPE_CHECKING, Any, Callable, Deque, Dict, FrozenSet, Iterable, Iterator, List,
-                    Optional, Union)
+                    NamedTuple, Optional, Union)
 
 from . import _validate as v
 from ._core import (AF_BRIDGE, EVENTS_RCVBUF, IFF_LOWER_UP, MIN_RCVBUF, RTM_DELADDR, RTM_DELLINK,
@@ -44,13 +45,14 @@ from ._core import (AF_BRIDGE, EVENTS_RCVBUF, IFF_LOWER_UP, MIN_RCVBUF, RTM_DELA
 from .addresses import Address
 from .errors import EventsLost, NetlinkError, error_for
 from .links import Link
+from .neighbours import Neighbour
 from .routes import Route
 
 if TYPE_CHECKING:
     from .handle import Handle
 
-__all__ = ["Event", "Subscription", "EventsMixin", "KINDS", "subscribe", "wait_for_link",
-           "wait_for_address"]
+__all__ = ["Event", "Subscription", "EventsMixin", "KINDS", "Condition", "link_condition",
+           "address_condition", "subscribe", "wait_for_link", "wait_for_address"]
 
 #: The kinds one can subscribe to, and the multicast groups of each.
 KINDS: Dict[str, tuple] = {
@@ -58,6 +60,7 @@ KINDS: Dict[str, tuple] = {
     "address": (RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR),
     "route": (RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE),
     "neighbour": (RTNLGRP_NEIGH,),
+    "fdb": (RTNLGRP_NEIGH,),        # the same group: the entries of family AF_BRIDGE
 }
 _ALIASES = {"addr": "address", "neigh": "neighbour", "neighbor": "neighbour"}
 
@@ -68,7 +71,7 @@ _TYPES = {RTM_NEWLINK: ("link", "new"), RTM_DELLINK: ("link", "del"),
           RTM_NEWNEIGH: ("neighbour", "new"), RTM_DELNEIGH: ("neighbour", "del")}
 
 # Kinds whose records name a link by index: the subscription keeps the names.
-_NAMED = frozenset({"address", "route", "neighbour"})
+_NAMED = frozenset({"address", "route", "neighbour", "fdb"})
 
 WAIT_TIMEOUT = 10.0         # seconds a wait lasts unless told otherwise
 DRAIN_READS = 1024          # batches one drain() reads at most
@@ -76,14 +79,17 @@ DRAIN_READS = 1024          # batches one drain() reads at most
 
 class Event(namedtuple("Event", "action kind object")):
     """One change the kernel announced: ``action`` "new" (made or changed)
-    or "del" (deleted); ``kind`` "link", "address", "route", "neighbour",
-    or "bridge_port" (a link message about a link's bridge port, sent with
+    or "del" (deleted); ``kind`` "link", "address", "route", "neighbour"
+    (an ARP/NDP entry, family "inet"/"inet6"), "fdb" (a forwarding entry,
+    family "bridge": the kernel sends both on one group, RTNLGRP_NEIGH;
+    each kind is delivered only to a subscription that asked for it), or
+    "bridge_port" (a link message about a link's bridge port, sent with
     the link's: "del" means it left the bridge, the link stays); ``object``
-    the ``Link``, ``Address``, ``Route`` as the reads give them (an
-    Address's ``ifname`` and a Route's ``dev`` are the link's name as the
-    subscription knows it when the event is read, "" or None if unknown) —
-    for a neighbour, for now, a dict of its ``ifindex``, ``ifname``,
-    ``state`` (NUD_*), ``flags`` (NTF_*) and ``type``."""
+    the ``Link``, ``Address``, ``Route``, ``Neighbour`` as the reads give
+    them (an Address's ``ifname``, a Route's ``dev``, a Neighbour's
+    ``dev``, ``master`` and ``via`` are the links' names as the
+    subscription knows them when the event is read: "" or None if
+    unknown for an Address or Route, "ifN" for a Neighbour, as ``ip``)."""
     __slots__ = ()
 
 
@@ -270,6 +276,8 @@ class Subscription:
         messages kept for the names only)."""
         msg_type, family, body = raw
         kind, action = _TYPES[msg_type]
+        if kind == "neighbour" and family == AF_BRIDGE:
+            kind = "fdb"
         names = self._names
         if kind == "link":
             if family == AF_BRIDGE:
@@ -285,9 +293,7 @@ class Subscription:
         if kind == "route":
             return Event(action, kind, Route.from_raw(body, names.get(body["oif"]) if body["oif"]
                                                       else None))
-        return Event(action, kind, {"ifindex": body["index"], "ifname": names.get(body["index"], ""),
-                                    "state": body["state"], "flags": body["flags"],
-                                    "type": body["type"]})
+        return Event(action, kind, Neighbour.from_raw(body, names))
 
 
 def _deadline(timeout: Optional[float]) -> Optional[float]:
@@ -296,23 +302,115 @@ def _deadline(timeout: Optional[float]) -> Optional[float]:
 
 # -- waits ---------------------------------------------------------------------
 
-def _wait(sub: Subscription, read_state: Callable[[], Any], follow: Callable[[Any, Event], Any],
-          holds: Callable[[Any], bool], timeout: float, what: str) -> Any:
-    """Read the state, then follow ``sub``'s events (``follow(state,
-    event)`` is the state after it) until ``holds(state)``; the state then.
-    An EventsLost reads the state again; TimeoutError after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    state = read_state()
-    while not holds(state):
+class Condition(NamedTuple):
+    """What a wait waits for, for the sync waits here and the awaited ones
+    of ``pynetlink.aio``: the state is ``pick(result)`` of the read
+    ``read(*args)`` of a Handle (None when it says ENODEV), then
+    ``follow(state, event)`` after each event of ``kind``; the wait ends
+    once ``holds(state)`` (which may raise), TimeoutError after ``timeout``."""
+    kind: str
+    read: str
+    args: tuple
+    pick: Callable[[Any], Any]
+    follow: Callable[[Any, Event], Any]
+    holds: Callable[[Any], bool]
+    timeout: float
+    what: str
+
+    def state(self, result: Any) -> Any:
+        return self.pick(result)
+
+    def absent(self, error: NetlinkError) -> bool:
+        """Whether the read's error means "no such link": the state None."""
+        return error.errno == _errno.ENODEV
+
+    def until(self, state: Any, events: Iterable[Event]) -> tuple:
+        """(state after ``events``, whether it held after one of them)."""
+        for event in events:
+            state = self.follow(state, event)
+            if self.holds(state):
+                return state, True
+        return state, False
+
+    def timed_out(self) -> TimeoutError:
+        return TimeoutError(_errno.ETIMEDOUT, f"{self.what}: not within {self.timeout:g} s")
+
+
+def link_condition(name: str, carrier: Optional[bool] = None, up: Optional[bool] = None,
+                   exists: bool = True, timeout: float = WAIT_TIMEOUT) -> Condition:
+    """``wait_for_link``'s condition, its arguments validated."""
+    v.ifname(name)
+    _flag(carrier, "carrier")
+    _flag(up, "up")
+    _exists(exists)
+    seconds = _timeout(timeout)
+
+    def holds(link: Optional[Link]) -> bool:
+        if link is None:
+            return not exists
+        return exists and (carrier is None or bool(link.flags & IFF_LOWER_UP) == carrier) \
+            and (up is None or link.up == up)
+
+    return Condition("link", "get_link", (name,), lambda link: link,
+                     lambda state, event: _follow_link(name, state, event), holds, seconds,
+                     f"wait_for_link({name!r})")
+
+
+def address_condition(name: str, cidr: Union[str, v.IPInterface], tentative: Optional[bool] = False,
+                      exists: bool = True, timeout: float = WAIT_TIMEOUT) -> Condition:
+    """``wait_for_address``'s condition, its arguments validated."""
+    v.ifname(name)
+    iface = v.cidr(cidr)
+    _flag(tentative, "tentative")
+    _exists(exists)
+    seconds = _timeout(timeout)
+
+    def holds(address: Optional[Address]) -> bool:
+        if address is None:
+            return not exists
+        if exists and tentative is False and address.dadfailed:
+            raise error_for(_errno.EADDRNOTAVAIL, "wait_for_address", (name, cidr), name,
+                            detail="duplicate address detection failed: another host has it")
+        return exists and (tentative is None or address.tentative == tentative)
+
+    def follow(state: Optional[Address], event: Event) -> Optional[Address]:
+        if event.kind != "address" or event.object.ifname != name or \
+                not _same(event.object, iface):
+            return state
+        return event.object if event.action == "new" else None
+
+    return Condition("address", "list_addresses", (name, iface.version),
+                     lambda found: next((a for a in found if _same(a, iface)), None), follow, holds,
+                     seconds, f"wait_for_address({name!r}, {str(cidr)!r})")
+
+
+def _wait(handle: "Handle", cond: Condition) -> Any:
+    """Subscribe, read the state, then follow the events until
+    ``cond.holds(state)``; the state then.  An EventsLost reads the state
+    again; TimeoutError after ``cond.timeout``."""
+    def read_state() -> Any:
         try:
-            event = sub.get(max(0.0, deadline - time.monotonic()))
-        except EventsLost:
-            state = read_state()            # the resync: what is there now
-            continue
-        except TimeoutError:
-            raise TimeoutError(_errno.ETIMEDOUT, f"{what}: not within {timeout:g} s") from None
-        state = follow(state, event)
-    return state
+            return cond.state(getattr(handle, cond.read)(*cond.args))
+        except NetlinkError as e:
+            if cond.absent(e):
+                return None
+            raise
+
+    deadline = time.monotonic() + cond.timeout
+    with Subscription(handle, (cond.kind,)) as sub:
+        state = read_state()
+        held = cond.holds(state)
+        while not held:
+            try:
+                event = sub.get(max(0.0, deadline - time.monotonic()))
+            except EventsLost:
+                state = read_state()            # the resync: what is there now
+                held = cond.holds(state)
+                continue
+            except TimeoutError:
+                raise cond.timed_out() from None
+            state, held = cond.until(state, (event,))
+        return state
 
 
 def _flag(value: Optional[bool], what: str) -> Optional[bool]:
@@ -328,10 +426,11 @@ class EventsMixin:
     def events(self, *kinds: str, timeout: Optional[float] = None,
                rcvbuf: int = EVENTS_RCVBUF) -> Subscription:
         """Subscribe to the changes of ``kinds`` ("link", "address",
-        "route", "neighbour"; "addr", "neigh" too) in this handle's
+        "route", "neighbour", "fdb"; "addr", "neigh" too) in this handle's
         namespace: a ``Subscription`` (see ``pynetlink.events``), iterable
         for ``timeout`` seconds, with a ``rcvbuf``-byte receive buffer.
-        Equivalent to: ``ip monitor link address route neigh``."""
+        Equivalent to: ``ip monitor link address route neigh`` (and
+        ``bridge monitor fdb``)."""
         return Subscription(self._as_handle(), kinds, timeout=timeout, rcvbuf=rcvbuf)
 
     def wait_for_link(self, name: str, *, carrier: Optional[bool] = None,
@@ -343,30 +442,7 @@ class EventsMixin:
         ``exists=False``, until there is no link NAME (None).  TimeoutError
         after ``timeout`` seconds.  Equivalent to: ``ip monitor link``
         until ``ip link show NAME`` shows LOWER_UP (or fails)."""
-        v.ifname(name)
-        _flag(carrier, "carrier")
-        _flag(up, "up")
-        _exists(exists)
-        seconds = _timeout(timeout)
-        handle = self._as_handle()
-
-        def read_state() -> Optional[Link]:
-            try:
-                return handle.get_link(name)
-            except NetlinkError as e:
-                if e.errno == _errno.ENODEV:
-                    return None
-                raise
-
-        def holds(link: Optional[Link]) -> bool:
-            if link is None:
-                return not exists
-            return exists and (carrier is None or bool(link.flags & IFF_LOWER_UP) == carrier) \
-                and (up is None or link.up == up)
-
-        with Subscription(handle, ("link",)) as sub:
-            return _wait(sub, read_state, lambda state, event: _follow_link(name, state, event),
-                         holds, seconds, f"wait_for_link({name!r})")
+        return _wait(self._as_handle(), link_condition(name, carrier, up, exists, timeout))
 
     def wait_for_address(self, name: str, cidr: Union[str, v.IPInterface], *,
                          tentative: Optional[bool] = False, exists: bool = True,
@@ -379,39 +455,7 @@ class EventsMixin:
         TimeoutError after ``timeout`` seconds.  Equivalent to: ``ip monitor
         address`` until ``ip addr show dev NAME`` lists CIDR without
         "tentative"."""
-        v.ifname(name)
-        iface = v.cidr(cidr)
-        _flag(tentative, "tentative")
-        _exists(exists)
-        seconds = _timeout(timeout)
-        handle = self._as_handle()
-
-        def read_state() -> Optional[Address]:
-            try:
-                found = handle.list_addresses(name, iface.version)
-            except NetlinkError as e:
-                if e.errno == _errno.ENODEV:
-                    return None             # no such link (yet): no address either
-                raise
-            return next((a for a in found if _same(a, iface)), None)
-
-        def holds(address: Optional[Address]) -> bool:
-            if address is None:
-                return not exists
-            if exists and tentative is False and address.dadfailed:
-                raise error_for(_errno.EADDRNOTAVAIL, "wait_for_address", (name, cidr), name,
-                                detail="duplicate address detection failed: another host has it")
-            return exists and (tentative is None or address.tentative == tentative)
-
-        def follow(state: Optional[Address], event: Event) -> Optional[Address]:
-            if event.kind != "address" or event.object.ifname != name or \
-                    not _same(event.object, iface):
-                return state
-            return event.object if event.action == "new" else None
-
-        with Subscription(handle, ("address",)) as sub:
-            return _wait(sub, read_state, follow, holds, seconds,
-                         f"wait_for_address({name!r}, {str(cidr)!r})")
+        return _wait(self._as_handle(), address_condition(name, cidr, tentative, exists, timeout))
 
     def _as_handle(self) -> "Handle":
         """The Handle these methods act through (a Handle is its own)."""

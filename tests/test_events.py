@@ -20,6 +20,7 @@ import pytest
 import pynetlink as pn
 from conftest import open_fds, settled_fds, sh
 from pynetlink._core import IFF_LOWER_UP, MIN_RCVBUF
+from pynetlink.cli.neigh import fdb_record, neighbour_record
 from pynetlink.errors import EventsLost, NetlinkError
 from pynetlink.events import Subscription
 
@@ -219,15 +220,56 @@ def test_route_events_decode_what_ip_shows_and_what_list_routes_gives(ns, handle
     assert event.object in handle.list_routes()
 
 
-def test_neighbour_events_name_their_link_until_the_neighbour_decoder_lands(ns, handle, veth):
+def last_new(sub: Subscription, kind: str):
+    """The last "new" event of ``kind`` of what ``sub`` got (once they stop coming)."""
+    return [e for e in collect(sub, 8, seconds=0.5, kind=kind) if e.action == "new"][-1]
+
+
+def test_neighbour_events_are_the_entries_ip_neigh_shows(ns, handle, veth):
+    def shown() -> dict:
+        [entry] = ns.ip("neigh", "show", "dev", "va")
+        return {"dev": "va", **entry}
+
     with handle.events("neigh") as sub:
-        sh("ip", "-n", ns.name, "neigh", "add", "192.0.2.50", "lladdr", "02:00:00:00:00:01",
-           "dev", "va")
-        sh("ip", "-n", ns.name, "neigh", "del", "192.0.2.50", "dev", "va")
-        events = collect(sub, 3, seconds=2, kind="neighbour")   # the deletion: a change, then "del"
-    assert (events[0].action, events[-1].action) == ("new", "del")
-    assert {(e.object["ifname"], e.object["ifindex"]) for e in events} == \
-        {("va", ns.link("va")["ifindex"])}
+        handle.add_neighbour("192.0.2.50", "02:00:00:00:00:01", "va")
+        added, in_ip = last_new(sub, "neighbour"), shown()
+        assert neighbour_record(added.object) == in_ip
+        handle.replace_neighbour("192.0.2.50", "02:00:00:00:00:02", "va")
+        replaced, in_ip = last_new(sub, "neighbour"), shown()
+        assert neighbour_record(replaced.object) == in_ip and in_ip["lladdr"] == "02:00:00:00:00:02"
+        handle.delete_neighbour("192.0.2.50", "va")
+        [deleted] = [e for e in collect(sub, 8, seconds=0.5, kind="neighbour") if e.action == "del"]
+    assert not ns.ip("neigh", "show", "dev", "va")
+    # the kernel fails the entry, then removes it: the last word has no lladdr (no valid state)
+    assert neighbour_record(deleted.object) == {"dst": "192.0.2.50", "dev": "va",
+                                                "state": ["FAILED"]}
+    n = added.object
+    assert (n.family, n.ifindex, n.dev) == ("inet", ns.link("va")["ifindex"], "va")
+
+
+def vxlan(ns) -> str:
+    sh("ip", "-n", ns.name, "link", "add", "vx0", "type", "vxlan", "id", "42", "dstport", "4789",
+       "local", "192.0.2.1", "nolearning")
+    return "vx0"
+
+
+def test_an_fdb_event_is_the_entry_bridge_fdb_shows(ns, handle):
+    dev = vxlan(ns)
+    with handle.events("fdb") as sub:
+        handle.add_fdb("02:00:00:00:00:07", dev, dst="198.51.100.7", vni=42)
+        event = last_new(sub, "fdb")
+    shown = json.loads(sh("bridge", "-n", ns.name, "-j", "fdb", "show").stdout)
+    [entry] = [e for e in shown if e["mac"] == "02:00:00:00:00:07"]
+    assert fdb_record(event.object) == entry
+    assert (event.object.family, event.object.dst) == ("bridge", "198.51.100.7")
+
+
+def test_neighbour_and_fdb_subscriptions_each_get_their_own_entries(ns, handle, veth):
+    dev = vxlan(ns)
+    with handle.events("neigh", timeout=0.5) as neigh, handle.events("fdb", timeout=0.5) as fdb:
+        handle.add_fdb("02:00:00:00:00:08", dev, dst="198.51.100.8")
+        handle.add_neighbour("192.0.2.51", "02:00:00:00:00:09", "va")
+        assert ({e.kind for e in neigh}, {e.kind for e in fdb}) == ({"neighbour"}, {"fdb"})
 
 
 def test_deleting_a_link_is_a_del_event_naming_it(ns, handle, veth):
@@ -490,3 +532,17 @@ def test_monitor_command_prints_one_json_object_per_event(ns):
     assert record["action"] == "new" and record["kind"] == "link"
     assert record["ifname"] in ns.link_names()
 
+
+
+def test_monitor_records_neighbours_and_fdb_entries_as_ip_and_bridge_write_them(ns, handle, veth):
+    from pynetlink.cli.monitor import record
+    with handle.events("neigh", "fdb", timeout=0.5) as sub:
+        handle.add_neighbour("192.0.2.60", "02:00:00:00:00:0a", "va")
+        handle.add_fdb("02:00:00:00:00:0b", "va")
+        events = {e.kind: e for e in sub}   # the last of each kind
+    [shown_neigh] = ns.ip("neigh", "show", "dev", "va")
+    [shown_fdb] = [e for e in json.loads(sh("bridge", "-n", ns.name, "-j", "fdb", "show").stdout)
+                   if e["mac"] == "02:00:00:00:00:0b"]
+    assert record(events["neighbour"]) == {"action": "new", "kind": "neighbour", "dev": "va",
+                                           **shown_neigh}
+    assert record(events["fdb"]) == {"action": "new", "kind": "fdb", **shown_fdb}

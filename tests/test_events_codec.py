@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nlwire as w
+import nlwire_neigh as nn
 from nlwire import C
 from pynetlink import _core
 from pynetlink._core import ffi, lib
@@ -26,6 +27,7 @@ from pynetlink.errors import NetlinkError
 from test_decoders import addr_view, mutate
 from test_decoders_fuzz import (MUTATION, addr_messages, link_messages, link_record, read_route,
                                 route_messages, route_record)
+from test_neigh_codec import kernel_messages, view_of
 
 pytestmark = pytest.mark.unit
 
@@ -36,24 +38,26 @@ FEWER = settings(deadline=None, max_examples=settings.default.max_examples // 10
                  suppress_health_check=[HealthCheck.too_slow])
 GUARD = 2                               # events past the count, which must never be written
 EVENT_SIZE = ffi.sizeof("struct pn_event")
-NDMSG = struct.Struct("=BxxxiHBB")      # struct ndmsg: family, ifindex, state, flags, type
 
 
 class Kind(NamedTuple):
     new: int
     delete: int
     generate: object                    # strategy of Generated (an RTM_NEW* message)
-    read: object                        # nlwire Message (as RTM_NEW*) -> record
+    read: object                        # nlwire Message (as RTM_NEW*) -> record; a
+                                        # neighbour's: the message's bytes -> record
     view: object                        # the C body -> record
 
 
-def neigh_read(m: w.Message) -> tuple:
-    family, index, state, flags, type_ = NDMSG.unpack_from(m.raw, w.NLMSG_HDRLEN)
-    return index, state, flags, type_
+def neigh_read(msg: bytes) -> nn.NeighView:
+    """The neighbour codec's reading of an RTM_NEWNEIGH/DELNEIGH, but for
+    its type (the event's, checked as every kind's)."""
+    return nn.read_neigh(msg)._replace(type=0)
 
 
-def neigh_view(c) -> tuple:
-    return c.index, c.state, c.flags, c.type
+def neigh_view(c) -> nn.NeighView:
+    """The C decoder's struct pn_neigh_info as the neighbour codec tests view it."""
+    return view_of(c)._replace(type=0)
 
 
 class Generated(NamedTuple):
@@ -63,12 +67,11 @@ class Generated(NamedTuple):
 
 @st.composite
 def neigh_messages(draw, seq=0, pid=0, msg_flags=0):
-    """An RTM_NEWNEIGH: its family header, then attributes (not read yet)."""
-    head = (draw(st.sampled_from([2, 7, 10])), draw(st.integers(-(2**31), 2**31 - 1)),
-            draw(st.integers(0, 0xFFFF)), draw(st.integers(0, 255)), draw(st.integers(0, 255)))
-    attrs = draw(st.lists(st.tuples(st.integers(1, 15), st.binary(max_size=16)), max_size=3))
-    body = NDMSG.pack(*head) + b"".join(w.rtattr(t, p) for t, p in attrs)
-    return Generated(w.nlmsg(C.RTM_NEWNEIGH, msg_flags, seq, pid, body), head[1:])
+    """A neighbour message of the neighbour codec tests' generator (any
+    ndmsg, every attribute, duplicated, short, unknown): its reading is
+    what those tests hold the C decoder to."""
+    msg = draw(kernel_messages())
+    return Generated(msg, neigh_read(msg))
 
 
 KINDS = {
@@ -137,13 +140,11 @@ def codec_events(data: bytes) -> Tuple[int, List[tuple]]:
             if kind is None:
                 continue
             if kind.new == C.RTM_NEWNEIGH:
-                if h.len < w.NLMSG_HDRLEN + NDMSG.size:
-                    raise w.WireError("short ndmsg")
-                msg = w.Message(h, None, w.Attrs(), raw)
+                record = kind.read(raw)
             else:
-                msg = w.decode_body(h._replace(type=kind.new), raw, strict=False)
-            found.append((h.type, raw[w.NLMSG_HDRLEN], kind.read(msg)))
-    except w.WireError:
+                record = kind.read(w.decode_body(h._replace(type=kind.new), raw, strict=False))
+            found.append((h.type, raw[w.NLMSG_HDRLEN], record))
+    except (w.WireError, ValueError):
         return -errno.EBADMSG, []
     return len(found), found
 

@@ -9,13 +9,15 @@ from typing import Optional
 from ..errors import EventsLost
 from ..events import KINDS, Event, kinds_of
 from .common import handle
+from .neigh import fdb_record, neighbour_record
 from .records import address_info, link_record, route_record
 
 
 def record(event: Event) -> dict:
     """One event as a JSON object: ``action``, ``kind``, then the object as
     ``ip -j`` writes it (``link show``, ``addr show``'s addr_info with
-    ``ifindex``/``ifname``, ``route show``)."""
+    ``ifindex``/``ifname``, ``route show``, ``neigh show``; ``bridge -j
+    fdb show`` for a forwarding entry)."""
     head = {"action": event.action, "kind": event.kind}
     obj = event.object
     if event.kind in ("link", "bridge_port"):
@@ -24,7 +26,9 @@ def record(event: Event) -> dict:
         return {**head, "ifindex": obj.ifindex, "ifname": obj.ifname, **address_info(obj)}
     if event.kind == "route":
         return {**head, **route_record(obj)}
-    return {**head, **obj}
+    if event.kind == "fdb":
+        return {**head, **fdb_record(obj)}
+    return {**head, **neighbour_record(obj)}
 
 
 def _print(data: dict) -> None:
