@@ -51,7 +51,7 @@ _OPERATIONS: "tuple[str, ...]" = (
     "get_link", "get_links", "link_index", "link_exists", "list_links", "list_addresses", "list_routes",
 )
 # -- link kinds (issue 16) --
-_OPERATIONS += ("create_macvlan", "create_ipvlan", "create_vlan",  # type: ignore[assignment]
+_OPERATIONS += ("create_macvlan", "create_ipvlan", "create_vlan",
                 "create_vxlan", "create_dummy", "set_bridge")
 
 # -- neighbours (issue 16) --

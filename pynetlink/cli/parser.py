@@ -303,10 +303,10 @@ def _lab_commands(top) -> None:
 
 # -- events (issue 16) --
 def _monitor_commands(top) -> None:
-    p = _command(top, "monitor", "print link/address/route/neighbour events as JSON lines",
+    p = _command(top, "monitor", "print link/address/route/neighbour/FDB events as JSON lines",
                  "pynetlink monitor link address --count 10 --timeout 5", "monitor:monitor")
     p.add_argument("kinds", nargs="*", metavar="KIND",
-                   help="link, address (addr), route, neigh; all when none is given")
+                   help="link, address (addr), route, neigh, fdb; all when none is given")
     p.add_argument("--count", type=_positive, metavar="N", help="stop after N events")
     p.add_argument("--timeout", type=float, metavar="S", help="stop after S seconds")
 
