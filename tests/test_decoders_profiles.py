@@ -22,7 +22,7 @@ import pytest
 pytestmark = pytest.mark.unit
 
 TESTS = Path(__file__).resolve().parent
-PROFILES = ("ci", "long")
+PROFILES = ("quick", "ci", "long")
 
 # Run in a child: import conftest (which loads the profile named by
 # HYPOTHESIS_PROFILE), then every module given; print each property's settings.
@@ -48,7 +48,10 @@ def property_modules() -> list:
 
 
 def child_env(profile: str) -> dict:
+    """The environment of a child run under ``profile`` ("" : none named)."""
     env = dict(os.environ, HYPOTHESIS_PROFILE=profile)
+    if not profile:
+        del env["HYPOTHESIS_PROFILE"]
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     return env
 
@@ -72,7 +75,15 @@ def test_properties_are_found_in_every_module_that_has_them(profiles):
 
 
 def test_long_profile_asks_for_20000_examples(profiles):
-    assert (profiles["ci"]["default"], profiles["long"]["default"]) == (300, 20_000)
+    assert [profiles[name]["default"] for name in PROFILES] == [100, 300, 20_000]
+
+
+def test_the_readme_command_runs_the_quick_profile():
+    """No HYPOTHESIS_PROFILE (the README's commands): 100 examples a property."""
+    out = subprocess.run([sys.executable, "-c", PROBE, str(TESTS), "test_types"],
+                         env=child_env(""), capture_output=True, text=True, timeout=120,
+                         check=True)
+    assert json.loads(out.stdout.splitlines()[-1])["default"] == 100
 
 
 def test_every_property_scales_with_the_profile(profiles):
