@@ -117,6 +117,11 @@ class Op:
         while self.fds:
             os.close(self.fds.pop())
 
+    def __del__(self) -> None:
+        """An op dropped unrun (an ``AsyncHandle`` call never awaited, a
+        ``make`` op never sent) still closes the fds it opened."""
+        self.close()
+
 
 def lookup(operation: str, arguments: tuple, name: str) -> Request:
     """The RTM_GETLINK that learns ``name``'s index for ``operation`` (a

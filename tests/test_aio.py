@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import gc
 import struct
 import threading
 import time
@@ -15,7 +16,7 @@ import pytest
 
 import pynetlink as pn
 import pynetlink.aio
-from conftest import sh
+from conftest import open_fds, sh
 from pynetlink.aio import AsyncHandle
 from test_faults import getlink_without_ack
 
@@ -340,6 +341,23 @@ def test_a_handle_dropped_unclosed_leaves_the_loop_usable(ns):
         async with AsyncHandle(ns.path) as again:
             return await again.link_exists("br0")
     assert run(main())
+
+
+def test_a_call_never_awaited_leaves_no_namespace_fd_open(ns, ns2):
+    """The peer's namespace is opened when the call is made; a call dropped
+    without being awaited closes it."""
+    async def main():
+        async with AsyncHandle(ns.path) as h:
+            before = open_fds()
+            call = h.create_veth_pair("v0", "c0", peer_netns=ns2.path)
+            opened = open_fds()
+            call.close()                    # a coroutine dropped unrun
+            del call
+            gc.collect()
+            return before, opened, open_fds()
+    before, opened, after = run(main())
+    assert (opened, after) == (before + 1, before)
+    assert "v0" not in ns.link_names()
 
 
 def test_replies_the_kernel_dropped_are_reported_and_the_handle_stays_usable(ns):
