@@ -340,6 +340,8 @@ class _Run:
                 self.failed = True
             elif reply.errno:
                 self.fail(i, reply.errno, reply.ext_ack, "")
+                if op.partial:              # refused part-way: a rollback undoes it too
+                    self.unfinished[i] = self.done[i]
             else:
                 self.done[i] = Result(op.operation, op.arguments, op.interface)
 
@@ -403,10 +405,15 @@ class _Run:
                 yield from self.check_restored(i, snap)
         if undos:
             yield from self.undo(undos) or ()
-        for i in self.unfinished:           # undone: still the failure that stopped the batch
-            done = self.done[i]
+        for i in self.unfinished:           # undone or not: still the failure that stopped the batch
+            done, failure = self.done[i], self.unfinished[i]
             if done is not None and done.status == ROLLED_BACK:
-                self.done[i] = self.unfinished[i]
+                self.done[i] = failure
+            elif done is not None and done.status == ROLLBACK_FAILED:
+                undo = f"its undo failed too: {_errno.errorcode.get(done.errno, done.errno)}"
+                undo += f" ({done.ext_ack or done.detail})" if done.ext_ack or done.detail else ""
+                self.done[i] = failure._replace(
+                    detail=f"{failure.detail}; {undo}" if failure.detail else undo)
 
     def undo(self, undos: list) -> Optional[Steps[None]]:
         """Send the undos (op index, request, errnos meaning its goal holds);

@@ -59,9 +59,13 @@ class Op:
     link-local mode), sent once its own request has succeeded — never in the
     same send, where they would act on whatever link has the name when the
     creation fails (EEXIST: somebody else's) — each successful also when
-    the kernel answers with an errno of ``after_ok``."""
+    the kernel answers with an errno of ``after_ok``; ``partial``: a refusal
+    may leave part of the change applied (the kernel applies a link kind's
+    options one by one and stops at the first it refuses), so a rolled-back
+    transaction undoes it even when it failed."""
     __slots__ = ("operation", "arguments", "interface", "build", "needs", "changes", "undo",
-                 "gone", "flushes", "forgets", "irreversible", "fds", "after", "after_ok")
+                 "gone", "flushes", "forgets", "irreversible", "fds", "after", "after_ok",
+                 "partial")
 
     def __init__(self, operation: str, arguments: tuple, interface: Optional[str],
                  build: Callable[[Indexes], Encoder], needs: tuple = (),
@@ -69,13 +73,14 @@ class Op:
                  undo: Optional[Callable[[Any, Indexes], Union[Encoder, List[Encoder], None]]] = None,
                  gone: tuple = (), flushes: bool = False,
                  forgets: tuple = (), irreversible: str = "", fds: Optional[List[int]] = None,
-                 after: Sequence[Encoder] = (), after_ok: tuple = ()):
+                 after: Sequence[Encoder] = (), after_ok: tuple = (), partial: bool = False):
         self.operation, self.arguments, self.interface = operation, arguments, interface
         self.build, self.needs, self.changes, self.undo = build, needs, changes, undo
         self.gone, self.flushes = gone, flushes
         self.forgets, self.irreversible = forgets, irreversible
         self.fds: List[int] = [] if fds is None else fds
         self.after, self.after_ok = tuple(after), after_ok
+        self.partial = partial
 
     def __repr__(self) -> str:
         return f"Op({self.operation}{self.arguments!r})"
@@ -615,7 +620,7 @@ class Operations(Generic[R]):
             return kinds.change(b"bridge", name, restore) if restore else None
 
         return self._execute(Op("set_bridge", (name,), name, _fixed(encode), changes=name,
-                                undo=undo))
+                                undo=undo, partial=True))
 
     # -- neighbours and forwarding entries (issue 16) ---------------------------------
 
