@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
+import sys
 import threading
+import time
 
 import pytest
 
@@ -89,6 +92,65 @@ def test_a_worker_that_dies_is_replaced_and_requests_are_served(two_workers):
     assert f"worker {victim} exited" in two_workers.log()
     for _ in range(6):
         assert wire.call({"CNI_COMMAND": "VERSION"}, b"", two_workers.path, timeout=10).status == 0
+
+
+class SlowToStart:
+    """A worker's Daemon that takes STARTUP seconds to make, then serves
+    until ``stop`` (at most 10 s); what its SIGTERM handler does is all the
+    test looks at."""
+    STARTUP = 0.5
+
+    def __init__(self, *args):
+        time.sleep(self.STARTUP)
+        self.stopping = False
+
+    def stop(self, *_args):
+        self.stopping = True
+
+    def serve(self) -> bool:
+        end = time.monotonic() + 10
+        while not self.stopping and time.monotonic() < end:
+            time.sleep(0.01)
+        return self.stopping
+
+
+@pytest.mark.unit
+def test_a_sigterm_before_the_workers_handler_is_in_is_not_lost(monkeypatch):
+    """SIGTERM to a worker still making its Daemon (the parent's ``stop``
+    right after a start): it waits, pending, and the worker stops once its
+    handler is in — ignored, it would keep the daemon for its whole grace."""
+    monkeypatch.setattr(cni_daemon, "Daemon", SlowToStart)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    workers = cni_daemon.Workers(listener, cni_daemon.Log(sys.stderr), frozenset(), 1)
+    try:
+        workers.spawn(0)
+        [pid] = workers.pids
+        time.sleep(SlowToStart.STARTUP / 5)          # forked, still making its Daemon
+        os.kill(pid, signal.SIGTERM)
+        end, status = time.monotonic() + 20, None
+        while status is None and time.monotonic() < end:
+            time.sleep(0.02)
+            ended, code = os.waitpid(pid, os.WNOHANG)
+            status = os.waitstatus_to_exitcode(code) if ended else None
+        if status is None:                          # still serving: it lost the SIGTERM
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        assert status == 0
+    finally:
+        listener.close()
+        os.close(workers.wake_r)
+        os.close(workers.wake_w)
+
+
+def test_sigterm_while_the_workers_start_is_not_lost(start_daemon, host, sockdir):
+    """SIGTERM as soon as a worker exists (its handler perhaps not yet in):
+    each worker still stops, and the daemon exits 0 in a few seconds — a
+    worker that ignored it would hold the daemon for its 600 s grace."""
+    path = os.path.join(sockdir, "run", "cni.sock")
+    for _ in range(4):
+        d = start_daemon(host, "--socket", path, "--workers", "2", ready=False)
+        assert wait_until(lambda: len(children(d.proc.pid)) >= 1, BOUND), d.log()
+        assert d.stop(seconds=20) == 0, d.log()
 
 
 def test_sigterm_stops_every_worker_removes_the_socket_and_exits_0(two_workers):

@@ -429,17 +429,23 @@ class Workers:
             os.write(self.wake_w, b"\0")
 
     def spawn(self, slot: int) -> None:
-        """Start the worker of ``slot``."""
+        """Start the worker of ``slot``.  SIGTERM stays blocked across the
+        fork until the worker's own handler is in: one that comes meanwhile
+        (``stop`` right after a start) waits, pending, and is not lost."""
         parent = os.getpid()
-        pid = os.fork()
-        if pid == 0:
-            os._exit(self.worker(parent))
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        try:
+            pid = os.fork()
+            if pid == 0:
+                os._exit(self.worker(parent, mask))
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         self.pids[pid] = slot
 
-    def worker(self, parent: int) -> int:
-        """A worker's life (in the child): serve until SIGTERM; its exit code."""
+    def worker(self, parent: int, mask: set) -> int:
+        """A worker's life (in the child, SIGTERM blocked until its handler
+        is in, then ``mask`` again): serve until SIGTERM; its exit code."""
         try:
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)   # until the Daemon's handler is in
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             die_with_parent(signal.SIGKILL)
             if os.getppid() != parent:                       # it ended before the line above
@@ -449,6 +455,7 @@ class Workers:
             daemon = Daemon(self.listener, self.log, self.allow_uids)
             signal.signal(signal.SIGTERM, daemon.stop)
             signal.signal(signal.SIGINT, signal.SIG_IGN)     # a terminal's ^C reaches us via the parent
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a SIGTERM that came meanwhile: now
             return 0 if daemon.serve() else 1
         except BaseException as e:                           # noqa: BLE001 - never back into the parent's code
             with contextlib.suppress(Exception):
