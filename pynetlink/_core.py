@@ -1238,6 +1238,28 @@ def _lives_here(fd: int) -> bool:
         return False
 
 
+def socket_netns(fd: int, operation: str) -> int:
+    """An fd of the network namespace the netlink socket ``fd`` lives in
+    (the caller closes it), or -1 when that is the calling thread's own:
+    a socket is then opened here, with no setns (which needs
+    CAP_SYS_ADMIN), and a caller whom SIOCGSKNS refuses (no CAP_NET_ADMIN)
+    still subscribes in its own namespace."""
+    ns = lib.pn_socket_netns(fd)
+    if ns == -_errno.EPERM and _lives_here(fd):
+        return -1
+    if ns < 0:
+        raise error_for(-ns, operation, detail="the handle's namespace cannot be named")
+    try:
+        here = os.stat("/proc/thread-self/ns/net")
+        there = os.fstat(ns)
+    except OSError:
+        return ns
+    if (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino):
+        os.close(ns)
+        return -1
+    return ns
+
+
 class EventSocket:
     """An rtnetlink socket joined to multicast ``groups`` (RTNLGRP_*), in
     the namespace of the socket ``netns_of`` (an fd; -1: the calling
@@ -1245,13 +1267,7 @@ class EventSocket:
     else SO_RCVBUF up to the system's limit).  ``read()`` never waits."""
 
     def __init__(self, groups: Sequence[int], netns_of: int = -1, rcvbuf: int = EVENTS_RCVBUF):
-        ns = -1
-        if netns_of >= 0:
-            ns = lib.pn_socket_netns(netns_of)
-            if ns == -_errno.EPERM and _lives_here(netns_of):
-                ns = -1                     # unprivileged, in its own namespace: open it here
-            elif ns < 0:
-                raise error_for(-ns, "subscribe", detail="the handle's namespace cannot be named")
+        ns = -1 if netns_of < 0 else socket_netns(netns_of, "subscribe")
         try:
             self.fd, self.portid = _open_socket(ns, -1, rcvbuf)
         finally:

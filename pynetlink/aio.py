@@ -52,7 +52,8 @@ from typing import (TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Dequ
 from . import _validate as v
 from . import netns as _netns
 from ._core import (DUMP_RETRIES, EVENTS_RCVBUF, MIN_RCVBUF, RCVBUF, WINDOW, Datagrams, DumpParts,
-                    Replies, Reply, Request, Socket, _exchange_error, send_dump, send_window)
+                    Replies, Reply, Request, Socket, _exchange_error, send_dump, send_window,
+                    socket_netns)
 from .addresses import Address
 from .batch import Batch, Result, _Run
 from .errors import EventsLost, ExchangeError, NetlinkError, error_for
@@ -486,7 +487,7 @@ class AsyncHandle(Operations[Awaitable[None]]):
                  rcvbuf: int = RCVBUF):
         self._handle = Handle(netns, timeout=timeout, rcvbuf=rcvbuf)
         self._sock = AsyncSocket(self._handle.socket)
-        self._netns, self._timeout = netns, timeout     # for the handles of subscriptions
+        self._timeout = timeout             # for the handles of subscriptions
 
     def close(self) -> None:
         """Close the socket (idempotent); calls in flight fail with EBADF,
@@ -573,10 +574,16 @@ class AsyncHandle(Operations[Awaitable[None]]):
         return self._follow(handle, sub, seconds)
 
     def _sync_handle(self) -> Handle:
-        """A Handle of this handle's namespace target for a subscription:
-        its link-name dumps must not reach this handle's socket, whose
-        replies the loop's reader takes."""
-        return Handle(self._netns, timeout=self._timeout)
+        """A Handle in this handle's namespace (its socket's: the fd or path
+        it was made from may since name another, or be closed) for a
+        subscription: its link-name dumps must not reach this handle's
+        socket, whose replies the loop's reader takes."""
+        ns = socket_netns(self.fileno(), "events")
+        try:
+            return Handle(None if ns < 0 else ns, timeout=self._timeout)
+        finally:
+            if ns >= 0:
+                os.close(ns)
 
     async def _follow(self, handle: Handle, sub: Subscription,
                       timeout: Optional[float]) -> AsyncIterator[Event]:

@@ -230,8 +230,11 @@ class Subscription:
         loss): a new iteration goes on from there."""
         deadline = _deadline(self.timeout)
         while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return                      # even while events keep coming
             try:
-                yield self.get(None if deadline is None else max(0.0, deadline - time.monotonic()))
+                yield self.get(left)
             except TimeoutError:
                 return
 

@@ -13,6 +13,7 @@ IFLA_INFO_DATA into the mapping ``Link.info``, its keys named as ``ip -j
 from __future__ import annotations
 
 import ipaddress
+import math
 import sys
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
@@ -149,6 +150,8 @@ def _ageing_time(seconds: object) -> int:
     """Seconds (int or float) as the centiseconds the kernel takes."""
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
         raise TypeError(f"ageing_time must be seconds (int or float), not {type(seconds).__name__}")
+    if not math.isfinite(seconds):
+        raise ValueError(f"ageing_time must be a finite number of seconds, not {seconds!r}")
     ticks = round(seconds * CENTISECONDS)
     if not 0 <= ticks <= 0xFFFFFFFF:
         raise ValueError(f"ageing_time {seconds!r} is out of range [0, {0xFFFFFFFF / CENTISECONDS}]")

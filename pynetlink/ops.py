@@ -615,12 +615,15 @@ class Operations(Generic[R]):
             raise ValueError("set_bridge needs at least one bridge option")
         encode = kinds.change(b"bridge", name, options)
 
-        def undo(old: Optional[Link], idx: Indexes) -> Optional[Encoder]:
+        def undo(old: Optional[Link], idx: Indexes) -> Optional[List[Encoder]]:
+            # one message per option: the kernel stops at the first it refuses,
+            # and one it refuses whatever the value (EOPNOTSUPP: vlan_filtering
+            # without bridge VLAN support) was never changed, so its goal holds
             restore = kinds.bridge_restore(None if old is None else old.info, given)
-            return kinds.change(b"bridge", name, restore) if restore else None
+            return [kinds.change(b"bridge", name, [option]) for option in restore] or None
 
         return self._execute(Op("set_bridge", (name,), name, _fixed(encode), changes=name,
-                                undo=undo, partial=True))
+                                undo=undo, gone=(_errno.EOPNOTSUPP,), partial=True))
 
     # -- neighbours and forwarding entries (issue 16) ---------------------------------
 
@@ -885,11 +888,12 @@ class Reads:
         ``noarp``.  ``proxy``: the proxy entries, and only them.
         Equivalent to: ``ip -j [-4|-6] neigh show [proxy] [dev DEV] [nud all]``."""
         af = neighbours.family_number(family)
+        for flag, what in ((proxy, "proxy"), (noarp, "noarp")):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{what} must be a bool, not {type(flag).__name__}")
         arguments = tuple(a for a in (dev, family) if a is not None)
         index = 0 if dev is None else self._index_for("list_neighbours", arguments,
                                                       _checked(dev, "dev"))
-        if not isinstance(proxy, bool):
-            raise TypeError(f"proxy must be a bool, not {type(proxy).__name__}")
         request = Request("list_neighbours", arguments, dev,
                           neighbours.dump(af, index, proxy=proxy), reads=True)
         names = self._link_names("list_neighbours", arguments)

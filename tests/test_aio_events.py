@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 import errno
 import ipaddress
+import os
 
 import pytest
 
-from conftest import settled_fds
+from conftest import settled_fds, sh
 from pynetlink._core import IFF_LOWER_UP, MIN_RCVBUF
 from pynetlink.aio import AsyncHandle
 from pynetlink.errors import EventsLost
@@ -37,6 +38,25 @@ def test_events_of_the_handles_operations_arrive_in_order(ns, veth):
             return got
     assert run(main()) == [("new", "va", v4(i)) for i in range(1, 51)]
     assert len([a for a in ns.addresses("va") if a["family"] == "inet"]) == 50
+
+
+def test_events_follow_the_handles_namespace_not_the_fd_it_was_made_from(ns, ns2):
+    """The fd an AsyncHandle was made from may be closed (or name another
+    namespace) afterwards: its events are still its socket's namespace's."""
+    async def main():
+        fd = os.open(ns.path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            h = AsyncHandle(fd)
+        finally:
+            os.close(fd)
+        async with h:
+            stream = h.events("link", timeout=5)          # subscribed now
+            sh("ip", "-n", ns2.name, "link", "add", "o0", "type", "veth", "peer", "name", "o1")
+            sh("ip", "-n", ns.name, "link", "add", "i0", "type", "veth", "peer", "name", "i1")
+            async for event in stream:
+                await stream.aclose()
+                return event.object.name
+    assert run(main()) in ("i0", "i1")
 
 
 def test_the_loop_runs_on_while_an_iteration_waits_and_it_ends_at_its_timeout(ns):

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -167,6 +168,27 @@ def test_a_process_without_privilege_subscribes_in_its_own_namespace(ns):
     it, a handle of the thread's own namespace still gets its events."""
     proc = subprocess.Popen(["ip", "netns", "exec", ns.name, "setpriv", "--reuid=65534",
                              "--regid=65534", "--clear-groups", sys.executable, "-c", UNPRIVILEGED],
+                            stdout=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        sh("ip", "-n", ns.name, "link", "add", "u0", "type", "veth", "peer", "name", "u1")
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+    assert json.loads(out.splitlines()[0])[:2] == ["new", "link"]
+
+
+def test_a_process_without_cap_sys_admin_subscribes_in_its_own_namespace(ns):
+    """CAP_NET_ADMIN but not CAP_SYS_ADMIN (a network daemon's usual set):
+    SIOCGSKNS names the handle's namespace, which is the thread's own, so
+    the socket is opened here — setns, which needs CAP_SYS_ADMIN, is not
+    called."""
+    proc = subprocess.Popen(["ip", "netns", "exec", ns.name, "setpriv", "--bounding-set=-sys_admin",
+                             "--inh-caps=-sys_admin", sys.executable, "-c", UNPRIVILEGED],
                             stdout=subprocess.PIPE, text=True,
                             env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
     try:
@@ -532,6 +554,38 @@ def test_monitor_command_prints_one_json_object_per_event(ns):
     assert record["action"] == "new" and record["kind"] == "link"
     assert record["ifname"] in ns.link_names()
 
+
+def test_monitor_ends_at_its_timeout_while_events_are_being_lost(ns, monkeypatch, capsys):
+    """A slow reader of a busy namespace loses events again and again; each
+    loss is printed and reading goes on, but --timeout still counts from
+    the start."""
+    import argparse
+    from pynetlink.cli import monitor as command
+    events = pn.Handle.events
+    monkeypatch.setattr(pn.Handle, "events",
+                        lambda h, *kinds, **kw: events(h, *kinds, **{**kw, "rcvbuf": MIN_RCVBUF}))
+    monkeypatch.setattr(command, "_print", lambda data: (print(json.dumps(data)), time.sleep(0.02)))
+    stop = threading.Event()
+
+    def churn() -> None:                    # veths made and deleted for at most 4 s
+        with pn.Handle(ns.path) as h:
+            end = time.monotonic() + 4
+            while not stop.is_set() and time.monotonic() < end:
+                h.create_veth_pair("q0", "q1")
+                h.delete_link("q0")
+    churner = threading.Thread(target=churn)
+    churner.start()
+    try:
+        started = time.monotonic()
+        command.monitor(argparse.Namespace(kinds=["link"], count=None, timeout=1.0,
+                                           netns=ns.path, json=True, debug=False))
+        took = time.monotonic() - started
+    finally:
+        stop.set()
+        churner.join()
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert any(line["action"] == "lost" for line in lines)
+    assert took < 2.5
 
 
 def test_monitor_records_neighbours_and_fdb_entries_as_ip_and_bridge_write_them(ns, handle, veth):

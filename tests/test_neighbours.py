@@ -178,6 +178,17 @@ def test_bad_neighbour_is_refused_before_anything_is_sent(args, kwargs, error):
         ops.make.add_neighbour(*args, **kwargs)       # validated as the op is made
 
 
+@pytest.mark.parametrize("kwargs", [{"proxy": "yes"}, {"noarp": 1}])
+def test_a_listing_with_a_bad_flag_is_refused_before_anything_is_sent(ns, handle, monkeypatch,
+                                                                      kwargs):
+    def refuse(*args, **kw):
+        raise AssertionError("something was sent")
+    monkeypatch.setattr(handle.socket, "exchange", refuse)
+    monkeypatch.setattr(handle.socket, "dump", refuse)
+    with pytest.raises(TypeError):
+        handle.list_neighbours("nope", **kwargs)
+
+
 def test_module_level_names_are_the_default_handles_operations():
     for name in ("add_neighbour", "replace_neighbour", "delete_neighbour", "list_neighbours",
                  "add_fdb", "append_fdb", "replace_fdb", "delete_fdb", "list_fdb"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from typing import Optional
 
 from ..errors import EventsLost
@@ -42,8 +43,11 @@ def monitor(args: argparse.Namespace) -> None:
     kinds = kinds_of(args.kinds or KINDS)
     count: Optional[int] = args.count
     seen = 0
+    end = None if args.timeout is None else time.monotonic() + args.timeout
     with handle(args) as h, h.events(*kinds, timeout=args.timeout) as sub:
         while count is None or seen < count:
+            if end is not None:             # after a loss: what is left of --timeout
+                sub.timeout = max(0.0, end - time.monotonic())
             try:
                 for event in sub:
                     _print(record(event))
