@@ -78,6 +78,8 @@ def macvlan_options(mode: str, nopromisc: bool = False) -> Options:
     ``nopromisc``: ``mode MODE [nopromisc]``."""
     options: Options = [(IFLA_MACVLAN_MODE, ATTR_U32, _choice(mode, MACVLAN_MODES, "macvlan mode"))]
     if _flag(nopromisc, "nopromisc"):
+        if mode != "passthru":              # the kernel takes it and ignores it; ip refuses it
+            raise ValueError("nopromisc is a passthru mode's option")
         options.append((IFLA_MACVLAN_FLAGS, ATTR_U16, MACVLAN_FLAGS["nopromisc"]))
     return options
 

@@ -96,6 +96,7 @@ def test_a_missing_parent_fails_with_enodev_naming_it(ns, handle):
     lambda h: h.create_vxlan("vx0", 1, local="2001:db8::1", remote="198.51.100.1"),
     lambda h: h.create_macvlan("mv0", "br0", netns="/run/netns/x", pid=4242),
     lambda h: h.set_bridge("br0"),
+    lambda h: h.create_macvlan("mv0", "br0", mode="bridge", nopromisc=True),
     lambda h: h.create_bridge("br1", ageing_time=float("inf")),
     lambda h: h.set_bridge("br0", ageing_time=float("nan")),
 ])
