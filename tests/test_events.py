@@ -163,12 +163,11 @@ with pn.Handle() as h, h.events("link") as sub:
 """
 
 
-def test_a_process_without_privilege_subscribes_in_its_own_namespace(ns):
-    """SIOCGSKNS (naming the handle's namespace) needs CAP_NET_ADMIN: without
-    it, a handle of the thread's own namespace still gets its events."""
-    proc = subprocess.Popen(["ip", "netns", "exec", ns.name, "setpriv", "--reuid=65534",
-                             "--regid=65534", "--clear-groups", sys.executable, "-c", UNPRIVILEGED],
-                            stdout=subprocess.PIPE, text=True,
+def subscribes_in_its_own_namespace(ns, *setpriv: str) -> None:
+    """A process made with ``setpriv SETPRIV...`` inside ``ns`` subscribes
+    with a Handle of its own namespace and sees a link being made."""
+    proc = subprocess.Popen(["ip", "netns", "exec", ns.name, "setpriv", *setpriv, sys.executable,
+                             "-c", UNPRIVILEGED], stdout=subprocess.PIPE, text=True,
                             env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
     try:
         assert proc.stdout.readline() == "ready\n"
@@ -180,6 +179,12 @@ def test_a_process_without_privilege_subscribes_in_its_own_namespace(ns):
             proc.wait()
     assert proc.returncode == 0
     assert json.loads(out.splitlines()[0])[:2] == ["new", "link"]
+
+
+def test_a_process_without_privilege_subscribes_in_its_own_namespace(ns):
+    """SIOCGSKNS (naming the handle's namespace) needs CAP_NET_ADMIN: without
+    it, a handle of the thread's own namespace still gets its events."""
+    subscribes_in_its_own_namespace(ns, "--reuid=65534", "--regid=65534", "--clear-groups")
 
 
 def test_a_process_without_cap_sys_admin_subscribes_in_its_own_namespace(ns):
@@ -187,20 +192,7 @@ def test_a_process_without_cap_sys_admin_subscribes_in_its_own_namespace(ns):
     SIOCGSKNS names the handle's namespace, which is the thread's own, so
     the socket is opened here — setns, which needs CAP_SYS_ADMIN, is not
     called."""
-    proc = subprocess.Popen(["ip", "netns", "exec", ns.name, "setpriv", "--bounding-set=-sys_admin",
-                             "--inh-caps=-sys_admin", sys.executable, "-c", UNPRIVILEGED],
-                            stdout=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
-    try:
-        assert proc.stdout.readline() == "ready\n"
-        sh("ip", "-n", ns.name, "link", "add", "u0", "type", "veth", "peer", "name", "u1")
-        out, _ = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0
-    assert json.loads(out.splitlines()[0])[:2] == ["new", "link"]
+    subscribes_in_its_own_namespace(ns, "--bounding-set=-sys_admin", "--inh-caps=-sys_admin")
 
 
 # -- decoding, judged with ip -j ---------------------------------------------------------
