@@ -567,7 +567,7 @@ class AsyncHandle(Operations[Awaitable[None]]):
         v.integer(rcvbuf, "rcvbuf", MIN_RCVBUF, 1 << 30)
         handle = self._sync_handle()
         try:
-            sub = Subscription(handle, kinds, rcvbuf=rcvbuf)
+            sub = Subscription(handle, kinds, rcvbuf=rcvbuf, names={})   # names read awaited
         except BaseException:
             handle.close()
             raise
@@ -591,6 +591,7 @@ class AsyncHandle(Operations[Awaitable[None]]):
         ``handle`` however it ends."""
         try:
             deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
+            await self._names_for(sub)
             while True:
                 try:
                     events = sub.read()
@@ -637,7 +638,8 @@ class AsyncHandle(Operations[Awaitable[None]]):
 
         deadline = asyncio.get_running_loop().time() + cond.timeout
         with self._sync_handle() as handle, \
-                Subscription(handle, (cond.kind,)) as sub:
+                Subscription(handle, (cond.kind,), names={}) as sub:
+            await self._names_for(sub)
             state = await read_state()
             held = cond.holds(state)
             while not held:
@@ -650,9 +652,17 @@ class AsyncHandle(Operations[Awaitable[None]]):
                 try:
                     state, held = cond.until(state, sub.read())
                 except EventsLost:
+                    await self._names_for(sub)
                     state = await read_state()      # the resync: what is there now
                     held = cond.holds(state)
             return state
+
+    async def _names_for(self, sub: Subscription) -> None:
+        """The link names ``sub`` decodes with, read through this handle
+        (awaited: the loop runs meanwhile) once it has subscribed, or after
+        a loss — never with a blocking dump on the loop."""
+        if sub.names_stale or sub.needs_names:
+            sub.set_names({link.index: link.name for link in await self.list_links()})
 
     if TYPE_CHECKING:
         def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:

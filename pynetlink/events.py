@@ -129,7 +129,8 @@ class Subscription:
     ``fork()``, nor by two threads at once."""
 
     def __init__(self, handle: "Handle", kinds: Iterable[object], *,
-                 timeout: Optional[float] = None, rcvbuf: int = EVENTS_RCVBUF):
+                 timeout: Optional[float] = None, rcvbuf: int = EVENTS_RCVBUF,
+                 names: Optional[Dict[int, str]] = None):
         self.kinds = kinds_of(kinds)
         self.timeout = _seconds(timeout)
         v.integer(rcvbuf, "rcvbuf", MIN_RCVBUF, 1 << 30)
@@ -142,7 +143,11 @@ class Subscription:
         self._queue: Deque[Event] = deque()
         self._lost: Optional[EventsLost] = None
         self._more = False
-        if named:
+        self._stale = False                 # a loss: the link names are to be read again
+        self.needs_names = named and names is not None
+        if self.needs_names:                # the caller reads them itself (set_names)
+            self._names = dict(names or {})
+        elif named:
             try:
                 self._refresh_names()   # after joining: a link made since is in one or the other
             except BaseException:
@@ -261,18 +266,36 @@ class Subscription:
 
     def _fetch(self) -> List[Event]:
         """One batch read from the socket and decoded; a loss is kept in
-        ``_lost``, to be raised after the events read before it."""
+        ``_lost``, to be raised after the events read before it, and makes
+        the link names be read again before the next batch is decoded."""
+        if self._stale:
+            self._refresh_names()
         raw, self._more, lost = self._sock.read()
         events = [e for e in map(self._event, raw) if e is not None]
         if lost:
             self._lost = error_for(_errno.ENOBUFS, "read events", tuple(sorted(self.kinds)),
                                    detail=f"{lost}; resynchronise with a dump", cls=EventsLost)
-            if self._names is not None:
-                self._refresh_names()
+            self._stale = self._names is not None
         return events
+
+    @property
+    def names_stale(self) -> bool:
+        """Whether the link names it decodes with are to be read again (after
+        a loss); the next read does it with a dump of the handle's, unless
+        ``set_names`` gives them first (an event loop reads them without
+        blocking)."""
+        return self._stale
+
+    def set_names(self, names: Dict[int, str]) -> None:
+        """The link names (ifindex -> name) to decode with, read by the caller
+        after this subscribed (a link made since is in one or the other)."""
+        if self._names is not None:
+            self._names.update(names)
+        self._stale = self.needs_names = False
 
     def _refresh_names(self) -> None:
         self._names = self._handle._link_names("events", tuple(sorted(self.kinds)))
+        self._stale = False
 
     def _event(self, raw: tuple) -> Optional[Event]:
         """The Event of one RawEvent, or None for one not asked for (link

@@ -14,6 +14,7 @@ from conftest import settled_fds, sh
 from pynetlink._core import IFF_LOWER_UP, MIN_RCVBUF
 from pynetlink.aio import AsyncHandle
 from pynetlink.errors import EventsLost
+from pynetlink.events import Subscription
 
 
 def v4(i: int) -> str:
@@ -124,6 +125,30 @@ def test_an_overflow_reaches_the_consumer_as_events_lost_after_the_events_before
     got, lost = run(main())
     assert lost.errno == errno.ENOBUFS and isinstance(lost, OSError)
     assert got == [v4(i) for i in range(len(got))] and len(got) < 200     # an in-order prefix
+
+
+def test_link_names_are_read_awaited_never_with_a_blocking_dump(ns, veth, monkeypatch):
+    """Address events name their link: the names are read through the
+    AsyncHandle (awaited) once it has subscribed, for an iteration and for
+    a wait, never with the subscription's blocking dump on the loop."""
+    def blocking(self):
+        raise AssertionError("a blocking link dump on the event loop")
+    monkeypatch.setattr(Subscription, "_refresh_names", blocking)
+
+    async def main():
+        async with AsyncHandle(ns.path) as h:
+            stream = h.events("address", timeout=5)
+            await h.set_interface_ip("va", "192.0.2.1/24")
+            async for event in stream:
+                await stream.aclose()
+                first = event.object.ifname
+            async def add():
+                await asyncio.sleep(0.1)
+                await h.set_interface_ip("vb", "198.51.100.1/24")
+            waited, _ = await asyncio.gather(
+                h.wait_for_address("vb", "198.51.100.1/24", timeout=5), add())
+            return first, waited.ifname
+    assert run(main()) == ("va", "vb")
 
 
 def test_an_awaited_wait_for_link_sees_carrier_appear(ns, veth):
