@@ -16,7 +16,6 @@
 
 /* PN_EVENT_MSG_MIN (pn.h) is the shortest message recorded. */
 _Static_assert(PN_EVENT_MSG_MIN == NLMSG_LENGTH(sizeof(struct ifaddrmsg)), "ifaddrmsg");
-_Static_assert(PN_AF_BRIDGE == AF_BRIDGE, "AF_BRIDGE");
 _Static_assert(PN_EVENT_MSG_MIN <= NLMSG_LENGTH(sizeof(struct ifinfomsg)), "ifinfomsg");
 _Static_assert(PN_EVENT_MSG_MIN <= NLMSG_LENGTH(sizeof(struct rtmsg)), "rtmsg");
 _Static_assert(PN_EVENT_MSG_MIN <= NLMSG_LENGTH(sizeof(struct ndmsg)), "ndmsg");

@@ -396,8 +396,6 @@ enum pn_event_limits {
     PN_EVENT_MSG_MIN = 24,  /* the shortest notification recorded: a header and the
                                shortest family header decoded, NLMSG_LENGTH(sizeof(struct
                                ifaddrmsg)) (checked in events.c) */
-    PN_AF_BRIDGE = 7        /* AF_BRIDGE, a pn_event's family of a bridge port (checked in
-                               events.c; Python's socket module is not loaded for it) */
 };
 
 /* The link, address, route and neighbour notifications of one datagram, in

@@ -1182,15 +1182,13 @@ class DumpParts:
 
 # -- events (issue 16) ---------------------------------------------------------
 
-RTM_NEWNEIGH = lib.RTM_NEWNEIGH
-RTM_DELNEIGH = lib.RTM_DELNEIGH
-AF_BRIDGE = lib.PN_AF_BRIDGE            # ifi_family of a link message about its bridge port
-# The multicast groups of notifications (`ip monitor link|address|route|neigh`)
+# The multicast groups of notifications (`ip monitor address|route`; RTNLGRP_LINK and
+# RTNLGRP_NEIGH above; AF_BRIDGE, above, is also the family of a link message about
+# its bridge port)
 RTNLGRP_IPV4_IFADDR = lib.RTNLGRP_IPV4_IFADDR
 RTNLGRP_IPV6_IFADDR = lib.RTNLGRP_IPV6_IFADDR
 RTNLGRP_IPV4_ROUTE = lib.RTNLGRP_IPV4_ROUTE
 RTNLGRP_IPV6_ROUTE = lib.RTNLGRP_IPV6_ROUTE
-RTNLGRP_NEIGH = lib.RTNLGRP_NEIGH
 
 EVENTS_BUFFER = 64 * 1024   # one notification datagram to start with (grown for a longer one)
 EVENTS_BATCH = 4096         # notifications decoded per cffi call, at least
