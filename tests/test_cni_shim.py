@@ -11,11 +11,17 @@ a plugin:
   the whole stdin, the answer is passed through unchanged, and every way the
   daemon can fail ends in exec mode (nothing answered yet) or in a CNI error
   document (code 11) within the timeout — never a hang.
+
+Every test that runs the installed shim runs twice: with the shim as built
+(on x86-64: over rt_nolibc.c, no C library) and with the shim over the C
+library (rt_libc.c, what other architectures get), built here.
 """
 from __future__ import annotations
 
 import json
 import os
+import pathlib
+import platform
 import shutil
 import socket
 import struct
@@ -35,6 +41,7 @@ from test_cni import (FAKE_IPAM_SOURCE, PLUGIN, REFERENCE, Runtime, assert_nothi
                       fake_ipam, host_veths, ipam_calls, make_ns, needs_reference)
 
 MAGIC = b"PNCNI1"
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 EXEC = PLUGIN + installer.EXEC_SUFFIX
 SUPPORTED = list(spec.SUPPORTED_VERSIONS)
 
@@ -46,14 +53,40 @@ unit = pytest.mark.unit         # kernel-free: no root, no namespace (python3 -m
 
 # -- the installed plugin ----------------------------------------------------------------------------
 
+def build_shim(tmp_path_factory, runtime: str) -> str:
+    """The shim over rt_<runtime>.c, built in a temporary directory; its path."""
+    import importlib.util
+    import sysconfig
+    from setuptools._distutils.ccompiler import new_compiler
+    from setuptools._distutils.sysconfig import customize_compiler
+    spec_ = importlib.util.spec_from_file_location("build_shim", ROOT / "csrc" / "shim" / "build_shim.py")
+    builder = importlib.util.module_from_spec(spec_)
+    spec_.loader.exec_module(builder)
+    compiler = new_compiler()
+    customize_compiler(compiler)
+    compiler.add_include_dir(sysconfig.get_paths()["include"])
+    d = tmp_path_factory.mktemp(f"shim-{runtime}")
+    return builder.link(compiler, str(d / "build"), str(d), runtime)
+
+
+@pytest.fixture(scope="module", params=["as built", "libc"])
+def shim(request, tmp_path_factory) -> str:
+    """The shim executable: the package's, or one over the C library."""
+    if request.param == "libc":
+        return build_shim(tmp_path_factory, "libc")
+    return installer.SHIM
+
+
 @pytest.fixture(scope="module")
-def plugin_dir(tmp_path_factory):
+def plugin_dir(tmp_path_factory, shim):
     """A CNI bin directory as ``--install DIR`` writes it (the shim, and the
     Python plugin beside it), with test_cni's fake IPAM plugin."""
     d = tmp_path_factory.mktemp("cni-shim-bin")
     out = subprocess.run([sys.executable, "-m", "pynetlink.cni", "--install", str(d)],
                          capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == str(d / PLUGIN)
+    if shim != installer.SHIM:
+        shutil.copyfile(shim, d / PLUGIN)
     fake = d / "pntest-ipam"
     fake.write_text(FAKE_IPAM_SOURCE.replace("PYTHON", sys.executable))
     fake.chmod(0o755)
@@ -113,11 +146,25 @@ def test_install_without_a_shim_writes_the_python_plugin_and_says_so(tmp_path, m
 
 
 @unit
-def test_the_shim_needs_nothing_but_libc():
+def test_the_shim_needs_nothing_but_libc(shim):
     """Static (no dynamic section) where libc.a exists, else libc.so.6 only."""
-    needed = sh("readelf", "-d", installer.SHIM).stdout
+    needed = sh("readelf", "-d", shim).stdout
     libraries = {line.split("[")[1].split("]")[0] for line in needed.splitlines() if "(NEEDED)" in line}
     assert libraries <= {"libc.so.6"}
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the shim has no C library on x86-64 only")
+@unit
+def test_the_shim_on_x86_64_starts_without_a_c_library(tmp_path):
+    """No C-library start-up (its CPU detection costs ~0.5 ms on a virtual
+    machine): the shim's own first system call comes right after execve,
+    and none of glibc's start-up calls (TLS, brk) is made."""
+    trace = tmp_path / "trace"
+    env = {"CNI_COMMAND": "VERSION"}
+    subprocess.run(["strace", "-o", str(trace), installer.SHIM], input=b'{"cniVersion": "1.0.0"}',
+                   env=env, capture_output=True, check=True, timeout=30)
+    calls = [line.split("(")[0] for line in trace.read_text().splitlines()[1:]]      # after execve
+    assert calls[0] == "rt_sigaction" and not {"arch_prctl", "set_tid_address", "brk"} & set(calls), calls
 
 
 # -- VERSION -------------------------------------------------------------------------------------------

@@ -12,29 +12,22 @@
  *   written by the installer) with the same environment and stdin bytes.
  * - Everything else that fails (no answer within $PYNETLINK_CNI_TIMEOUT
  *   seconds, a truncated or malformed answer, a request over the protocol's
- *   limits): a CNI error document on stdout, exit 1.  Never a hang. */
+ *   limits): a CNI error document on stdout, exit 1.  Never a hang.
+ *
+ * It runs on rt.h's small runtime (no C library on x86-64: see rt.h); the C
+ * library's headers give types and constants only. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <math.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/un.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "rt.h"
 #include "shim.h"
 #include "cni_shim_gen.h"
-
-extern char **environ;
 
 #define MAGIC_LEN (sizeof(SHIM_MAGIC) - 1)
 #define EXEC_SUFFIX "-exec"
@@ -63,7 +56,7 @@ static int buf_reserve(struct buf *b, size_t more)
         return 0;
     while (cap < b->len + more)
         cap *= 2;
-    data = realloc(b->data, cap);
+    data = rt_resize(b->data, b->cap, cap);
     if (!data)
         return -ENOMEM;
     b->data = data;
@@ -84,9 +77,17 @@ static int buf_add(struct buf *b, const void *p, size_t n)
 
 static int buf_add_u32(struct buf *b, uint32_t v)
 {
-    unsigned char be[4] = {v >> 24, v >> 16, v >> 8, v};
+    unsigned char be[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16), (unsigned char)(v >> 8),
+                            (unsigned char)v};
 
     return buf_add(b, be, 4);
+}
+
+static void buf_free(struct buf *b)
+{
+    rt_release(b->data, b->cap);
+    b->data = NULL;
+    b->len = b->cap = 0;
 }
 
 static uint32_t get_u32(const unsigned char *p)
@@ -94,37 +95,35 @@ static uint32_t get_u32(const unsigned char *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static double now(void)
+/* Deadlines are CLOCK_MONOTONIC microseconds (rt_now_us). */
+static int64_t after_seconds(int64_t seconds)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return rt_now_us() + seconds * 1000000;
 }
 
 /* Milliseconds left before the deadline, for poll(); -ETIMEDOUT once past it. */
-static int remaining_ms(double deadline)
+static int remaining_ms(int64_t deadline)
 {
-    double left = deadline - now();
+    int64_t left = deadline - rt_now_us();
 
     if (left <= 0)
         return -ETIMEDOUT;
-    return left > INT_MAX / 1000 ? INT_MAX : (int)(left * 1000) + 1;
+    return left / 1000 >= INT_MAX ? INT_MAX : (int)(left / 1000) + 1;
 }
 
 /* Wait until fd is ready for `events`, at most until the deadline. */
-static int wait_fd(int fd, short events, double deadline)
+static int wait_fd(int fd, short events, int64_t deadline)
 {
     for (;;) {
         struct pollfd p = {.fd = fd, .events = events};
         int ms = remaining_ms(deadline), n;
         if (ms < 0)
             return ms;
-        n = poll(&p, 1, ms);
+        n = sys_poll(&p, 1, ms);
         if (n > 0)
             return 0;
-        if (n < 0 && errno != EINTR)
-            return -errno;
+        if (n < 0 && n != -EINTR)
+            return n;
     }
 }
 
@@ -132,21 +131,21 @@ static int wait_fd(int fd, short events, double deadline)
 
 /* All of p to fd (partial writes, EINTR, non-blocking fds), until the deadline; -EPIPE
  * once the reader has gone (SIGPIPE is ignored). */
-static int write_all(int fd, const void *p, size_t n, double deadline)
+static int write_all(int fd, const void *p, size_t n, int64_t deadline)
 {
     const unsigned char *c = p;
 
     while (n) {
-        ssize_t w = write(fd, c, n);
+        ssize_t w = sys_write(fd, c, n);
         if (w > 0) {
             c += w;
             n -= (size_t)w;
-        } else if (w < 0 && errno == EAGAIN) {
+        } else if (w == -EAGAIN) {
             int rc = wait_fd(fd, POLLOUT, deadline);
             if (rc < 0)
                 return rc;
-        } else if (w < 0 && errno != EINTR) {
-            return errno == ECONNRESET ? -EPIPE : -errno;
+        } else if (w < 0 && w != -EINTR) {
+            return w == -ECONNRESET ? -EPIPE : (int)w;
         }
     }
     return 0;
@@ -160,15 +159,15 @@ static int read_stdin(struct buf *in, size_t limit)
         int rc = buf_reserve(in, 65536);
         if (rc < 0)
             return rc;
-        r = read(0, in->data + in->len, in->cap - in->len < limit + 1 - in->len
-                                         ? in->cap - in->len : limit + 1 - in->len);
+        r = sys_read(0, in->data + in->len, in->cap - in->len < limit + 1 - in->len
+                                             ? in->cap - in->len : limit + 1 - in->len);
         if (r > 0)
             in->len += (size_t)r;
-        else if (r == 0 || (r < 0 && errno == EBADF))
+        else if (r == 0 || r == -EBADF)
             return 0;
-        else if (errno != EINTR && errno != EAGAIN)
-            return -errno;
-        else if (errno == EAGAIN && (rc = wait_fd(0, POLLIN, now() + 3600)) < 0)
+        else if (r != -EINTR && r != -EAGAIN)
+            return (int)r;
+        else if (r == -EAGAIN && (rc = wait_fd(0, POLLIN, after_seconds(3600))) < 0)
             return rc;
         if (in->len > limit)
             return 0;
@@ -192,9 +191,9 @@ static void json_escape(char *out, size_t cap, const char *s)
     for (; *s && o + 7 < cap; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '"' || c == '\\')
-            o += (size_t)snprintf(out + o, cap - o, "\\%c", c);
+            o += rt_snprintf(out + o, cap - o, "\\%c", c);
         else if (c < 0x20)
-            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", c);
+            o += rt_snprintf(out + o, cap - o, "\\u%04x", c);
         else
             out[o++] = (char)c;
     }
@@ -205,20 +204,20 @@ static void json_escape(char *out, size_t cap, const char *s)
 static int fail(const struct buf *in, const struct failure *f)
 {
     char msg[2 * sizeof(f->msg)], details[2 * sizeof(f->details)], doc[sizeof(msg) + sizeof(details) + 128];
-    int n;
+    size_t n;
 
     json_escape(msg, sizeof(msg), f->msg);
     json_escape(details, sizeof(details), f->details);
-    n = snprintf(doc, sizeof(doc), "{\"cniVersion\": \"%s\", \"code\": %d, \"msg\": \"%s\"%s%s%s}\n",
-                 config_version_or_latest(in), SHIM_TRY_AGAIN, msg,
-                 *details ? ", \"details\": \"" : "", details, *details ? "\"" : "");
-    write_all(1, doc, (size_t)n < sizeof(doc) ? (size_t)n : sizeof(doc) - 1, now() + 10);
+    n = rt_snprintf(doc, sizeof(doc), "{\"cniVersion\": \"%s\", \"code\": %d, \"msg\": \"%s\"%s%s%s}\n",
+                    config_version_or_latest(in), SHIM_TRY_AGAIN, msg,
+                    *details ? ", \"details\": \"" : "", details, *details ? "\"" : "");
+    write_all(1, doc, n, after_seconds(10));
     return 1;
 }
 
 static int answer(const char *doc, int status)
 {
-    write_all(1, doc, strlen(doc), now() + 10);
+    write_all(1, doc, strlen(doc), after_seconds(10));
     return status;
 }
 
@@ -230,14 +229,13 @@ static int self_path(const char *argv0, char *out, size_t cap)
     ssize_t n;
 
     if (argv0 && strchr(argv0, '/')) {
-        if (strlen(argv0) >= cap)
+        n = (ssize_t)strlen(argv0);
+        if ((size_t)n >= cap)
             return -ENAMETOOLONG;
-        strcpy(out, argv0);
-        return 0;
+        memcpy(out, argv0, (size_t)n);
+    } else if ((n = sys_readlink("/proc/self/exe", out, cap - 1)) < 0) {
+        return (int)n;
     }
-    n = readlink("/proc/self/exe", out, cap - 1);
-    if (n < 0)
-        return -errno;
     out[n] = 0;
     return 0;
 }
@@ -245,42 +243,43 @@ static int self_path(const char *argv0, char *out, size_t cap)
 /* fd 0 := a memory file holding data (stdin for the exec'd plugin, readable from the start). */
 static int stdin_from_memory(const struct buf *in)
 {
-    int fd = (int)syscall(SYS_memfd_create, "pynetlink-cni-stdin", 0), rc;
+    int fd = sys_memfd("pynetlink-cni-stdin"), rc;
+    off_t at;
 
     if (fd < 0)
-        return -errno;
-    rc = write_all(fd, in->data, in->len, now() + 60);
-    if (rc == 0 && lseek(fd, 0, SEEK_SET) < 0)
-        rc = -errno;
-    if (rc == 0 && fd != 0 && dup2(fd, 0) < 0)
-        rc = -errno;
+        return fd;
+    rc = write_all(fd, in->data, in->len, after_seconds(60));
+    if (rc == 0 && (at = sys_lseek(fd, 0, SEEK_SET)) < 0)
+        rc = (int)at;
+    if (rc == 0 && fd != 0 && (rc = sys_dup2(fd, 0)) > 0)
+        rc = 0;
     if (fd != 0)
-        close(fd);
+        sys_close(fd);
     return rc;
 }
 
 /* fd 0 := a pipe fed with data (a writer child when it does not fit the pipe). */
 static int stdin_from_pipe(const struct buf *in)
 {
-    int p[2], rc = 0;
+    int p[2], rc = sys_pipe(p);
 
-    if (pipe(p) < 0)
-        return -errno;
+    if (rc < 0)
+        return rc;
     if (in->len <= 65536) {
-        rc = write_all(p[1], in->data, in->len, now() + 10);
+        rc = write_all(p[1], in->data, in->len, after_seconds(10));
     } else {
-        pid_t pid = fork();
+        pid_t pid = sys_fork();
         if (pid == 0) {
-            close(p[0]);
-            _exit(write_all(p[1], in->data, in->len, now() + 3600) ? 1 : 0);
+            sys_close(p[0]);
+            sys_exit(write_all(p[1], in->data, in->len, after_seconds(3600)) ? 1 : 0);
         }
         if (pid < 0)
-            rc = -errno;
+            rc = (int)pid;
     }
-    close(p[1]);
-    if (rc == 0 && dup2(p[0], 0) < 0)
-        rc = -errno;
-    close(p[0]);
+    sys_close(p[1]);
+    if (rc == 0 && (rc = sys_dup2(p[0], 0)) > 0)
+        rc = 0;
+    sys_close(p[0]);
     return rc;
 }
 
@@ -293,20 +292,19 @@ static int exec_plugin(char **argv, const struct buf *in)
     int rc = self_path(argv[0], path, sizeof(path) - strlen(EXEC_SUFFIX));
 
     if (rc == 0) {
-        strcat(path, EXEC_SUFFIX);
-        snprintf(f.details, sizeof(f.details), "exec-mode plugin %s", path);
+        memcpy(path + strlen(path), EXEC_SUFFIX, sizeof(EXEC_SUFFIX));
+        rt_snprintf(f.details, sizeof(f.details), "exec-mode plugin %s", path);
         if (in && stdin_from_memory(in) < 0)
             rc = stdin_from_pipe(in);
     }
     if (rc == 0) {
         argv[0] = path;
-        signal(SIGPIPE, SIG_DFL);       /* as the runtime started us */
-        execv(path, argv);
-        signal(SIGPIPE, SIG_IGN);
-        rc = -errno;
+        sys_sigpipe(0);                 /* as the runtime started us */
+        rc = sys_execv(path, argv);
+        sys_sigpipe(1);
     }
-    snprintf(f.msg, sizeof(f.msg), "try again later: the pynetlink CNI daemon is not running and "
-             "the exec-mode plugin could not be started: %s", strerror(-rc));
+    rt_snprintf(f.msg, sizeof(f.msg), "try again later: the pynetlink CNI daemon is not running and "
+                "the exec-mode plugin could not be started: %s", rt_strerror(-rc));
     return fail(in, &f);
 }
 
@@ -323,21 +321,27 @@ static int version(char **argv, const struct buf *in)
 
 /* -- the daemon -------------------------------------------------------------------------------- */
 
-static double timeout_seconds(void)
+/* $PYNETLINK_CNI_TIMEOUT ("D[.D]" seconds), else the default; microseconds. */
+static int64_t timeout_us(void)
 {
-    const char *s = getenv(SHIM_TIMEOUT_ENV);
-    char *end;
-    double t;
+    const char *s = rt_getenv(SHIM_TIMEOUT_ENV);
+    int64_t us = s ? rt_parse_seconds(s) : -1;
 
-    if (!s || !*s)
-        return SHIM_DEFAULT_TIMEOUT;
-    t = strtod(s, &end);
-    return *end || !isfinite(t) || t <= 0 || t > 1e7 ? SHIM_DEFAULT_TIMEOUT : t;
+    return us > 0 ? us : (int64_t)SHIM_DEFAULT_TIMEOUT * 1000000;
+}
+
+/* "within T s" for the failures that waited for the timeout. */
+static void within_timeout(char *out, size_t cap)
+{
+    char seconds[32];
+
+    rt_seconds_text(seconds, sizeof(seconds), timeout_us());
+    rt_snprintf(out, cap, "within %s s", seconds);
 }
 
 static const char *socket_path(void)
 {
-    const char *s = getenv(SHIM_SOCKET_ENV);
+    const char *s = rt_getenv(SHIM_SOCKET_ENV);
 
     return s && *s ? s : SHIM_DEFAULT_SOCKET;
 }
@@ -355,7 +359,7 @@ static int request_head(struct buf *req, size_t stdin_len)
     size_t env_len = 0;
     int rc;
 
-    for (char **e = environ; *e; e++)
+    for (char **e = rt_environ(); *e; e++)
         if (forwarded(*e))
             env_len += strlen(*e) + 1;
     if (env_len > SHIM_MAX_ENV)
@@ -363,7 +367,7 @@ static int request_head(struct buf *req, size_t stdin_len)
     rc = buf_add(req, SHIM_MAGIC, MAGIC_LEN);
     if (rc == 0)
         rc = buf_add_u32(req, (uint32_t)env_len);
-    for (char **e = environ; rc == 0 && *e; e++)
+    for (char **e = rt_environ(); rc == 0 && *e; e++)
         if (forwarded(*e))
             rc = buf_add(req, *e, strlen(*e) + 1);
     if (rc == 0)
@@ -372,56 +376,57 @@ static int request_head(struct buf *req, size_t stdin_len)
 }
 
 /* A connected socket to the daemon, or -errno (a blocking connect bounded by the deadline). */
-static int connect_daemon(const char *path, double deadline)
+static int connect_daemon(const char *path, int64_t deadline)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    int ms = remaining_ms(deadline), fd, rc;
+    int ms = remaining_ms(deadline), fd, rc, flags;
     struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    size_t len = strlen(path);
 
     if (ms < 0)
         return ms;
-    if (strlen(path) >= sizeof(sa.sun_path))
+    if (len >= sizeof(sa.sun_path))
         return -ENAMETOOLONG;
-    strcpy(sa.sun_path, path);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    memcpy(sa.sun_path, path, len + 1);
+    fd = sys_socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return -errno;
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        return fd;
+    sys_setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     do
-        rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-    while (rc < 0 && errno == EINTR);
-    if (rc < 0 && errno != EISCONN) {
-        rc = -errno;
-        close(fd);
+        rc = sys_connect(fd, &sa, sizeof(sa));
+    while (rc == -EINTR);
+    if (rc < 0 && rc != -EISCONN) {
+        sys_close(fd);
         return rc;
     }
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    if ((flags = sys_fcntl(fd, F_GETFL, 0)) >= 0)
+        sys_fcntl(fd, F_SETFL, flags | O_NONBLOCK);
     return fd;
 }
 
 /* Exactly n bytes of the response into out (appended); 1 at EOF before them. */
-static int recv_exactly(int fd, struct buf *out, size_t n, double deadline)
+static int recv_exactly(int fd, struct buf *out, size_t n, int64_t deadline)
 {
     int rc = buf_reserve(out, n);
 
     while (rc == 0 && n) {
-        ssize_t r = recv(fd, out->data + out->len, n, 0);
+        ssize_t r = sys_recv(fd, out->data + out->len, n);
         if (r > 0) {
             out->len += (size_t)r;
             n -= (size_t)r;
-        } else if (r == 0 || (r < 0 && errno == ECONNRESET)) {
+        } else if (r == 0 || r == -ECONNRESET) {
             return 1;
-        } else if (errno == EAGAIN) {
+        } else if (r == -EAGAIN) {
             rc = wait_fd(fd, POLLIN, deadline);
-        } else if (errno != EINTR) {
-            rc = -errno;
+        } else if (r != -EINTR) {
+            rc = (int)r;
         }
     }
     return rc;
 }
 
 /* A u32 length field of the response, appended to resp; its value in *v. */
-static int recv_u32(int fd, struct buf *resp, uint32_t *v, double deadline)
+static int recv_u32(int fd, struct buf *resp, uint32_t *v, int64_t deadline)
 {
     int rc = recv_exactly(fd, resp, 4, deadline);
 
@@ -436,7 +441,7 @@ struct response {
     size_t out_at, out_len, err_at, err_len;
 };
 
-static int recv_section(int fd, struct response *r, size_t *at, size_t *len, double deadline)
+static int recv_section(int fd, struct response *r, size_t *at, size_t *len, int64_t deadline)
 {
     uint32_t n;
     int rc = recv_u32(fd, &r->raw, &n, deadline);
@@ -451,9 +456,10 @@ static int recv_section(int fd, struct response *r, size_t *at, size_t *len, dou
 }
 
 /* The whole response; 1 if the connection ended before its first byte. */
-static int recv_response(int fd, struct response *r, double deadline, struct failure *f)
+static int recv_response(int fd, struct response *r, int64_t deadline, struct failure *f)
 {
     int rc = recv_exactly(fd, &r->raw, MAGIC_LEN, deadline);
+    char within[64];
 
     if (rc == 1 && r->raw.len == 0)
         return 1;
@@ -465,59 +471,62 @@ static int recv_response(int fd, struct response *r, double deadline, struct fai
         rc = recv_section(fd, r, &r->out_at, &r->out_len, deadline);
     if (rc == 0)
         rc = recv_section(fd, r, &r->err_at, &r->err_len, deadline);
+    within_timeout(within, sizeof(within));
     if (rc == 1)
-        snprintf(f->msg, sizeof(f->msg), "try again later: the pynetlink CNI daemon's answer "
-                 "was cut short (%zu bytes)", r->raw.len);
+        rt_snprintf(f->msg, sizeof(f->msg), "try again later: the pynetlink CNI daemon's answer "
+                    "was cut short (%zu bytes)", r->raw.len);
     else if (rc == -ETIMEDOUT)
-        snprintf(f->msg, sizeof(f->msg), "try again later: the pynetlink CNI daemon did not "
-                 "answer within %g s", timeout_seconds());
+        rt_snprintf(f->msg, sizeof(f->msg), "try again later: the pynetlink CNI daemon did not "
+                    "answer %s", within);
     else if (rc < 0)
-        snprintf(f->msg, sizeof(f->msg), "try again later: the pynetlink CNI daemon's answer "
-                 "could not be read: %s", rc == -EPROTO ? "not the protocol's" : strerror(-rc));
+        rt_snprintf(f->msg, sizeof(f->msg), "try again later: the pynetlink CNI daemon's answer "
+                    "could not be read: %s", rc == -EPROTO ? "not the protocol's" : rt_strerror(-rc));
     return rc ? -1 : 0;
 }
 
 /* One request to the daemon; *r holds its answer when ANSWERED. */
 static enum outcome ask_daemon(const struct buf *in, struct response *r, struct failure *f)
 {
-    double deadline = now() + timeout_seconds();
+    int64_t deadline = rt_now_us() + timeout_us();
     const char *path = socket_path();
     struct buf req = {0};
+    char within[64];
     int fd, rc;
 
-    snprintf(f->details, sizeof(f->details), "socket %s", path);
+    within_timeout(within, sizeof(within));
+    rt_snprintf(f->details, sizeof(f->details), "socket %s", path);
     rc = request_head(&req, in->len);
     if (rc < 0) {
-        snprintf(f->msg, sizeof(f->msg), "try again later: the request is over the protocol's "
-                 "limits: %s", rc == -E2BIG ? "the CNI_*, PYNETLINK_* and PATH variables are over "
-                 SHIM_MAX_ENV_TEXT " bytes" : strerror(-rc));
-        free(req.data);
+        rt_snprintf(f->msg, sizeof(f->msg), "try again later: the request is over the protocol's "
+                    "limits: %s", rc == -E2BIG ? "the CNI_*, PYNETLINK_* and PATH variables are over "
+                    SHIM_MAX_ENV_TEXT " bytes" : rt_strerror(-rc));
+        buf_free(&req);
         return FAILED;
     }
     fd = connect_daemon(path, deadline);
     if (fd == -EAGAIN || fd == -EINPROGRESS || fd == -ETIMEDOUT) {
-        snprintf(f->msg, sizeof(f->msg), "try again later: the pynetlink CNI daemon accepts no "
-                 "connection within %g s", timeout_seconds());
-        free(req.data);
+        rt_snprintf(f->msg, sizeof(f->msg), "try again later: the pynetlink CNI daemon accepts no "
+                    "connection %s", within);
+        buf_free(&req);
         return FAILED;
     }
     if (fd < 0) {
-        free(req.data);
+        buf_free(&req);
         return FALLBACK;
     }
     rc = write_all(fd, req.data, req.len, deadline);
-    free(req.data);
+    buf_free(&req);
     if (rc == 0)
         rc = write_all(fd, in->data, in->len, deadline);
     if (rc == 0)
-        shutdown(fd, SHUT_WR);
+        sys_shutdown(fd, SHUT_WR);
     /* A daemon gone mid-request (-EPIPE) may still have answered: read what it sent. */
     if (rc == -ETIMEDOUT)
-        snprintf(f->msg, sizeof(f->msg), "try again later: the pynetlink CNI daemon did not "
-                 "take the request within %g s", timeout_seconds());
+        rt_snprintf(f->msg, sizeof(f->msg), "try again later: the pynetlink CNI daemon did not "
+                    "take the request %s", within);
     else
         rc = recv_response(fd, r, deadline, f);
-    close(fd);
+    sys_close(fd);
     return rc == 1 ? FALLBACK : rc < 0 ? FAILED : ANSWERED;
 }
 
@@ -526,13 +535,13 @@ static int proxy(char **argv, const struct buf *in)
     struct response r = {.status = 0};
     struct failure f = {{0}, {0}};
     enum outcome o = ask_daemon(in, &r, &f);
-    double deadline = now() + 60;
+    int64_t deadline = after_seconds(60);
 
     if (o == ANSWERED) {
         write_all(1, r.raw.data + r.out_at, r.out_len, deadline);
         write_all(2, r.raw.data + r.err_at, r.err_len, deadline);
     }
-    free(r.raw.data);
+    buf_free(&r.raw);
     if (o == FALLBACK)
         return exec_plugin(argv, in);
     return o == FAILED ? fail(in, &f) : (int)r.status;
@@ -543,36 +552,36 @@ static int proxy(char **argv, const struct buf *in)
 static void keep_std_fds(void)
 {
     for (int fd = 0; fd < 3; fd++)
-        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
-            int null = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+        if (sys_fcntl(fd, F_GETFD, 0) == -EBADF) {
+            int null = sys_open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
             if (null >= 0 && null != fd) {
-                dup2(null, fd);
-                close(null);
+                sys_dup2(null, fd);
+                sys_close(null);
             }
         }
 }
 
 int main(int argc, char **argv)
 {
-    const char *command = getenv("CNI_COMMAND");
+    const char *command = rt_getenv("CNI_COMMAND");
     int is_version = command && strcmp(command, "VERSION") == 0;
     struct buf in = {0};
     int rc;
 
-    signal(SIGPIPE, SIG_IGN);
+    sys_sigpipe(1);
     keep_std_fds();
     if (argc > 1 || !argv[0])           /* the installer's arguments: Python's job */
         return exec_plugin(argv[0] ? argv : (char *[]){"pynetlink-cni", NULL}, NULL);
-    rc = is_version && isatty(0) ? 0 : read_stdin(&in, SHIM_MAX_STDIN);
+    rc = is_version && sys_isatty(0) ? 0 : read_stdin(&in, SHIM_MAX_STDIN);
     if (rc < 0) {
         struct failure f = {{0}, {0}};
-        snprintf(f.msg, sizeof(f.msg), "try again later: stdin could not be read: %s", strerror(-rc));
+        rt_snprintf(f.msg, sizeof(f.msg), "try again later: stdin could not be read: %s", rt_strerror(-rc));
         return fail(&in, &f);
     }
     if (in.len > SHIM_MAX_STDIN)
         rc = answer(shim_oversized_answer, 1);
     else
         rc = is_version ? version(argv, &in) : proxy(argv, &in);
-    free(in.data);
+    buf_free(&in);
     return rc;
 }

@@ -142,7 +142,7 @@ static int number(struct scan *s)
         s->p++;
     if (!is_digit(s))
         return SCAN_INVALID;
-    int_digits = *s->p == '0' ? (s->p++, 1) : digits(s);
+    int_digits = *s->p == '0' ? (s->p++, 1u) : digits(s);
     if (s->end - s->p >= 2 && s->p[0] == '.' && s->p[1] >= '0' && s->p[1] <= '9') {
         s->p++;
         digits(s);
