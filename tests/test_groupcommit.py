@@ -42,7 +42,7 @@ def test_items_submitted_while_a_group_runs_go_together_in_the_next():
         t.start()
     pause = threading.Event()
     for _ in range(3000):                       # all three queued (bounded)
-        with gc.cond:
+        with gc.lock:
             if len(gc.waiting) == 3:
                 break
         pause.wait(0.001)

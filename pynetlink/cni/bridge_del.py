@@ -25,11 +25,8 @@ batch of the Coalescer starts then too.  A deletion the kernel refuses, or
 that ends first, is answered with its own outcome, as in exec mode."""
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
-import threading
-import time
 from dataclasses import dataclass
 from typing import Optional
 
@@ -38,6 +35,7 @@ from .._core import Request
 from ..ops import failure
 from . import unlist
 from .delegate import start_ipam
+from .groupcommit import GroupCommit
 from .kernel import open_container
 from .netconf import BridgeConf
 from .spec import CNIError, Env
@@ -142,67 +140,35 @@ def remove(job: Removal) -> None:
 
 
 class Coalescer:
-    """Group commit of link removals: a caller finding no removal running
-    runs every one waiting (its own included); the others wait for it, and
-    one of those still waiting then runs the next batch.  DELs announce
-    themselves on arrival (``expecting``): a caller about to run a batch
-    first gives the announced ones still on their way (in IPAM) up to
-    GATHER seconds to join it; a DEL alone never waits."""
+    """Group commit of link removals (groupcommit.py): a caller finding no
+    removal running runs every one waiting (its own included); the others
+    wait for it, and the first of those still waiting then runs the next
+    batch.  DELs announce themselves on arrival (``expecting``): a caller
+    about to run a batch first gives the announced ones still on their way
+    (in IPAM) up to GATHER seconds to join it; a DEL alone never waits."""
 
     GATHER = 0.005
 
     def __init__(self) -> None:
-        self.cond = threading.Condition()
-        self.waiting: list[Removal] = []
-        self.busy = False
-        self.expected = 0
+        self.group = GroupCommit(self.run, gather=self.GATHER)
 
-    @contextlib.contextmanager
     def expecting(self, coming: bool = True):
         """A DEL on its way to ``remove`` (if ``coming``) for the block."""
-        if not coming:
-            yield
-            return
-        with self.cond:
-            self.expected += 1
-        try:
-            yield
-        finally:
-            with self.cond:
-                self.expected -= 1
-                self.cond.notify_all()
-
-    def gather(self) -> None:
-        """(With the condition held) let the announced DELs join, for at most GATHER s."""
-        end = time.monotonic() + self.GATHER
-        while len(self.waiting) < self.expected:
-            left = end - time.monotonic()
-            if left <= 0:
-                return
-            self.cond.wait(left)
+        return self.group.expecting(coming)
 
     def remove(self, job: Removal) -> None:
         """Remove ``job``'s link, alone or with others; raise its own error."""
-        with self.cond:
-            self.waiting.append(job)
-            self.cond.notify_all()              # a gathering leader counts it
-            while self.busy and not job.done:
-                self.cond.wait()
-            if not job.done:
-                self.busy = True
-                self.gather()
-                batch, self.waiting = self.waiting, []
-        if not job.done:
-            try:
-                remove_all(batch)
-            finally:
-                with self.cond:
-                    for j in batch:
-                        j.done = True
-                    self.busy = False
-                    self.cond.notify_all()
+        self.group.submit(job)
         if job.error is not None:
             raise job.error
+
+    @staticmethod
+    def run(batch: list) -> None:
+        try:
+            remove_all(batch)
+        finally:
+            for job in batch:
+                job.done = True
 
 
 COALESCER = Coalescer()

@@ -1,23 +1,39 @@
 """Group commit: work that concurrent threads submit, done a group at a
-time.  A thread whose item finds no group running runs every item waiting
-(its own included); the others wait for it, and one of those still
-waiting then runs the next group.  A lone caller runs at once, alone.
+time.  A thread whose item finds no group running leads: it runs every item
+waiting (its own included); the others wait, each for its own wake-up, and
+when a group ends the first of those still waiting leads the next one.  A
+lone caller runs at once, alone.
+
+Every waiter is woken exactly once — when its group has run, or to lead —
+never by another's arrival or end: a burst of N submitters costs N
+wake-ups, not N² (each a context switch, and a fight for the GIL).
+
+Callers may announce themselves before they submit (``expecting``): a
+leader about to run a group first gives the announced ones still on their
+way up to ``gather`` seconds to join it.
 
 Used where each item alone would pay a fixed cost that a group pays once:
 host-local's DELs on one store (one lock taken and one directory read for
-all the releases waiting, instead of one each).
+all the releases waiting), the daemon's link removals (bridge_del.py: one
+group delete, one RCU grace period, for all the pods waiting).
 """
 from __future__ import annotations
 
+import contextlib
 import threading
-from typing import Any, Callable, List, Optional
+import time
+from typing import Any, Callable, Iterator, List, Optional
 
 
 class _Entry:
+    __slots__ = ("item", "done", "error", "wake")
+
     def __init__(self, item: Any):
         self.item = item
         self.done = False
         self.error: Optional[BaseException] = None
+        self.wake = threading.Lock()            # held until its submitter is to go on
+        self.wake.acquire()
 
 
 class GroupCommit:
@@ -25,36 +41,81 @@ class GroupCommit:
     others waiting at the time: ``run(items)``, in submission order); an
     exception of that ``run`` is raised to every submitter of its group."""
 
-    def __init__(self, run: Callable[[List[Any]], None]):
+    def __init__(self, run: Callable[[List[Any]], None], gather: float = 0.0):
         self.run = run
-        self.cond = threading.Condition()
+        self.gather = gather
+        self.lock = threading.Lock()
+        self.arrival = threading.Condition(self.lock)   # only a gathering leader waits on it
         self.waiting: List[_Entry] = []
         self.busy = False
+        self.expected = 0                       # announced, not submitted yet
+        self.announced = threading.local()
+
+    @contextlib.contextmanager
+    def expecting(self, coming: bool = True) -> Iterator[None]:
+        """The calling thread will ``submit`` within the block (if ``coming``)."""
+        if not coming:
+            yield
+            return
+        with self.lock:
+            self.expected += 1
+        self.announced.pending = True
+        try:
+            yield
+        finally:
+            if self.announced.pending:          # it never submitted
+                self.announced.pending = False
+                with self.lock:
+                    self.expected -= 1
+                    self.arrival.notify()
 
     def submit(self, item: Any) -> None:
         mine = _Entry(item)
-        with self.cond:
+        with self.lock:
+            if getattr(self.announced, "pending", False):
+                self.announced.pending = False
+                self.expected -= 1
             self.waiting.append(mine)
-            while self.busy and not mine.done:
-                self.cond.wait()
-            if mine.done:
-                group: List[_Entry] = []
-            else:
-                self.busy = True
-                group, self.waiting = self.waiting, []
-        if group:
-            error: Optional[BaseException] = None
-            try:
-                self.run([e.item for e in group])
-            except BaseException as e:          # noqa: BLE001 - every submitter of the group gets it
-                error = e
-            with self.cond:
-                for entry in group:
-                    entry.error, entry.done = error, True
-                self.busy = False
-                self.cond.notify_all()
+            lead = not self.busy
+            self.busy = True
+            self.arrival.notify()               # a gathering leader counts it
+        if not lead:
+            mine.wake.acquire()                 # its group has run, or it leads the next
+        if not mine.done:
+            self._lead(mine)
         if mine.error is not None:
             raise mine.error
+
+    def _lead(self, mine: _Entry) -> None:
+        """Run the waiting items (``mine`` among them) as one group, then
+        wake each of their submitters, and the next leader if any."""
+        with self.lock:
+            self._gather()
+            group, self.waiting = self.waiting, []
+        error: Optional[BaseException] = None
+        try:
+            self.run([e.item for e in group])
+        except BaseException as e:              # noqa: BLE001 - every submitter of the group gets it
+            error = e
+        for entry in group:
+            entry.error, entry.done = error, True
+        with self.lock:
+            following = self.waiting[0] if self.waiting else None
+            self.busy = following is not None
+        for entry in group:
+            if entry is not mine:
+                entry.wake.release()
+        if following is not None:
+            following.wake.release()
+
+    def _gather(self) -> None:
+        """(With the lock held) let the announced submitters join, for at most ``gather`` s."""
+        end = time.monotonic() + self.gather
+        while self.expected > 0:
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            self.arrival.wait(left)
 
 
 _groups: dict = {}
