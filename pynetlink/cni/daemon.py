@@ -45,6 +45,8 @@ import struct
 import sys
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from typing import Mapping, Optional, Union
 
 from .. import Handle
@@ -282,9 +284,10 @@ def file_identity(path: str) -> Optional[tuple[int, int]]:
 # -- the server --------------------------------------------------------------------------------
 
 class Daemon:
-    """Accepts connections on ``listener`` and serves each in a thread (at
-    most MAX_IN_FLIGHT at once) until ``stop``; ``serve`` returns once the
-    last request in flight is answered."""
+    """Accepts connections on ``listener`` and serves each in a thread of a
+    pool (at most MAX_IN_FLIGHT at once; a thread that has answered takes
+    the next connection, none is started per request) until ``stop``;
+    ``serve`` returns once the last request in flight is answered."""
 
     def __init__(self, listener: socket.socket, log: Log, allow_uids: frozenset = frozenset(),
                  path: Optional[str] = None):
@@ -292,7 +295,8 @@ class Daemon:
         self.inode = file_identity(path) if path else None     # the socket file we bound
         self.allowed = frozenset({0}) | allow_uids
         self.slots = threading.BoundedSemaphore(MAX_IN_FLIGHT)
-        self.threads: set[threading.Thread] = set()
+        self.pool = ThreadPoolExecutor(MAX_IN_FLIGHT, thread_name_prefix="pynetlink-cni-request")
+        self.in_flight: set[Future] = set()
         self.lock = threading.Lock()
         self.stopping = False
         self.wake_r, self.wake_w = socket.socketpair()
@@ -337,17 +341,20 @@ class Daemon:
                 self.log.warning(f"accept: {e}")
                 time.sleep(0.05)                # EMFILE and the like: do not spin
             return
-        thread = threading.Thread(target=self.connection, args=(conn,), name="pynetlink-cni-request")
-        with self.lock:
-            self.threads.add(thread)
         try:
-            thread.start()
+            future = self.pool.submit(self.connection, conn)
         except RuntimeError as e:               # no thread to be had: this client is dropped
-            with self.lock:
-                self.threads.discard(thread)
             conn.close()
             self.slots.release()
             self.log.warning(f"cannot start a thread for a request: {e}")
+            return
+        with self.lock:
+            self.in_flight.add(future)
+        future.add_done_callback(self.answered)
+
+    def answered(self, future: Future) -> None:
+        with self.lock:
+            self.in_flight.discard(future)
 
     def connection(self, conn: socket.socket) -> None:
         """One connection: the request read, checked, answered, logged."""
@@ -357,8 +364,6 @@ class Daemon:
         except Exception as e:                  # noqa: BLE001 - never the daemon's end
             self.log.warning(f"request failed: {type(e).__name__}: {e}")
         finally:
-            with self.lock:
-                self.threads.discard(threading.current_thread())
             self.slots.release()
 
     def handle(self, conn: socket.socket) -> None:
@@ -393,14 +398,11 @@ class Daemon:
 
     def drain(self) -> bool:
         """Wait (at most SHUTDOWN_GRACE) for the requests in flight; True if all finished."""
-        deadline = time.monotonic() + SHUTDOWN_GRACE
-        while time.monotonic() < deadline:
-            with self.lock:
-                threads = list(self.threads)
-            if not threads:
-                return True
-            threads[0].join(max(0.0, deadline - time.monotonic()))
-        return False
+        with self.lock:
+            pending = list(self.in_flight)
+        _, not_done = futures_wait(pending, SHUTDOWN_GRACE)
+        self.pool.shutdown(wait=not not_done)   # its threads idle: they end at once
+        return not not_done
 
 
 # -- worker processes --------------------------------------------------------------------------
