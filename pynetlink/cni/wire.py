@@ -95,44 +95,58 @@ def encode_response(status: int, stdout: bytes, stderr: bytes = b"") -> bytes:
 
 # -- reading a socket --------------------------------------------------------------------------
 
-def recv_exactly(sock: socket.socket, n: int, what: str) -> bytes:
-    """``n`` bytes from the socket; WireError on EOF before them."""
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = sock.recv(min(n - len(buf), 1 << 20))
-        if not chunk:
-            raise WireError(f"EOF after {len(buf)} of {n} bytes of {what}")
-        buf += chunk
-    return bytes(buf)
+class BufferedReader:
+    """A message's bytes (a request, a response) read in large chunks (it
+    usually arrives whole: one recv, not one per field), handed out field by
+    field."""
 
+    CHUNK = 1 << 16
+    MAX_CHUNK = 1 << 20
 
-def recv_u32(sock: socket.socket, what: str, limit: int) -> int:
-    value = _U32.unpack(recv_exactly(sock, 4, what))[0]
-    if value > limit:
-        raise WireError(f"{what} is {value}, over the limit {limit}")
-    return value
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.buf = bytearray()
 
+    def take(self, n: int, what: str) -> bytes:
+        """``n`` bytes; WireError on EOF before them.  (Reading ahead is
+        harmless: a connection carries one request.)"""
+        while len(self.buf) < n:
+            chunk = self.sock.recv(min(max(self.CHUNK, n - len(self.buf)), self.MAX_CHUNK))
+            if not chunk:
+                raise WireError(f"EOF after {len(self.buf)} of {n} bytes of {what}")
+            self.buf += chunk
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
+        return data
 
-def recv_magic(sock: socket.socket) -> None:
-    magic = recv_exactly(sock, len(MAGIC), "the magic")
-    if magic != MAGIC:
-        raise WireError(f"bad magic {magic!r} (expected {MAGIC!r})")
+    def magic(self) -> None:
+        magic = self.take(len(MAGIC), "the magic")
+        if magic != MAGIC:
+            raise WireError(f"bad magic {magic!r} (expected {MAGIC!r})")
+
+    def u32(self, what: str, limit: int) -> int:
+        value = _U32.unpack(self.take(4, what))[0]
+        if value > limit:
+            raise WireError(f"{what} is {value}, over the limit {limit}")
+        return value
 
 
 def read_request(sock: socket.socket) -> tuple[dict, bytes]:
     """(environment, stdin) of a request; WireError if it breaks the protocol."""
-    recv_magic(sock)
-    env = recv_exactly(sock, recv_u32(sock, "env_len", MAX_ENV), "the environment")
-    stdin = recv_exactly(sock, recv_u32(sock, "stdin_len", MAX_STDIN), "stdin")
+    reader = BufferedReader(sock)
+    reader.magic()
+    env = reader.take(reader.u32("env_len", MAX_ENV), "the environment")
+    stdin = reader.take(reader.u32("stdin_len", MAX_STDIN), "stdin")
     return decode_environ(env), stdin
 
 
 def read_response(sock: socket.socket) -> Response:
     """The daemon's response; WireError if it is malformed or cut short."""
-    recv_magic(sock)
-    status = recv_u32(sock, "status", 255)
-    stdout = recv_exactly(sock, recv_u32(sock, "stdout_len", MAX_OUTPUT), "stdout")
-    stderr = recv_exactly(sock, recv_u32(sock, "stderr_len", MAX_OUTPUT), "stderr")
+    reader = BufferedReader(sock)
+    reader.magic()
+    status = reader.u32("status", 255)
+    stdout = reader.take(reader.u32("stdout_len", MAX_OUTPUT), "stdout")
+    stderr = reader.take(reader.u32("stderr_len", MAX_OUTPUT), "stderr")
     return Response(status, stdout, stderr)
 
 
