@@ -262,6 +262,21 @@ def test_a_requested_address_already_held_is_refused_as_the_reference(tmp_path):
     assert json.loads(answers["go"][0])["code"] == 999
 
 
+def allocated(out: bytes) -> list:
+    return [ip["address"] for ip in json.loads(out)["ips"]]
+
+
+def test_a_network_changed_between_requests_is_read_anew(tmp_path):
+    """The range sets a configuration makes are kept for its next requests
+    (hostlocal_ranges.checked_ranges): a changed one is never served from them."""
+    first = network(tmp_path, [{"subnet": "192.0.2.0/24", "rangeStart": "192.0.2.10"}])
+    assert allocated(run_ours("ADD", first, cid="c0")[0]) == ["192.0.2.10/24"]
+    moved = network(tmp_path, [{"subnet": "198.51.100.0/24", "rangeStart": "198.51.100.20"}])
+    assert allocated(run_ours("ADD", moved, cid="c1")[0]) == ["198.51.100.20/24"]
+    narrowed = dict(first, runtimeConfig={"ipRanges": [[{"subnet": "203.0.113.0/24"}]]})
+    assert allocated(run_ours("ADD", narrowed, cid="c2")[0]) == ["203.0.113.2/24", "192.0.2.11/24"]
+
+
 # -- configuration errors --------------------------------------------------------------------------------
 
 BAD = {

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
@@ -265,8 +267,7 @@ def load_config(raw: bytes, cni_args: str) -> HostLocalConf:
         raise HostLocalError("IPAM config missing 'ipam' key")
     runtime = member(conf, "runtimeConfig", dict, "Net") or {}
     requested = requested_ips(conf, runtime, cni_args)
-    sets = ranges_of(ipam, runtime)
-    check_overlaps(sets)
+    sets = checked_ranges(ipam, runtime)
     return HostLocalConf(name=member(conf, "name", str, "Net") or "",
                          version=member(conf, "cniVersion", str, "Net") or "",
                          ranges=sets, routes=routes_of(ipam),
@@ -337,6 +338,33 @@ def ranges_of(ipam: dict, runtime: dict) -> list:
             sets.append(make_range_set(doc))
         except HostLocalError as e:
             raise HostLocalError(f"invalid range set {i}: {e.msg}") from None
+    return sets
+
+
+# Range sets already built, by the configuration text they come from: a
+# network's configuration is the same in each of its requests, and building
+# them (ipaddress objects, the reference's checks) is most of the cost of
+# reading it.  Shared between requests: nothing changes a RangeSet once made.
+_RANGES_CACHE: "OrderedDict[str, tuple]" = OrderedDict()
+_RANGES_CACHE_SIZE = 64
+_ranges_lock = threading.Lock()
+
+
+def checked_ranges(ipam: dict, runtime: dict) -> list:
+    """``ranges_of`` checked by ``check_overlaps``, from the cache when this
+    ``ipam`` and ``runtimeConfig.ipRanges`` were seen before."""
+    key = json.dumps([ipam, [v for k, v in runtime.items() if k.lower() == "ipranges"]], sort_keys=True)
+    with _ranges_lock:
+        cached = _RANGES_CACHE.get(key)
+        if cached is not None:
+            _RANGES_CACHE.move_to_end(key)
+            return list(cached)
+    sets = ranges_of(ipam, runtime)
+    check_overlaps(sets)
+    with _ranges_lock:
+        _RANGES_CACHE[key] = tuple(sets)
+        while len(_RANGES_CACHE) > _RANGES_CACHE_SIZE:
+            _RANGES_CACHE.popitem(last=False)
     return sets
 
 
