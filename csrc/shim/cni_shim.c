@@ -277,9 +277,11 @@ static int stdin_from_pipe(const struct buf *in)
             rc = (int)pid;
     }
     sys_close(p[1]);
-    if (rc == 0 && (rc = sys_dup2(p[0], 0)) > 0)
-        rc = 0;
-    sys_close(p[0]);
+    if (p[0] != 0) {                    /* 0 when fd 0 was closed: already in place */
+        if (rc == 0 && (rc = sys_dup2(p[0], 0)) > 0)
+            rc = 0;
+        sys_close(p[0]);
+    }
     return rc;
 }
 

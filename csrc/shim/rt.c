@@ -71,16 +71,27 @@ size_t rt_vsnprintf(char *out, size_t cap, const char *fmt, va_list ap)
         while (*fmt >= '0' && *fmt <= '9')
             width = width * 10 + (*fmt++ - '0');
         switch (*fmt) {
-        case 's': put_text(&o, va_arg(ap, const char *)); break;
+        case 's': {
+            const char *text = va_arg(ap, const char *);
+            put_text(&o, text ? text : "(null)");
+            break;
+        }
         case 'c': put_char(&o, (char)va_arg(ap, int)); break;
         case 'd': put_signed(&o, va_arg(ap, int)); break;
         case 'u': put_number(&o, va_arg(ap, unsigned), 10, width); break;
         case 'x': put_number(&o, va_arg(ap, unsigned), 16, width); break;
-        case 'z': fmt++; put_number(&o, va_arg(ap, size_t), 10, 0); break;     /* %zu */
+        case 'z':                       /* %zu */
+            if (fmt[1] != 'u')
+                goto end;
+            fmt++;
+            put_number(&o, va_arg(ap, size_t), 10, 0);
+            break;
         case '%': put_char(&o, '%'); break;
-        default: return o.len;          /* not ours: the format is the shim's own, never input */
+        default:                        /* not ours (or the format's end): stop there */
+            goto end;
         }
     }
+end:
     if (cap)
         out[o.len] = 0;
     return o.len;
@@ -133,6 +144,16 @@ static const struct {
     {ENOBUFS, "No buffer space available"},
     {ETIMEDOUT, "Connection timed out"},
     {ECONNREFUSED, "Connection refused"},
+    {ENXIO, "No such device or address"},
+    {EBUSY, "Device or resource busy"},
+    {ESPIPE, "Illegal seek"},
+    {EROFS, "Read-only file system"},
+    {EOVERFLOW, "Value too large for defined data type"},
+    {ELIBBAD, "Accessing a corrupted shared library"},
+    {EOPNOTSUPP, "Operation not supported"},
+    {ENOTCONN, "Transport endpoint is not connected"},
+    {EADDRNOTAVAIL, "Cannot assign requested address"},
+    {ENODEV, "No such device"},
 };
 
 const char *rt_strerror(int err)
@@ -142,7 +163,7 @@ const char *rt_strerror(int err)
     for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
         if (texts[i].err == err)
             return texts[i].text;
-    rt_snprintf(unknown, sizeof(unknown), "error %d", err);
+    rt_snprintf(unknown, sizeof(unknown), "Unknown error %d", err);
     return unknown;
 }
 
@@ -150,27 +171,69 @@ const char *rt_strerror(int err)
 
 #define MAX_SECONDS 10000000
 #define US_DIGITS 6
+#define MAX_MANTISSA 100000000000000000LL    /* 1e17: digits beyond it only scale */
 
+static int is_space(char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+/* mantissa * 10^exp10 seconds in whole microseconds; -1 over MAX_SECONDS; a
+ * positive value under a microsecond is one. */
+static int64_t scaled_us(int64_t mantissa, int exp10)
+{
+    int64_t us = mantissa;
+
+    for (exp10 += 6; exp10 > 0; exp10--) {
+        if (us > MAX_SECONDS * 1000000LL)
+            return -1;
+        us *= 10;
+    }
+    for (; exp10 < 0 && us; exp10++)
+        us /= 10;
+    if (us > MAX_SECONDS * 1000000LL)
+        return -1;
+    return us == 0 && mantissa ? 1 : us;
+}
+
+/* strtod's decimal forms: [space][+]digits[.digits][(e|E)[+|-]digits], or .digits. */
 int64_t rt_parse_seconds(const char *text)
 {
-    int64_t whole = 0, fraction = 0;
-    int digits = 0, decimals = 0;
     const char *s = text;
+    int64_t mantissa = 0;
+    int exp10 = 0, digits = 0, e = 0, esign = 1, edigits = 0;
 
-    for (; *s >= '0' && *s <= '9'; s++, digits++)
-        if ((whole = whole * 10 + (*s - '0')) > MAX_SECONDS)
-            return -1;
+    while (is_space(*s))
+        s++;
+    if (*s == '+')
+        s++;
+    for (; *s >= '0' && *s <= '9'; s++, digits++) {
+        if (mantissa < MAX_MANTISSA)
+            mantissa = mantissa * 10 + (*s - '0');
+        else
+            exp10++;
+    }
     if (*s == '.')
         for (s++; *s >= '0' && *s <= '9'; s++, digits++)
-            if (decimals < US_DIGITS) {
-                fraction = fraction * 10 + (*s - '0');
-                decimals++;
+            if (mantissa < MAX_MANTISSA) {
+                mantissa = mantissa * 10 + (*s - '0');
+                exp10--;
             }
-    if (*s || !digits)
+    if (!digits)
         return -1;
-    for (; decimals < US_DIGITS; decimals++)
-        fraction *= 10;
-    return whole * 1000000 + fraction;
+    if (*s == 'e' || *s == 'E') {
+        s++;
+        if (*s == '+' || *s == '-')
+            esign = *s++ == '-' ? -1 : 1;
+        for (; *s >= '0' && *s <= '9'; s++, edigits++)
+            if (e < 10000)
+                e = e * 10 + (*s - '0');
+        if (!edigits)
+            return -1;
+    }
+    if (*s)
+        return -1;
+    return scaled_us(mantissa, exp10 + esign * e);
 }
 
 void rt_seconds_text(char *out, size_t cap, int64_t us)

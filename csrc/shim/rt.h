@@ -30,7 +30,7 @@ ssize_t sys_write(int fd, const void *buf, size_t n);
 ssize_t sys_recv(int fd, void *buf, size_t n);     /* flags 0 */
 int sys_close(int fd);
 int sys_open(const char *path, int flags);
-int sys_dup2(int fd, int to);                       /* fd != to */
+int sys_dup2(int fd, int to);
 int sys_pipe(int fds[2]);
 int sys_fcntl(int fd, int cmd, long arg);
 off_t sys_lseek(int fd, off_t offset, int whence);
@@ -69,10 +69,12 @@ size_t rt_snprintf(char *out, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 size_t rt_vsnprintf(char *out, size_t cap, const char *fmt, va_list ap);
 
-/* The C library's text for an errno value ("error N" for the rare ones). */
+/* The C library's text for an errno value the shim can meet ("Unknown error N" else). */
 const char *rt_strerror(int err);
 
-/* "D[.D]" seconds (at most 6 decimals, at most 1e7 s) in microseconds; -1 otherwise. */
+/* Seconds written as strtod reads a decimal number ("0.5", " +2", "1e-1", ".25")
+ * in whole microseconds (a positive value is at least 1); -1 for anything else,
+ * or over 1e7 s. */
 int64_t rt_parse_seconds(const char *text);
 
 /* Microseconds as seconds: "300", "0.5", "0.000001". */

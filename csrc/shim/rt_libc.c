@@ -63,7 +63,7 @@ int64_t rt_now_us(void)
 void *rt_resize(void *p, size_t old, size_t size)
 {
     (void)old;
-    return realloc(p, size);
+    return realloc(p, size ? size : 1);     /* realloc(p, 0) would free p */
 }
 
 void rt_release(void *p, size_t size)

@@ -77,7 +77,15 @@ ssize_t sys_write(int fd, const void *buf, size_t n) { return SC(__NR_write, fd,
 ssize_t sys_recv(int fd, void *buf, size_t n) { return SC(__NR_recvfrom, fd, buf, n, 0, 0, 0); }
 int sys_close(int fd) { return (int)SC(__NR_close, fd, 0, 0, 0, 0, 0); }
 int sys_open(const char *path, int flags) { return (int)SC(__NR_openat, AT_FDCWD, path, flags, 0, 0, 0); }
-int sys_dup2(int fd, int to) { return (int)SC(__NR_dup3, fd, to, 0, 0, 0, 0); }
+/* dup2(): dup3 refuses fd == to, dup2 returns it (if fd is open). */
+int sys_dup2(int fd, int to)
+{
+    if (fd == to) {
+        long r = SC(__NR_fcntl, fd, F_GETFD, 0, 0, 0, 0);
+        return r < 0 ? (int)r : to;
+    }
+    return (int)SC(__NR_dup3, fd, to, 0, 0, 0, 0);
+}
 int sys_pipe(int fds[2]) { return (int)SC(__NR_pipe2, fds, 0, 0, 0, 0, 0); }
 int sys_fcntl(int fd, int cmd, long arg) { return (int)SC(__NR_fcntl, fd, cmd, arg, 0, 0, 0); }
 off_t sys_lseek(int fd, off_t offset, int whence) { return SC(__NR_lseek, fd, offset, whence, 0, 0, 0); }
