@@ -140,3 +140,81 @@ def test_a_failure_of_the_grouped_path_leaves_each_pod_to_delete_alone(ns, pods,
     in_thread(bridge_del.remove_all, batch, netns_path=ns.path)
     assert [job.error for job in batch] == [None] * 3
     assert ports(ns) == []
+
+
+# -- in the daemon: group deletes answered once unlisted, the next batch not waiting ----------
+
+@pytest.fixture
+def early(monkeypatch):
+    """Daemon mode (deletions answered once unlisted); every deletion over after the test."""
+    import time
+    from pynetlink.cni import unlist
+    monkeypatch.setattr(unlist, "EARLY", True)
+    yield
+    assert unlist.finish(time.monotonic() + 30), "deletions still running"
+
+
+def test_in_the_daemon_each_pod_of_a_group_delete_waits_for_its_unlisting(ns, pods, early):
+    plug(ns, pods)
+    batch = jobs(pods)
+    assert grouped(ns, batch) == []
+    assert len({id(job.unlisting) for job in batch}) == 1 and batch[0].unlisting is not None
+    for job in batch:
+        bridge_del.await_group(job)
+    assert [job.error for job in batch] == [None] * 3
+    assert ports(ns) == [] and all("eth0" not in pod.link_names() for pod in pods)
+
+
+def test_a_failed_group_delete_leaves_each_of_its_pods_to_delete_alone(ns, pods, early, monkeypatch):
+    plug(ns, pods)
+
+    def refused(group: int) -> None:
+        raise PermissionError(1, "group delete refused")
+    monkeypatch.setattr(bridge_del, "delete_group", refused)
+    batch = jobs(pods)
+    assert grouped(ns, batch) == []
+    for job in batch:
+        in_thread(bridge_del.await_group, job, netns_path=ns.path)
+    assert [job.error for job in batch] == [None] * 3
+    assert ports(ns) == []
+
+
+class HeldUnlisting:
+    """An Unlisting whose wait() returns once ``release`` is set."""
+
+    def __init__(self, release: threading.Event):
+        self.release = release
+
+    def wait(self) -> None:
+        assert self.release.wait(30)
+
+
+def test_the_next_batch_runs_while_the_previous_group_delete_is_unlisting(monkeypatch):
+    """No kernel: remove_all replaced by one that starts a group delete
+    (held unlisted until released) for each batch."""
+    coalescer, batches, release = bridge_del.Coalescer(), [], threading.Event()
+    second_ran = threading.Event()
+
+    def remove_all(batch: list) -> None:
+        batches.append([job.ifname for job in batch])
+        for job in batch:
+            job.unlisting = HeldUnlisting(release)
+        if len(batches) == 2:
+            second_ran.set()
+    monkeypatch.setattr(bridge_del, "remove_all", remove_all)
+    first = threading.Thread(target=coalescer.remove, args=(bridge_del.Removal("/x", "a", BRIDGE),))
+    first.start()
+    second = threading.Thread(target=coalescer.remove, args=(bridge_del.Removal("/x", "b", BRIDGE),))
+    try:
+        for _ in range(3000):                   # the first batch ran (bounded)
+            if batches:
+                break
+            release.wait(0.001)
+        second.start()
+        assert second_ran.wait(30)              # while the first is still held
+        assert batches == [["a"], ["b"]]
+    finally:
+        release.set()
+        first.join(30)
+        if second.ident is not None:
+            second.join(30)

@@ -21,8 +21,10 @@ RTM_DELLINK notification read), not when the deleting syscall returns some
 20 ms later: that wait (an RCU grace period, the device's last references)
 changes nothing anyone can observe, and runs on in a background thread that
 the daemon waits for before it exits (``unlist.delete_unlisted``).  The next
-batch of the Coalescer starts then too.  A deletion the kernel refuses, or
-that ends first, is answered with its own outcome, as in exec mode."""
+batch of the Coalescer does not wait for it: a group delete once started is
+waited for by its own DELs, while the next batch is prepared (its links
+read and tagged).  A deletion the kernel refuses, or that ends first, is
+answered with its own outcome, as in exec mode."""
 from __future__ import annotations
 
 import errno
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .. import Handle, _names, links
+from ..links import Link
 from .._core import Request
 from ..ops import failure
 from . import unlist
@@ -116,6 +119,7 @@ class Removal:
     hosts: frozenset = frozenset()
     done: bool = False
     error: Optional[BaseException] = None
+    unlisting: Optional[unlist.Unlisting] = None    # the group delete that holds its link
 
 
 def host_names(conf: dict, bridge: str) -> frozenset:
@@ -157,8 +161,12 @@ class Coalescer:
         return self.group.expecting(coming)
 
     def remove(self, job: Removal) -> None:
-        """Remove ``job``'s link, alone or with others; raise its own error."""
+        """Remove ``job``'s link, alone or with others; raise its own error.
+        A group delete is waited for (until the kernel has unlisted the
+        links) after the batch, while the next batch is being prepared."""
         self.group.submit(job)
+        if job.unlisting is not None:
+            await_group(job)
         if job.error is not None:
             raise job.error
 
@@ -182,6 +190,17 @@ def remove_alone(job: Removal) -> None:
         job.error = e
 
 
+def await_group(job: Removal) -> None:
+    """Wait for the group delete that holds ``job``'s link; if it failed
+    (but for ENODEV: gone already), ``job`` is removed alone."""
+    assert job.unlisting is not None
+    try:
+        job.unlisting.wait()
+    except Exception as e:                      # noqa: BLE001 - whatever went wrong: alone
+        if not (isinstance(e, OSError) and e.errno == errno.ENODEV):
+            remove_alone(job)
+
+
 def remove_all(batch: list) -> None:
     """Every job's link gone: together by one group delete where the host
     end is known, each alone otherwise."""
@@ -201,8 +220,10 @@ def remove_all(batch: list) -> None:
 def remove_grouped(host: Handle, batch: list) -> list:
     """Delete, with one group delete in the host namespace, the host ends of
     the jobs whose peer is found (see ``host_end``); the jobs left to delete
-    alone.  A job whose namespace or link is gone is done."""
-    by_index = {link.index: link for link in host.list_links()}
+    alone.  A job whose namespace or link is gone is done.  In the daemon
+    (``unlist.EARLY``) the group delete is started, and each of its jobs
+    holds it (``job.unlisting``) to wait for after the batch."""
+    by_index = {link.index: link for link in named_links(host, batch)}
     bridges = {link.name: link.index for link in by_index.values() if link.kind == "bridge"}
     found, alone = [], []
     for job in batch:
@@ -221,16 +242,33 @@ def remove_grouped(host: Handle, batch: list) -> list:
         if failure(request, reply):
             alone.append(job)                   # gone meanwhile, or refused: on its own
         else:
-            tagged.append(index)
+            tagged.append((job, index))
+    if unlist.EARLY:
+        unlisting = unlist.start_unlisted(None, [i for _, i in tagged], lambda: delete_group(group))
+        for job, _ in tagged:
+            job.unlisting = unlisting
+        return alone
     try:
-        if unlist.EARLY:
-            unlist.delete_unlisted(None, tagged, lambda: delete_group(group))
-        else:
-            host.delete_group(group)
+        host.delete_group(group)
     except OSError as e:
         if e.errno != errno.ENODEV:
             return list(batch)                  # left as they were: each deleted alone
     return alone
+
+
+def named_links(host: Handle, batch: list) -> list:
+    """The host links the batch names (its bridges, prevResult's host ends)
+    that exist, read in one pipelined exchange (one RTM_GETLINK each: no
+    dump of every link of the host)."""
+    names = sorted({job.bridge for job in batch} | {name for job in batch for name in job.hosts})
+    requests = []
+    for name in names:
+        try:
+            requests.append(Request("get_link", (name,), name, links.get(name), reads=True))
+        except ValueError:
+            continue                            # not an interface name: no link has it
+    return [Link.from_raw(reply.link) for request, reply in zip(requests, host.socket.exchange(requests))
+            if failure(request, reply) is None]
 
 
 def delete_group(group: int) -> None:

@@ -12,9 +12,13 @@ anyone can see changes during that wait, and it cannot be interrupted (a
 process killed meanwhile still completes it).
 
 ``delete_unlisted`` joins RTNLGRP_LINK in the namespace first, starts the
-deletion in a background thread, and returns as soon as an RTM_DELLINK of
-every link it was told of has been read; the thread goes on to the ACK
-(``finish`` waits for those still running).  If the deletion ends first
+deletion in a background thread (of a pool: none is started per deletion),
+and returns as soon as an RTM_DELLINK of every link it was told of has been
+read; the thread goes on to the ACK (``finish`` waits for those still
+running).  ``start_unlisted`` splits it in two: the deletion started now,
+its unlisting waited for later (``Unlisting.wait``), by any number of
+callers — the daemon's grouped DELs prepare the next group while the
+kernel unlists the previous one.  If the deletion ends first
 (refused, or the link already gone), its own outcome is returned: its
 errors are exactly those of the synchronous deletion.  Whatever goes wrong
 with the monitor (it cannot be opened, it overflows on a busy host:
@@ -30,6 +34,7 @@ import os
 import select
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Collection, Optional
 
 from .._core import AF_UNSPEC, RTM_DELLINK, Monitor
@@ -42,11 +47,30 @@ POLL_SLICE = 1.0                # seconds per poll(): the deadline is looked at 
 MAX_POLLS = 100_000             # polls one deletion may make, on top of its deadline
 
 _lock = threading.Lock()
-_running: set = set()           # the threads of deletions answered early, still running
+_running: set = set()           # the deletions answered early, still running (Deletion objects)
+_pool: Optional[ThreadPoolExecutor] = None
+MAX_THREADS = 128               # deletions running at once; more wait for a thread
+
+
+def _threads() -> ThreadPoolExecutor:
+    """The process's deletion threads (reused: none is started per deletion)."""
+    global _pool
+    with _lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(MAX_THREADS, thread_name_prefix="pynetlink-cni-delete")
+        return _pool
+
+
+def _forget_threads() -> None:
+    global _pool
+    _pool = None                    # a forked child has none of its parent's threads
+
+
+os.register_at_fork(after_in_child=_forget_threads)
 
 
 class Deletion:
-    """``delete()`` run in a background (non-daemon) thread, registered in
+    """``delete()`` run in a background thread (of a pool), registered in
     ``_running`` until it ends; ``wake`` (a pipe's read end) becomes
     readable when it does."""
 
@@ -56,17 +80,17 @@ class Deletion:
         self.done = False
         self.answered = False           # the caller returned before the end
         self.error: Optional[BaseException] = None
+        self.ended = threading.Event()
         self.wake, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
-        self.thread = threading.Thread(target=self.run, name="pynetlink-cni-delete")
 
     def start(self) -> None:
         with _lock:
-            _running.add(self.thread)
+            _running.add(self)
         try:
-            self.thread.start()
+            _threads().submit(self.run)
         except BaseException:
             with _lock:
-                _running.discard(self.thread)
+                _running.discard(self)
             os.close(self._wake_w)
             raise
 
@@ -82,8 +106,9 @@ class Deletion:
             with contextlib.suppress(OSError):
                 os.write(self._wake_w, b"\0")
             os.close(self._wake_w)
+            self.ended.set()
             with _lock:
-                _running.discard(self.thread)
+                _running.discard(self)
         if late:
             warn(f"a deletion answered once unlisted failed afterwards: {self.error}")
 
@@ -97,54 +122,97 @@ class Deletion:
     def outcome(self, deadline: float) -> None:
         """Wait for the deletion (until ``deadline``, monotonic) and raise its
         error; TimeoutError if it is still running then."""
-        self.thread.join(max(0.0, deadline - time.monotonic()))
-        if self.thread.is_alive():
+        if not self.ended.wait(max(0.0, deadline - time.monotonic())):
             self.answer_early()
             raise TimeoutError("the link deletion did not finish in time; it goes on")
         if self.error is not None:
             raise self.error
 
 
-def delete_unlisted(netns: Optional[int], indexes: Collection[int], delete: Callable[[], object],
-                    timeout: float = TIMEOUT) -> None:
-    """Run ``delete()`` (which deletes the links ``indexes`` of the
-    namespace held by fd ``netns``; None: the caller's) and return once the
-    kernel has unlisted every one of them (an RTM_DELLINK of each read), or
-    once ``delete`` has ended, whichever comes first; in the latter case
-    ``delete``'s exception is raised.  Returns None.  The monitor is
-    joined before ``delete`` starts, so no notification can be missed.
-    Without ``indexes``, or if the monitor cannot be opened, ``delete`` runs
-    here.  TimeoutError if neither happens within ``timeout`` seconds (the
-    deletion then goes on in its thread)."""
+class Unlisting:
+    """A deletion started by ``start_unlisted``: ``wait()`` returns once the
+    kernel has unlisted its links, or raises the deletion's own error —
+    for every caller (the first one watches, the others wait for its
+    verdict)."""
+
+    def __init__(self, monitor: Optional[Monitor] = None, job: Optional[Deletion] = None,
+                 pending: Optional[set] = None, deadline: float = 0.0,
+                 error: Optional[BaseException] = None):
+        self.monitor, self.job, self.pending, self.deadline = monitor, job, pending, deadline
+        self.error = error
+        self.lock = threading.Lock()
+        self.settled = job is None          # no deletion running: the outcome is known
+
+    def wait(self) -> None:
+        with self.lock:
+            if not self.settled:
+                self.settled = True
+                self._settle()
+        if self.error is not None:
+            raise self.error
+
+    def _settle(self) -> None:
+        assert self.monitor is not None and self.job is not None and self.pending is not None
+        job = self.job
+        with self.monitor:
+            try:
+                unlisted = watch(self.monitor, self.pending, job.wake, self.deadline)
+            except OSError:                 # the monitor failed (ENOBUFS...): wait for the ACK
+                unlisted = False
+            finally:
+                os.close(job.wake)
+        if unlisted and job.answer_early():
+            return
+        try:
+            job.outcome(self.deadline)
+        except BaseException as e:          # noqa: BLE001 - each waiter's
+            self.error = e
+
+
+def start_unlisted(netns: Optional[int], indexes: Collection[int], delete: Callable[[], object],
+                   timeout: float = TIMEOUT) -> Unlisting:
+    """Start ``delete()`` (which deletes the links ``indexes`` of the
+    namespace held by fd ``netns``; None: the caller's) with the monitor
+    joined first, so no notification can be missed; its ``wait()`` then
+    returns once the kernel has unlisted every one of them (an RTM_DELLINK
+    of each read), or once ``delete`` has ended, whichever comes first (in
+    the latter case ``delete``'s exception is raised).  Without
+    ``indexes``, or if the monitor or a thread cannot be had, ``delete``
+    runs here, now.  TimeoutError if neither happens within ``timeout``
+    seconds (the deletion then goes on in its thread)."""
     if timeout <= 0:
         raise ValueError(f"timeout must be positive, not {timeout}")
     pending = {int(i) for i in indexes}
     if not pending:
-        delete()
-        return
+        return run_here(delete)
     try:
         monitor = Monitor(-1 if netns is None else netns, rcvbuf=MONITOR_RCVBUF)
     except (OSError, RuntimeError):
-        delete()                            # no monitor: wait for the kernel's ACK
-        return
-    deadline = time.monotonic() + timeout
-    with monitor:
-        job = Deletion(delete)
-        try:
-            job.start()
-        except RuntimeError:                # no thread to be had: the deletion runs here
-            os.close(job.wake)
-            delete()
-            return
-        try:
-            unlisted = watch(monitor, pending, job.wake, deadline)
-        except OSError:                     # the monitor failed (ENOBUFS...): wait for the ACK
-            unlisted = False
-        finally:
-            os.close(job.wake)
-    if unlisted and job.answer_early():
-        return
-    job.outcome(deadline)
+        return run_here(delete)             # no monitor: wait for the kernel's ACK
+    job = Deletion(delete)
+    try:
+        job.start()
+    except RuntimeError:                    # no thread to be had: the deletion runs here
+        os.close(job.wake)
+        monitor.close()
+        return run_here(delete)
+    return Unlisting(monitor, job, pending, time.monotonic() + timeout)
+
+
+def run_here(delete: Callable[[], object]) -> Unlisting:
+    """``delete()`` run in the calling thread; its outcome, settled."""
+    try:
+        delete()
+    except BaseException as e:              # noqa: BLE001 - raised by wait()
+        return Unlisting(error=e)
+    return Unlisting()
+
+
+def delete_unlisted(netns: Optional[int], indexes: Collection[int], delete: Callable[[], object],
+                    timeout: float = TIMEOUT) -> None:
+    """``start_unlisted(...).wait()``: ``delete()`` run, returning once the
+    kernel has unlisted the links ``indexes`` (or with its own outcome)."""
+    start_unlisted(netns, indexes, delete, timeout).wait()
 
 
 def watch(monitor: Monitor, pending: set, wake: int, deadline: float) -> bool:
@@ -173,11 +241,11 @@ def finish(deadline: float) -> bool:
     early that are still running; True if none is left."""
     for _ in range(MAX_POLLS):
         with _lock:
-            threads = list(_running)
-        if not threads:
+            running = list(_running)
+        if not running:
             return True
         left = deadline - time.monotonic()
         if left <= 0:
             return False
-        threads[0].join(left)
+        running[0].ended.wait(left)
     return False
