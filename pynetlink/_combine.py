@@ -20,15 +20,16 @@ import threading
 from typing import List, Optional, Sequence
 
 from ._core import RCVBUF, Reply, Request, Socket
+from ._groupcommit import GroupCommit
 from .errors import ExchangeError, error_for
 
 
 class _Submission:
-    """One caller's requests, and what became of them."""
+    """One caller's requests (from its thread), and what became of them."""
 
     def __init__(self, requests: Sequence[Request], into: Optional[list]):
         self.requests, self.into = requests, into
-        self.done = False
+        self.thread = threading.get_ident()
         self.replies: List[Optional[Reply]] = []
         self.error: Optional[BaseException] = None
 
@@ -41,9 +42,7 @@ class CombiningSocket(Socket):
     def __init__(self, netns_fd: int = -1, timeout: float = 5.0, home_fd: int = -1,
                  rcvbuf: int = RCVBUF):
         super().__init__(netns_fd, timeout, home_fd, rcvbuf)
-        self._cond = threading.Condition(threading.Lock())
-        self._queue: List[_Submission] = []
-        self._busy = False
+        self._group = GroupCommit(self._send_group)
 
     def exchange(self, requests: Sequence[Request],
                  into: Optional[list] = None) -> List[Reply]:
@@ -52,26 +51,17 @@ class CombiningSocket(Socket):
         once its exchange has returned."""
         self._check_usable(requests)
         mine = _Submission(requests, into)
-        with self._cond:
-            self._queue.append(mine)
-            while self._busy and not mine.done:
-                self._cond.wait()
-            lead = not mine.done
-            if lead:
-                self._busy = True
-                batch, self._queue = self._queue, []
-        if lead:
-            try:
-                self._send_together(batch, mine)
-            finally:
-                with self._cond:
-                    self._busy = False
-                    self._cond.notify_all()
+        self._group.submit(mine)
         if mine.into is not None:
             mine.into.extend(r for r in mine.replies if r is not None)
         if mine.error is not None:
             raise mine.error
         return [r for r in mine.replies if r is not None]     # all there: no error was raised
+
+    def _send_group(self, batch: List[_Submission]) -> None:
+        """GroupCommit's run: sent by the thread of one of them."""
+        me = threading.get_ident()
+        self._send_together(batch, next(s for s in batch if s.thread == me))
 
     def _send_together(self, batch: List[_Submission], leader: _Submission) -> None:
         """Every submission of ``batch`` sent in one exchange; each marked
@@ -99,9 +89,6 @@ class CombiningSocket(Socket):
                 own = s is leader and not isinstance(error, ExchangeError)
                 s.error = error if own else _share(error, s, start)
             start = end
-        with self._cond:
-            for s in batch:
-                s.done = True
 
 
 def _share(error: BaseException, s: _Submission, offset: int) -> BaseException:

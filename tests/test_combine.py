@@ -86,7 +86,7 @@ def while_blocked(h: pn.Handle, targets: list) -> tuple:
     t = threading.Thread(target=block)
     t.start()
     deadline = time.monotonic() + NO_HANG
-    while not h.socket._busy and time.monotonic() < deadline:
+    while not h.socket._group.busy and time.monotonic() < deadline:
         time.sleep(0.001)
     outcomes = run_threads(targets)
     t.join(NO_HANG)

@@ -1,4 +1,4 @@
-"""Group commit (pynetlink/cni/groupcommit.py) and its use by host-local's
+"""Group commit (pynetlink/_groupcommit.py) and its use by host-local's
 DEL: concurrent releases on one store take the lock and read the directory
 once per group, and release exactly what each DEL owns."""
 from __future__ import annotations
@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from pynetlink.cni import hostlocal, hostlocal_store
-from pynetlink.cni.groupcommit import GroupCommit
+from pynetlink._groupcommit import GroupCommit
 from test_cni_hostlocal import environ, held, network, run_ours
 
 pytestmark = pytest.mark.unit

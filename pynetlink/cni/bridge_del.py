@@ -38,7 +38,7 @@ from .._core import Request
 from ..ops import failure
 from . import unlist
 from .delegate import start_ipam
-from .groupcommit import GroupCommit
+from .._groupcommit import GroupCommit
 from .kernel import open_container
 from .netconf import BridgeConf
 from .spec import CNIError, Env
@@ -144,7 +144,7 @@ def remove(job: Removal) -> None:
 
 
 class Coalescer:
-    """Group commit of link removals (groupcommit.py): a caller finding no
+    """Group commit of link removals (pynetlink/_groupcommit.py): a caller finding no
     removal running runs every one waiting (its own included); the others
     wait for it, and the first of those still waiting then runs the next
     batch.  DELs announce themselves on arrival (``expecting``): a caller

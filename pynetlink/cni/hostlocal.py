@@ -41,7 +41,7 @@ import sys
 from typing import Any, Callable, Mapping, Optional, Union
 
 from .hostlocal_ranges import Address, HostLocalConf, HostLocalError, Range, RangeSet, load_config
-from .groupcommit import group_for
+from .._groupcommit import group_for
 from .hostlocal_store import GO_SPACE, Store, go_error, remove
 from .spec import E_INVALID_CONFIG, CNIError
 
@@ -155,7 +155,7 @@ def delete(conf: HostLocalConf, container_id: str, ifname: str) -> None:
     """DEL: the addresses of (container_id, ifname) released (one pass per
     range set, as the reference does).  Concurrent DELs on one store (in
     the daemon) are released together: one lock taken, one read of the
-    directory, for all those waiting (groupcommit.py)."""
+    directory, for all those waiting (pynetlink/_groupcommit.py)."""
     key = (conf.name, conf.data_dir)
     group_for(("host-local release", key), lambda: releaser(*key)).submit(
         (container_id, ifname, len(conf.ranges)))

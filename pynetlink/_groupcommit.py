@@ -13,9 +13,11 @@ leader about to run a group first gives the announced ones still on their
 way up to ``gather`` seconds to join it.
 
 Used where each item alone would pay a fixed cost that a group pays once:
-host-local's DELs on one store (one lock taken and one directory read for
-all the releases waiting), the daemon's link removals (bridge_del.py: one
-group delete, one RCU grace period, for all the pods waiting).
+a combining socket's exchanges (_combine.py: one round trip for every
+thread's requests), host-local's DELs on one store (cni/hostlocal.py: one
+lock taken and one directory read for all the releases waiting), the CNI
+daemon's link removals (cni/bridge_del.py: one group delete, one RCU grace
+period, for all the pods waiting).
 """
 from __future__ import annotations
 
