@@ -682,6 +682,19 @@ def test_check_needs_prev_result(runtime, container, tmp_path):
     assert_error(out, 7, "1.0.0", "prevResult")
 
 
+@pytest.mark.parametrize("promisc", [False, True])
+def test_add_brings_up_a_bridge_left_down_and_makes_it_promiscuous_if_asked(runtime, host, container,
+                                                                              tmp_path, promisc):
+    """A bridge already there is read, not remade, only when it is as ADD
+    leaves it: one that is down (or not promiscuous, with promiscMode) is set."""
+    sh("ip", "-n", host.name, "link", "add", "cnitest0", "type", "bridge")
+    result = runtime.ok("ADD", bridge_conf(PLUGIN, tmp_path, promiscMode=promisc or None),
+                        netns=container.path)
+    bridge = host.link("cnitest0")
+    assert "UP" in bridge["flags"] and ("PROMISC" in bridge["flags"]) == promisc
+    assert result["interfaces"][0] == {"name": "cnitest0", "mac": bridge["address"]}
+
+
 # -- CNI_ARGS, STATUS, GC -----------------------------------------------------------------------------
 
 @needs_reference

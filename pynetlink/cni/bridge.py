@@ -27,6 +27,7 @@ import os
 from typing import Callable, Optional
 
 from .. import Handle, _names, netns
+from ..links import Link
 from .._veth import kernel_has_ipv6
 from .delegate import release, start_ipam
 from .kernel import delete_quietly, fail_on, host_handle, open_container
@@ -157,12 +158,28 @@ def exists_ok(created_first: bool) -> Callable:
 
 def ensure_bridge(host: Handle, bc: BridgeConf) -> str:
     """The bridge made if missing (MTU, promiscuous mode, up; IPv6 router
-    advertisements ignored) in one exchange; its MAC address now."""
-    b = host.batch()
-    queue_bridge(b, bc)
-    fail_on(b.run(), exists_ok(True))
+    advertisements ignored); its MAC address now.  A bridge already there
+    as configured (up; promiscuous if asked) is only read: one exchange,
+    and nothing that takes the kernel's RTNL lock."""
+    try:
+        link: Optional[Link] = host.get_link(bc.bridge)
+    except OSError as e:
+        if e.errno != errno.ENODEV:
+            raise
+        link = None
+    if link is None or not bridge_ready(link, bc):
+        b = host.batch()
+        queue_bridge(b, bc)
+        fail_on(b.run(), exists_ok(True))
+        link = host.get_link(bc.bridge)
     sysctl(f"net/ipv6/conf/{bc.bridge}/accept_ra", "0", quiet=True)      # we own its routes
-    return host.get_link(bc.bridge).address
+    return link.address
+
+
+def bridge_ready(link: Link, bc: BridgeConf) -> bool:
+    """``link`` is the bridge as ``queue_bridge`` leaves it: a bridge, up,
+    and promiscuous if ``promiscMode`` (its MTU is set at creation only)."""
+    return link.kind == "bridge" and link.up and (link.promisc or not bc.promisc)
 
 
 def apply_ipam(host: Handle, cont: Handle, netns_fd: int, bc: BridgeConf, ifname: str,
