@@ -50,6 +50,7 @@ class GroupCommit:
         self.arrival = threading.Condition(self.lock)   # only a gathering leader waits on it
         self.waiting: List[_Entry] = []
         self.busy = False
+        self.leader: Optional[_Entry] = None    # the entry leading, or chosen to lead next
         self.expected = 0                       # announced, not submitted yet
         self.announced = threading.local()
 
@@ -79,10 +80,15 @@ class GroupCommit:
                 self.expected -= 1
             self.waiting.append(mine)
             lead = not self.busy
-            self.busy = True
+            if lead:
+                self.busy, self.leader = True, mine
             self.arrival.notify()               # a gathering leader counts it
         if not lead:
-            mine.wake.acquire()                 # its group has run, or it leads the next
+            try:
+                mine.wake.acquire()             # its group has run, or it leads the next
+            except BaseException:               # interrupted (KeyboardInterrupt...): it leaves
+                self._withdraw(mine)
+                raise
         if not mine.done:
             self._lead(mine)
         if mine.error is not None:
@@ -91,9 +97,13 @@ class GroupCommit:
     def _lead(self, mine: _Entry) -> None:
         """Run the waiting items (``mine`` among them) as one group, then
         wake each of their submitters, and the next leader if any."""
-        with self.lock:
-            self._gather()
-            group, self.waiting = self.waiting, []
+        try:
+            with self.lock:
+                self._gather()
+                group, self.waiting = self.waiting, []
+        except BaseException:                   # interrupted while gathering: the lead passes on
+            self._withdraw(mine)
+            raise
         error: Optional[BaseException] = None
         try:
             self.run([e.item for e in group])
@@ -103,10 +113,25 @@ class GroupCommit:
             entry.error, entry.done = error, True
         with self.lock:
             following = self.waiting[0] if self.waiting else None
-            self.busy = following is not None
+            self.busy, self.leader = following is not None, following
         for entry in group:
             if entry is not mine:
                 entry.wake.release()
+        if following is not None:
+            following.wake.release()
+
+    def _withdraw(self, mine: _Entry) -> None:
+        """``mine``'s submitter was interrupted before its group ran: its
+        item leaves the queue (unless a group already holds it), and if it
+        led or was to lead, the first one still waiting leads instead —
+        nobody is left waiting for a leader that is gone."""
+        with self.lock:
+            if mine in self.waiting:
+                self.waiting.remove(mine)
+            if self.leader is not mine:
+                return
+            following = self.waiting[0] if self.waiting else None
+            self.busy, self.leader = following is not None, following
         if following is not None:
             following.wake.release()
 

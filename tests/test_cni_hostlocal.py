@@ -423,3 +423,12 @@ def test_each_waits_while_the_store_lock_is_held(tmp_path, runner):
             fcntl.flock(lock, fcntl.LOCK_UN)
             out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0 and json.loads(out)["ips"][0]["address"] == "192.0.2.2/24"
+
+
+def test_case_variants_of_a_key_are_read_in_their_order_not_from_the_cache(tmp_path):
+    """member(): the last case-variant of a key wins; two configurations
+    that differ only in their order are two configurations."""
+    first = network(tmp_path, Subnet="198.51.100.0/24", SUBNET="192.0.2.0/24")
+    second = network(tmp_path, SUBNET="192.0.2.0/24", Subnet="198.51.100.0/24")
+    assert allocated(run_ours("ADD", first, cid="c0")[0]) == ["192.0.2.2/24"]
+    assert allocated(run_ours("ADD", second, cid="c1")[0]) == ["198.51.100.2/24"]

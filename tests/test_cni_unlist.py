@@ -275,3 +275,42 @@ def test_sigterm_right_after_a_burst_of_dels_exits_0_with_every_link_gone(served
     assert daemon.log_lines(": stopped"), daemon.log()
     assert host_veths(host) == [] and allocations(tmp_path) == []
     assert all(p.link_names() == {"lo"} for p in pods)
+
+
+def test_every_waiter_of_a_deletion_gets_its_outcome_when_watching_fails(monkeypatch, joined):
+    """A monitor that breaks (here: an undecodable notification) leaves
+    every waiter with the error, not the first one only."""
+    def broken(*_args):
+        raise ValueError("undecodable notification")
+    monkeypatch.setattr(unlist, "watch", broken)
+    unlisting = unlist.start_unlisted(None, [424242], lambda: None)
+    outcomes = []
+    for _ in range(3):
+        try:
+            unlisting.wait()
+            outcomes.append("success")
+        except ValueError as e:
+            outcomes.append(str(e))
+    assert outcomes == ["undecodable notification"] * 3
+
+
+def test_a_deletion_the_pool_queued_without_a_thread_runs_once(monkeypatch, joined):
+    """The pool queues the work, then cannot start a thread: the deletion
+    runs here, and the queued call, run later by another thread, does nothing."""
+    monkeypatch.setattr(unlist, "_pool", None)  # a pool of this test's own
+    busy = threading.Event()
+    unlist._threads().submit(busy.wait, 30)     # its only thread is busy: the next needs a new one
+    ran_in = []
+    real_start = threading.Thread.start
+
+    def failing_start(self):
+        if self.name.startswith("pynetlink-cni-delete"):
+            raise RuntimeError("can't start new thread")
+        return real_start(self)
+    monkeypatch.setattr(threading.Thread, "start", failing_start)
+    unlisting = unlist.start_unlisted(None, [424242], lambda: ran_in.append(threading.current_thread()))
+    monkeypatch.setattr(threading.Thread, "start", real_start)
+    unlisting.wait()
+    busy.set()                                  # the pool's thread now takes the queued call
+    unlist._threads().shutdown(wait=True)
+    assert ran_in == [threading.current_thread()]

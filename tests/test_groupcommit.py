@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -98,3 +99,31 @@ def test_concurrent_dels_read_the_directory_fewer_times_than_there_are_dels(tmp_
         codes = list(pool.map(lambda i: run_ours("DEL", conf, cid=f"pntest-c{i}")[1], range(20)))
     assert codes == [0] * 20 and held(tmp_path) == {}
     assert sum(reads) == 20 and len(reads) < 20
+
+
+def test_a_submitter_interrupted_while_waiting_leaves_the_others_going():
+    """Ctrl-C in a thread waiting for its group (here the main thread):
+    it leaves the queue, and the lead passes on to the next waiter."""
+    import signal
+    started, groups = threading.Event(), []
+
+    def run(items: list) -> None:
+        groups.append(items)
+        if items == ["first"]:
+            started.set()
+            time.sleep(0.3)                     # the main thread waits meanwhile
+    gc = GroupCommit(run)
+    first = threading.Thread(target=gc.submit, args=("first",))
+    first.start()
+    assert started.wait(BOUND)
+    main = threading.main_thread().ident
+    ctrl_c = threading.Timer(0.1, signal.pthread_kill, args=(main, signal.SIGINT))
+    ctrl_c.start()
+    with pytest.raises(KeyboardInterrupt):
+        gc.submit("interrupted")
+    later = threading.Thread(target=gc.submit, args=("later",))
+    later.start()
+    for t in (first, later, ctrl_c):
+        t.join(BOUND)
+    assert not later.is_alive() and groups == [["first"], ["later"]]
+    assert not gc.busy and gc.waiting == []

@@ -283,6 +283,30 @@ def file_identity(path: str) -> Optional[tuple[int, int]]:
 
 # -- the server --------------------------------------------------------------------------------
 
+class Claim:
+    """Who serves a connection handed to the thread pool: the pool thread,
+    or ``accept_one`` when the pool could start no thread (the pool may
+    still run the queued call later) — the first to ``take`` it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.taken = False
+
+    def take(self) -> bool:
+        with self.lock:
+            first, self.taken = not self.taken, True
+            return first
+
+
+def netns_identity(path: str) -> Optional[tuple[int, int]]:
+    """(device, inode) of a namespace file; None if it cannot be read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 class Daemon:
     """Accepts connections on ``listener`` and serves each in a thread of a
     pool (at most MAX_IN_FLIGHT at once; a thread that has answered takes
@@ -295,6 +319,8 @@ class Daemon:
         self.inode = file_identity(path) if path else None     # the socket file we bound
         self.allowed = frozenset({0}) | allow_uids
         self.slots = threading.BoundedSemaphore(MAX_IN_FLIGHT)
+        self.home = netns_identity("/proc/thread-self/ns/net")
+        self.stranded = False
         self.pool = ThreadPoolExecutor(MAX_IN_FLIGHT, thread_name_prefix="pynetlink-cni-request")
         self.in_flight: set[Future] = set()
         self.lock = threading.Lock()
@@ -326,7 +352,8 @@ class Daemon:
                 self.close_listener()
                 finished = self.drain()
                 # deletions answered early (unlist.py) still finishing in the kernel
-                return unlist.finish(time.monotonic() + SHUTDOWN_GRACE) and finished
+                finished = unlist.finish(time.monotonic() + SHUTDOWN_GRACE) and finished
+                return finished and not self.stranded
             finally:
                 kernel.share_host(None)
 
@@ -341,12 +368,14 @@ class Daemon:
                 self.log.warning(f"accept: {e}")
                 time.sleep(0.05)                # EMFILE and the like: do not spin
             return
+        claim = Claim()
         try:
-            future = self.pool.submit(self.connection, conn)
-        except RuntimeError as e:               # no thread to be had: this client is dropped
-            conn.close()
-            self.slots.release()
-            self.log.warning(f"cannot start a thread for a request: {e}")
+            future = self.pool.submit(self.connection, conn, claim)
+        except RuntimeError as e:               # no thread to be had: this client is dropped...
+            if claim.take():                    # ...unless a pool thread took it meanwhile
+                conn.close()
+                self.slots.release()
+                self.log.warning(f"cannot start a thread for a request: {e}")
             return
         with self.lock:
             self.in_flight.add(future)
@@ -356,8 +385,14 @@ class Daemon:
         with self.lock:
             self.in_flight.discard(future)
 
-    def connection(self, conn: socket.socket) -> None:
-        """One connection: the request read, checked, answered, logged."""
+    def connection(self, conn: socket.socket, claim: "Claim") -> None:
+        """One connection: the request read, checked, answered, logged.  A
+        pool thread left in another network namespace by it (its way back
+        refused: never seen, but then every later request it served would
+        run there) stops the daemon, which a worker's parent replaces
+        (systemd restarts a single-process daemon)."""
+        if not claim.take():
+            return                              # dropped by accept_one: no thread was to be had
         try:
             with conn:
                 self.handle(conn)
@@ -365,6 +400,10 @@ class Daemon:
             self.log.warning(f"request failed: {type(e).__name__}: {e}")
         finally:
             self.slots.release()
+            if netns_identity("/proc/thread-self/ns/net") != self.home:
+                self.log.line("a request thread is stranded in another network namespace: stopping", 3)
+                self.stranded = True
+                self.stop()
 
     def handle(self, conn: socket.socket) -> None:
         pid, uid, _ = peer_credentials(conn)

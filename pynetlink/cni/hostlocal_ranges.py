@@ -353,7 +353,9 @@ _ranges_lock = threading.Lock()
 def checked_ranges(ipam: dict, runtime: dict) -> list:
     """``ranges_of`` checked by ``check_overlaps``, from the cache when this
     ``ipam`` and ``runtimeConfig.ipRanges`` were seen before."""
-    key = json.dumps([ipam, [v for k, v in runtime.items() if k.lower() == "ipranges"]], sort_keys=True)
+    # In the document's own key order: member() lets the last of several
+    # case-variants of a key win, so their order is part of the configuration.
+    key = json.dumps([ipam, [[k, v] for k, v in runtime.items() if k.lower() == "ipranges"]])
     with _ranges_lock:
         cached = _RANGES_CACHE.get(key)
         if cached is not None:

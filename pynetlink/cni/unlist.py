@@ -62,8 +62,10 @@ def _threads() -> ThreadPoolExecutor:
 
 
 def _forget_threads() -> None:
-    global _pool
-    _pool = None                    # a forked child has none of its parent's threads
+    """In a forked child: none of the parent's threads, deletions or lock holders."""
+    global _pool, _lock
+    _pool, _lock = None, threading.Lock()
+    _running.clear()
 
 
 os.register_at_fork(after_in_child=_forget_threads)
@@ -79,22 +81,38 @@ class Deletion:
         self.lock = threading.Lock()
         self.done = False
         self.answered = False           # the caller returned before the end
+        self.claimed = False            # by a pool thread, or by the caller (no thread to be had)
         self.error: Optional[BaseException] = None
         self.ended = threading.Event()
         self.wake, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
 
-    def start(self) -> None:
+    def claim(self) -> bool:
+        """True for the first caller only: who runs the deletion."""
+        with self.lock:
+            first, self.claimed = not self.claimed, True
+            return first
+
+    def start(self) -> bool:
+        """Run on a pool thread: True; False if no thread could be had (the
+        deletion is then the caller's to run, and ``wake`` its to close).
+        A pool that queued the work but failed to start a thread may still
+        run it later: whoever claims it first runs it, the other does nothing."""
         with _lock:
             _running.add(self)
         try:
             _threads().submit(self.run)
-        except BaseException:
+        except RuntimeError:
+            if not self.claim():
+                return True                 # a pool thread took it after all
             with _lock:
                 _running.discard(self)
             os.close(self._wake_w)
-            raise
+            return False
+        return True
 
     def run(self) -> None:
+        if not self.claim():
+            return                          # the caller ran it (start() found no thread)
         try:
             self.delete()
         except BaseException as e:      # noqa: BLE001 - the caller's, or logged if it has gone
@@ -146,10 +164,22 @@ class Unlisting:
     def wait(self) -> None:
         with self.lock:
             if not self.settled:
+                try:
+                    self._settle()
+                except BaseException as e:  # noqa: BLE001 - every waiter's, not the first one's only
+                    self.error = e
                 self.settled = True
-                self._settle()
         if self.error is not None:
             raise self.error
+
+    def __del__(self) -> None:
+        """Never waited for: its monitor and pipe are closed (the deletion goes on)."""
+        if not getattr(self, "settled", True) and self.monitor is not None and self.job is not None:
+            self.settled = True
+            with contextlib.suppress(OSError):
+                self.monitor.close()
+            with contextlib.suppress(OSError):
+                os.close(self.job.wake)
 
     def _settle(self) -> None:
         assert self.monitor is not None and self.job is not None and self.pending is not None
@@ -189,10 +219,12 @@ def start_unlisted(netns: Optional[int], indexes: Collection[int], delete: Calla
         monitor = Monitor(-1 if netns is None else netns, rcvbuf=MONITOR_RCVBUF)
     except (OSError, RuntimeError):
         return run_here(delete)             # no monitor: wait for the kernel's ACK
-    job = Deletion(delete)
     try:
-        job.start()
-    except RuntimeError:                    # no thread to be had: the deletion runs here
+        job = Deletion(delete)
+    except OSError:                         # no pipe (EMFILE...): the deletion runs here
+        monitor.close()
+        return run_here(delete)
+    if not job.start():                     # no thread to be had: likewise
         os.close(job.wake)
         monitor.close()
         return run_here(delete)
