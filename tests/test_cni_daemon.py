@@ -573,3 +573,37 @@ def test_wire_round_trips_requests_and_responses():
         wire.encode_request({"A=B": "x"}, b"")
     assert wire.forwarded_environ({"CNI_X": "1", "PYNETLINK_Y": "2", "PATH": "/", "HOME": "/root"}) == \
         {"CNI_X": "1", "PYNETLINK_Y": "2", "PATH": "/"}
+
+
+class QueueingPool:
+    """A thread pool that queues the call, then cannot start a thread for it."""
+
+    def __init__(self):
+        self.queued: list = []
+
+    def submit(self, fn, *args):
+        self.queued.append((fn, args))
+        raise RuntimeError("can't start new thread")
+
+
+@pytest.mark.unit
+def test_a_connection_the_pool_queued_without_a_thread_is_dropped_once(tmp_path):
+    """The client is dropped (its connection closed, its slot freed) and the
+    queued call, if a thread runs it later, does nothing: the slot is not
+    freed twice, the closed connection not served."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener, open(os.devnull, "w") as devnull:
+        listener.bind(str(tmp_path / "s"))
+        listener.listen()
+        server = cni_daemon.Daemon(listener, cni_daemon.Log(devnull))
+        server.pool.shutdown()
+        server.pool = QueueingPool()
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+            client.connect(str(tmp_path / "s"))
+            server.accept_one()
+            client.settimeout(5)
+            assert client.recv(1) == b""        # dropped: closed without an answer
+        [(connection, args)] = server.pool.queued
+        connection(*args)                       # a late thread: nothing to do
+        free = [server.slots.acquire(blocking=False) for _ in range(cni_daemon.MAX_IN_FLIGHT + 1)]
+        assert free.count(True) == cni_daemon.MAX_IN_FLIGHT
+        server.close_listener()
