@@ -63,6 +63,7 @@ IO_TIMEOUT = 30.0               # seconds a client may take to send its request,
 SHUTDOWN_GRACE = 600.0          # seconds SIGTERM waits for requests in flight
 SD_LISTEN_FDS_START = 3
 _UCRED = struct.Struct("3i")    # struct ucred: pid, uid, gid
+THREAD_NETNS = "/proc/thread-self/ns/net"
 
 
 class StartError(Exception):
@@ -272,10 +273,11 @@ def release_socket(listener: socket.socket, path: Optional[str],
     listener.close()
 
 
-def file_identity(path: str) -> Optional[tuple[int, int]]:
-    """(st_dev, st_ino) of a file, None if it is gone."""
+def file_identity(path: str, follow: bool = False) -> Optional[tuple[int, int]]:
+    """(st_dev, st_ino) of a file (``follow``: of what the link names, as
+    for a namespace: /proc/thread-self/ns/net), None if it is gone."""
     try:
-        st = os.lstat(path)
+        st = os.stat(path) if follow else os.lstat(path)
     except OSError:
         return None
     return st.st_dev, st.st_ino
@@ -298,15 +300,6 @@ class Claim:
             return first
 
 
-def netns_identity(path: str) -> Optional[tuple[int, int]]:
-    """(device, inode) of a namespace file; None if it cannot be read."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
-
-
 class Daemon:
     """Accepts connections on ``listener`` and serves each in a thread of a
     pool (at most MAX_IN_FLIGHT at once; a thread that has answered takes
@@ -319,7 +312,7 @@ class Daemon:
         self.inode = file_identity(path) if path else None     # the socket file we bound
         self.allowed = frozenset({0}) | allow_uids
         self.slots = threading.BoundedSemaphore(MAX_IN_FLIGHT)
-        self.home = netns_identity("/proc/thread-self/ns/net")
+        self.home = file_identity(THREAD_NETNS, follow=True)
         self.stranded = False
         self.pool = ThreadPoolExecutor(MAX_IN_FLIGHT, thread_name_prefix="pynetlink-cni-request")
         self.in_flight: set[Future] = set()
@@ -400,7 +393,7 @@ class Daemon:
             self.log.warning(f"request failed: {type(e).__name__}: {e}")
         finally:
             self.slots.release()
-            if netns_identity("/proc/thread-self/ns/net") != self.home:
+            if file_identity(THREAD_NETNS, follow=True) != self.home:
                 self.log.line("a request thread is stranded in another network namespace: stopping", 3)
                 self.stranded = True
                 self.stop()
