@@ -193,10 +193,7 @@ class Unlisting:
                 os.close(job.wake)
         if unlisted and job.answer_early():
             return
-        try:
-            job.outcome(self.deadline)
-        except BaseException as e:          # noqa: BLE001 - each waiter's
-            self.error = e
+        job.outcome(self.deadline)          # its error, if any, is every waiter's (wait)
 
 
 def start_unlisted(netns: Optional[int], indexes: Collection[int], delete: Callable[[], object],
