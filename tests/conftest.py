@@ -251,9 +251,6 @@ def settled_fds(seconds: float = 5.0, samples: int = 3) -> int:
 
 
 THREAD_GRACE = 10.0         # seconds a test's threads get to end after it
-# Threads of process-wide pools, reused from one job to the next and idle
-# between them (the daemon's deletions: pynetlink.cni.unlist): not a test's own.
-POOL_THREADS = ("pynetlink-cni-delete",)
 
 
 @pytest.fixture(autouse=True)
@@ -264,11 +261,10 @@ def no_thread_left_behind():
     before = set(threading.enumerate())
     yield
     deadline = time.monotonic() + THREAD_GRACE
-    started = [t for t in set(threading.enumerate()) - before
-               if not t.daemon and not t.name.startswith(POOL_THREADS)]
-    for t in started:
-        t.join(max(0.0, deadline - time.monotonic()))
-    left = [t.name for t in started if t.is_alive()]
+    for t in set(threading.enumerate()) - before:
+        if not t.daemon:
+            t.join(max(0.0, deadline - time.monotonic()))
+    left = [t.name for t in set(threading.enumerate()) - before if t.is_alive() and not t.daemon]
     assert not left, f"threads still running {THREAD_GRACE:g} s after the test: {left}"
 
 

@@ -292,25 +292,3 @@ def test_every_waiter_of_a_deletion_gets_its_outcome_when_watching_fails(monkeyp
         except ValueError as e:
             outcomes.append(str(e))
     assert outcomes == ["undecodable notification"] * 3
-
-
-def test_a_deletion_the_pool_queued_without_a_thread_runs_once(monkeypatch, joined):
-    """The pool queues the work, then cannot start a thread: the deletion
-    runs here, and the queued call, run later by another thread, does nothing."""
-    monkeypatch.setattr(unlist, "_pool", None)  # a pool of this test's own
-    busy = threading.Event()
-    unlist._threads().submit(busy.wait, 30)     # its only thread is busy: the next needs a new one
-    ran_in = []
-    real_start = threading.Thread.start
-
-    def failing_start(self):
-        if self.name.startswith("pynetlink-cni-delete"):
-            raise RuntimeError("can't start new thread")
-        return real_start(self)
-    monkeypatch.setattr(threading.Thread, "start", failing_start)
-    unlisting = unlist.start_unlisted(None, [424242], lambda: ran_in.append(threading.current_thread()))
-    monkeypatch.setattr(threading.Thread, "start", real_start)
-    unlisting.wait()
-    busy.set()                                  # the pool's thread now takes the queued call
-    unlist._threads().shutdown(wait=True)
-    assert ran_in == [threading.current_thread()]

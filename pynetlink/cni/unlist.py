@@ -12,8 +12,7 @@ anyone can see changes during that wait, and it cannot be interrupted (a
 process killed meanwhile still completes it).
 
 ``delete_unlisted`` joins RTNLGRP_LINK in the namespace first, starts the
-deletion in a background thread (of a pool: none is started per deletion),
-and returns as soon as an RTM_DELLINK of every link it was told of has been
+deletion in a background thread, and returns as soon as an RTM_DELLINK of every link it was told of has been
 read; the thread goes on to the ACK (``finish`` waits for those still
 running).  ``start_unlisted`` splits it in two: the deletion started now,
 its unlisting waited for later (``Unlisting.wait``), by any number of
@@ -34,7 +33,6 @@ import os
 import select
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Collection, Optional
 
 from .._core import AF_UNSPEC, RTM_DELLINK, Monitor
@@ -48,62 +46,44 @@ MAX_POLLS = 100_000             # polls one deletion may make, on top of its dea
 
 _lock = threading.Lock()
 _running: set = set()           # the deletions answered early, still running (Deletion objects)
-_pool: Optional[ThreadPoolExecutor] = None
-MAX_THREADS = 128               # deletions running at once; more wait for a thread
 
 
-def _threads() -> ThreadPoolExecutor:
-    """The process's deletion threads (reused: none is started per deletion)."""
-    global _pool
-    with _lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(MAX_THREADS, thread_name_prefix="pynetlink-cni-delete")
-        return _pool
-
-
-def _forget_threads() -> None:
-    """In a forked child: none of the parent's threads, deletions or lock holders."""
-    global _pool, _lock
-    _pool, _lock = None, threading.Lock()
+def _forget_running() -> None:
+    """In a forked child: none of the parent's deletions or lock holders."""
+    global _lock
+    _lock = threading.Lock()
     _running.clear()
 
 
-os.register_at_fork(after_in_child=_forget_threads)
+os.register_at_fork(after_in_child=_forget_running)
 
 
 class Deletion:
-    """``delete()`` run in a background thread (of a pool), registered in
-    ``_running`` until it ends; ``wake`` (a pipe's read end) becomes
-    readable when it does."""
+    """``delete()`` run in a background (non-daemon) thread of its own,
+    registered in ``_running`` until it ends; ``wake`` (a pipe's read end)
+    becomes readable when it does.  A thread of its own, not one of a pool:
+    it starts in the network namespace of the thread that starts it, where
+    ``delete`` expects to run (a pooled thread would be wherever it was
+    first made)."""
 
     def __init__(self, delete: Callable[[], object]):
         self.delete = delete
         self.lock = threading.Lock()
         self.done = False
         self.answered = False           # the caller returned before the end
-        self.claimed = False            # by a pool thread, or by the caller (no thread to be had)
         self.error: Optional[BaseException] = None
         self.ended = threading.Event()
         self.wake, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
-
-    def claim(self) -> bool:
-        """True for the first caller only: who runs the deletion."""
-        with self.lock:
-            first, self.claimed = not self.claimed, True
-            return first
+        self.thread = threading.Thread(target=self.run, name="pynetlink-cni-delete")
 
     def start(self) -> bool:
-        """Run on a pool thread: True; False if no thread could be had (the
-        deletion is then the caller's to run, and ``wake`` its to close).
-        A pool that queued the work but failed to start a thread may still
-        run it later: whoever claims it first runs it, the other does nothing."""
+        """Started: True; False if no thread could be had (the deletion is
+        then the caller's to run, and ``wake`` its to close)."""
         with _lock:
             _running.add(self)
         try:
-            _threads().submit(self.run)
+            self.thread.start()
         except RuntimeError:
-            if not self.claim():
-                return True                 # a pool thread took it after all
             with _lock:
                 _running.discard(self)
             os.close(self._wake_w)
@@ -111,8 +91,6 @@ class Deletion:
         return True
 
     def run(self) -> None:
-        if not self.claim():
-            return                          # the caller ran it (start() found no thread)
         try:
             self.delete()
         except BaseException as e:      # noqa: BLE001 - the caller's, or logged if it has gone
