@@ -13,8 +13,9 @@ a plugin:
   document (code 11) within the timeout — never a hang.
 
 Every test that runs the installed shim runs twice: with the shim as built
-(on x86-64: over rt_nolibc.c, no C library) and with the shim over the C
-library (rt_libc.c, what other architectures get), built here.
+(on x86-64: over rt_nolibc.c, no C library) and, marked slow (CI runs
+them), with the shim over the C library (rt_libc.c, what other
+architectures get), built here.
 """
 from __future__ import annotations
 
@@ -74,9 +75,10 @@ def build_shim(tmp_path_factory, runtime: str) -> str:
     return builder.link(compiler, str(d / "build"), str(d), runtime)
 
 
-@pytest.fixture(scope="module", params=["as built", "libc"])
+@pytest.fixture(scope="module", params=["as built", pytest.param("libc", marks=pytest.mark.slow)])
 def shim(request, tmp_path_factory) -> str:
-    """The shim executable: the package's, or one over the C library."""
+    """The shim executable: the package's, or one over the C library (what
+    other architectures get: with the slow tests, run by CI)."""
     if request.param == "libc":
         return build_shim(tmp_path_factory, "libc")
     return installer.SHIM
