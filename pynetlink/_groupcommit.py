@@ -49,10 +49,14 @@ class GroupCommit:
         self.lock = threading.Lock()
         self.arrival = threading.Condition(self.lock)   # only a gathering leader waits on it
         self.waiting: List[_Entry] = []
-        self.busy = False
         self.leader: Optional[_Entry] = None    # the entry leading, or chosen to lead next
         self.expected = 0                       # announced, not submitted yet
         self.announced = threading.local()
+
+    @property
+    def busy(self) -> bool:
+        """A group is running, or a leader has been chosen for the next."""
+        return self.leader is not None
 
     @contextlib.contextmanager
     def expecting(self, coming: bool = True) -> Iterator[None]:
@@ -79,9 +83,9 @@ class GroupCommit:
                 self.announced.pending = False
                 self.expected -= 1
             self.waiting.append(mine)
-            lead = not self.busy
+            lead = self.leader is None
             if lead:
-                self.busy, self.leader = True, mine
+                self.leader = mine
             self.arrival.notify()               # a gathering leader counts it
         if not lead:
             try:
@@ -113,7 +117,7 @@ class GroupCommit:
             entry.error, entry.done = error, True
         with self.lock:
             following = self.waiting[0] if self.waiting else None
-            self.busy, self.leader = following is not None, following
+            self.leader = following
         for entry in group:
             if entry is not mine:
                 entry.wake.release()
@@ -131,7 +135,7 @@ class GroupCommit:
             if self.leader is not mine:
                 return
             following = self.waiting[0] if self.waiting else None
-            self.busy, self.leader = following is not None, following
+            self.leader = following
         if following is not None:
             following.wake.release()
 
